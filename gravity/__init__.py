@@ -1,0 +1,1 @@
+"""Gravity: spatial scenes for immersive audio."""

@@ -1,0 +1,147 @@
+"""The ``gravity`` command line: one entry with subcommands, plus ``gravity-*`` aliases.
+
+Every user error (bad file, invalid document, impossible rules) prints one clear message
+naming the file and JSON path, exits 1 and writes no output file. Environment variables are
+read here only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import GravityError, RuleConflictError, ValidationError
+
+__all__ = ["main", "scene_main", "render_main", "live_main", "convert_main"]
+
+log = logging.getLogger("gravity")
+
+
+def _fail(message: str) -> int:
+    print(f"gravity: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _cmd_scene(args: argparse.Namespace) -> int:
+    from .pipeline import make_scene
+    from .request import Request
+    from .scene import dumps, write_json_atomic
+    from .schema import read_json
+
+    doc = read_json(args.request)
+    if args.prompt is not None and isinstance(doc, dict):
+        doc = {**doc, "prompt": args.prompt}
+    request = Request.from_dict(doc, source=str(args.request))
+    try:
+        result = make_scene(request, planner=args.planner, seed=args.seed)
+    except RuleConflictError as exc:
+        raise RuleConflictError(exc.issues, source=str(args.request)) from None
+    log.info("scene by %s in %.1f ms; proposal broke %d rule(s)", result.planner, result.seconds * 1e3, len(result.violations))
+    if args.output:
+        write_json_atomic(result.scene, args.output)
+        print(f"wrote {args.output} ({len(result.scene['objects'])} objects, {result.seconds * 1e3:.0f} ms)", file=sys.stderr)
+    else:
+        sys.stdout.write(dumps(result.scene))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .request import Request
+    from .rules import check_feasible
+    from .schema import check_document, read_json
+
+    bad = 0
+    for path in args.files:
+        try:
+            doc = read_json(path)
+        except ValidationError as exc:
+            print(exc, file=sys.stderr)
+            bad += 1
+            continue
+        kind, issues = check_document(doc)
+        if kind == "request" and not issues:
+            issues = check_feasible(Request.from_dict(doc, str(path)))
+        for issue in issues:
+            print(issue.format(str(path)), file=sys.stderr)
+        if issues:
+            bad += 1
+        else:
+            print(f"{path}: valid {kind}")
+    return 1 if bad else 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_scene
+    from .scene import Scene
+
+    scene = Scene.load(args.scene)
+    plot_scene(scene.raw, args.output, title=args.title or Path(args.scene).name)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _not_built(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return _fail(f"'{name}' is not built yet (tracked in issue #{issue})")
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gravity", description="Spatial scenes for immersive audio.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("scene", help="turn a request into a rule-checked scene")
+    s.add_argument("request", help="request JSON file")
+    s.add_argument("-o", "--output", help="write the scene here (atomically) instead of stdout")
+    s.add_argument("--seed", type=int, default=0, help="proposer seed (default 0)")
+    s.add_argument("--prompt", help="scene-level text direction (replaces the request's prompt)")
+    s.add_argument("--planner", default="auto", choices=["auto", "planner"], help="scene proposer")
+    s.set_defaults(func=_cmd_scene)
+
+    v = sub.add_parser("validate", help="check request or scene files; exit 1 on any error")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(func=_cmd_validate)
+
+    pl = sub.add_parser("plot", help="draw a scene: top view and side view with motion paths")
+    pl.add_argument("scene")
+    pl.add_argument("-o", "--output", required=True, help="image file (.png, .svg, .pdf)")
+    pl.add_argument("--title")
+    pl.set_defaults(func=_cmd_plot)
+
+    for name, issue, text in (("render", 3, "binaural render of stems + scene"),
+                              ("live", 7, "follow a DAW and stream the scene over OSC"),
+                              ("convert", 6, "merge a LoRA adapter and convert to GGUF")):
+        c = sub.add_parser(name, help=f"{text} (not built yet)")
+        c.add_argument("rest", nargs=argparse.REMAINDER)
+        c.set_defaults(func=_not_built(name, issue))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:
+        n = len(exc.issues)
+        head = "rules cannot all hold" if isinstance(exc, RuleConflictError) else f"{n} problem{'s' * (n != 1)}"
+        return _fail(f"{head}:\n" + "\n".join("  " + i.format(exc.source) for i in exc.issues))
+    except (GravityError, OSError) as exc:
+        return _fail(str(exc))
+
+
+def _alias(command: str) -> Callable[[], int]:
+    def run() -> int:
+        return main([command, *sys.argv[1:]])
+    return run
+
+
+scene_main = _alias("scene")
+render_main = _alias("render")
+live_main = _alias("live")
+convert_main = _alias("convert")

@@ -1,0 +1,202 @@
+"""The deterministic planner: the embedded default proposer and the teacher for training.
+
+Placement a mixing engineer would recognise: lead vocal front and close, kick/bass/sub
+centred, backing vocals as a left/right pair, pads and ambience wide and high, percussion
+around the listener, fx and arps in motion. Style, section and energy shape width, distance,
+reverb and motion (intro sparse, drop wide and moving); motion keyframes fall on bar
+boundaries. Stems with similar band energy are pushed apart to avoid masking. Stem ``hint``
+and request ``prompt`` text steer placement through :mod:`gravity.language` (a stem's own
+hint wins over the prompt).
+
+The planner proposes; :func:`gravity.rules.enforce` makes the proposal obey the hard rules.
+Same request + seed -> byte-identical output.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from .motion import Motion, angle_between, expand, wrap_az
+from .placement import CLASS_PLACEMENT, STYLE_LOUDNESS, STYLE_ROOM
+from .request import Request, Stem
+
+__all__ = ["plan", "SECTION_SPREAD", "SECTION_MOTION"]
+
+log = logging.getLogger(__name__)
+
+# How wide (azimuth spread and source width) a section is, relative to the class default.
+SECTION_SPREAD: dict[str, float] = {
+    "intro": 0.75, "verse": 0.9, "pre_chorus": 1.0, "chorus": 1.15, "post_chorus": 1.1, "hook": 1.15,
+    "bridge": 1.0, "breakdown": 0.85, "build": 1.0, "drop": 1.25, "solo": 1.05, "interlude": 0.9,
+    "outro": 0.8, "full": 1.0,
+}
+# How much a section moves (0 = nothing moves, 1 = movers move at full rate).
+SECTION_MOTION: dict[str, float] = {
+    "intro": 0.3, "verse": 0.4, "pre_chorus": 0.6, "chorus": 0.7, "post_chorus": 0.7, "hook": 0.7,
+    "bridge": 0.6, "breakdown": 0.6, "build": 0.9, "drop": 1.0, "solo": 0.6, "interlude": 0.5,
+    "outro": 0.3, "full": 0.5,
+}
+_WET_STYLES = {"ambient": 1.5, "cinematic": 1.3, "classical": 1.3, "orchestral": 1.3, "experimental": 1.2,
+               "club": 0.8, "edm": 0.85, "techno": 0.8, "hiphop": 0.8, "podcast": 0.5, "lofi": 0.9}
+_MIN_SEP_DEG = 25.0  # same-band stems closer than this get pushed apart
+
+
+def _home(stem: Stem, request: Request, nth: int, count: int) -> tuple[float, float, float]:
+    """Class home for the nth of ``count`` stems of one class: pairs mirror, extras fan out."""
+    p = CLASS_PLACEMENT[stem.cls]
+    if not p.pair or p.az_deg == 0:
+        az = p.az_deg if count == 1 else p.az_deg + (nth - (count - 1) / 2) * 12.0
+    else:
+        side = 1.0 if nth % 2 == 0 else -1.0
+        ring = nth // 2
+        az = side * min(175.0, p.az_deg + ring * 25.0)
+    return float(az), float(p.el_deg), float(p.dist_m)
+
+
+def _motion_for(stem: Stem, request: Request, rng: np.random.Generator, amount: float,
+                base: tuple[float, float, float]) -> Motion | None:
+    """A motion pattern for mover classes when the section and energy call for it."""
+    p = CLASS_PLACEMENT[stem.cls]
+    drive = amount * (0.4 + 0.6 * request.energy)
+    if not p.mover or drive < 0.35:
+        return None
+    fast = drive > 0.7
+    cls = stem.cls
+    if cls in ("arp", "pluck", "bell"):
+        return Motion("ping_pong", {"from_az": base[0], "to_az": wrap_az(-base[0]) if abs(base[0]) > 10 else 45.0,
+                                    "period_bars": 1 if fast else 2})
+    if cls == "riser":
+        return Motion("rise", {"from_el": 0.0, "to_el": 60.0}) if request.section in ("build", "pre_chorus") \
+            else Motion("approach", {"from_dist": 8.0, "to_dist": base[2]})
+    direction = "ccw" if rng.random() < 0.5 else "cw"
+    if cls in ("fx", "vocal_fx", "foley"):
+        return Motion("orbit", {"direction": direction, "period_bars": 2 if fast else 4})
+    if cls == "percussion":
+        return Motion("orbit", {"direction": direction, "period_bars": 4 if fast else 8}) if drive > 0.55 else None
+    return None
+
+
+def _nudge(objs: list[dict[str, Any]], stems: list[Stem], fixed: list[bool]) -> None:
+    """Push same-band objects at least ``_MIN_SEP_DEG`` apart (less important one moves)."""
+    for _ in range(12):
+        moved = False
+        for i in range(len(objs)):
+            for j in range(i + 1, len(objs)):
+                a, b = objs[i], objs[j]
+                if stems[i].dominant_band != stems[j].dominant_band:
+                    continue
+                if a["az_deg"] == 0 and b["az_deg"] == 0 and a["width"] == 0 and b["width"] == 0:
+                    continue  # centred low end shares the centre by design
+                sep = angle_between(a["az_deg"], a["el_deg"], b["az_deg"], b["el_deg"])
+                if sep >= _MIN_SEP_DEG:
+                    continue
+                k = j if stems[j].leadness <= stems[i].leadness else i
+                if fixed[k]:
+                    k = i if k == j else j
+                if fixed[k]:
+                    continue
+                other = objs[i if k == j else j]
+                o = objs[k]
+                step = _MIN_SEP_DEG - sep + 1.0
+                side = 1.0 if wrap_az(o["az_deg"] - other["az_deg"]) >= 0 else -1.0
+                if o["az_deg"] == other["az_deg"]:
+                    side = 1.0 if o["az_deg"] >= 0 else -1.0
+                o["az_deg"] = float(wrap_az(o["az_deg"] + side * step))
+                moved = True
+        if not moved:
+            return
+
+
+def _hints(request: Request) -> dict[str, Any]:
+    """Placements from each stem's hint, over those from the scene prompt."""
+    if not request.prompt and not any(s.hint for s in request.stems):
+        return {}
+    from . import language  # deferred: only needed when there is text
+
+    out: dict[str, Any] = {}
+    if request.prompt:
+        out.update(language.parse_prompt(request.prompt, [(s.id, s.cls) for s in request.stems]))
+    for s in request.stems:
+        if s.hint:
+            h = language.parse_hint(s.hint)
+            prev = out.get(s.id)
+            if prev is not None:  # the stem's own hint wins field by field
+                h = type(h)(**{f: getattr(h, f) if getattr(h, f) not in (None, ()) else getattr(prev, f)
+                               for f in h.__dataclass_fields__})
+            out[s.id] = h
+    return out
+
+
+def plan(request: Request, seed: int = 0) -> dict[str, Any]:
+    """Propose a scene for ``request`` (not yet rule-checked: pass it to ``rules.enforce``).
+
+    Parameters
+    ----------
+    request : Request
+        The validated request.
+    seed : int
+        Seeds the small variations (orbit direction, +-4 degree jitter); same seed, same scene.
+
+    Returns
+    -------
+    dict
+        A scene document (``constraints_applied`` empty: the rule engine fills it).
+    """
+    rng = np.random.default_rng(seed)
+    spread = SECTION_SPREAD.get(request.section, 1.0) * (0.8 + 0.4 * request.energy)
+    amount = SECTION_MOTION.get(request.section, 0.5)
+    wet = _WET_STYLES.get(request.style, 1.0) * (1.15 if request.section in ("intro", "breakdown", "outro") else 1.0)
+    far = 1.15 if request.section in ("intro", "breakdown", "outro", "interlude") else (0.9 if request.section == "drop" else 1.0)
+    hints = _hints(request)
+    counts: dict[str, int] = {}
+    objs: list[dict[str, Any]] = []
+    fixed: list[bool] = []
+    motions: list[Motion | None] = []
+    for s in request.stems:
+        nth = counts.get(s.cls, 0)
+        counts[s.cls] = nth + 1
+        az, el, dist = _home(s, request, nth, sum(1 for x in request.stems if x.cls == s.cls))
+        p = CLASS_PLACEMENT[s.cls]
+        jitter = float(rng.uniform(-4.0, 4.0))
+        if az != 0:
+            az = float(np.clip(abs(az) * spread + jitter, 5.0, 178.0)) * np.sign(az)
+        width = float(np.clip(p.width * spread, 0.0, 1.0)) if p.width > 0 else 0.0
+        dist = float(np.clip(dist * far * (1.1 - 0.2 * s.leadness), 0.5, 20.0))
+        motion = _motion_for(s, request, rng, amount, (az, el, dist))
+        h = hints.get(s.id)
+        if h is not None:
+            az = h.az_deg if h.az_deg is not None else az
+            el = h.el_deg if h.el_deg is not None else el
+            dist = h.dist_m if h.dist_m is not None else dist
+            width = h.width if h.width is not None else width
+            motion = h.motion if h.motion is not None else motion
+        if not request.has_height:
+            el = 0.0
+        objs.append({
+            "id": s.id, "class": s.cls, "az_deg": float(wrap_az(az)), "el_deg": float(el), "dist_m": dist,
+            "width": round(width, 2), "gain_db": round(1.0 if s.leadness > 0.85 else (-2.0 if s.leadness < 0.1 else 0.0), 1),
+            "reverb_send": round(float(np.clip(p.reverb * wet, 0.0, 1.0)), 2),
+            "early_reflections": round(float(np.clip(p.er * (0.8 + 0.4 * wet / 1.5), 0.0, 1.0)), 2),
+        })
+        fixed.append(h is not None and (h.az_deg is not None or h.el_deg is not None))
+        motions.append(motion)
+    _nudge(objs, list(request.stems), fixed)
+    for o, m in zip(objs, motions):
+        base = (o["az_deg"], o["el_deg"], o["dist_m"])
+        keys = expand(m or Motion("static"), base, request.section_bars)
+        if not request.has_height:
+            for k in keys:
+                k["el_deg"] = 0.0
+        o["motion"] = [{"t": k["t"], "az_deg": round(k["az_deg"], 1), "el_deg": round(k["el_deg"], 1),
+                        "dist_m": round(k["dist_m"], 2)} for k in keys]
+        o["az_deg"], o["el_deg"], o["dist_m"] = (o["motion"][0][f] for f in ("az_deg", "el_deg", "dist_m"))
+    return {
+        "version": "1.0",
+        "bed": {"layout": request.target_format, "loudness_target_lufs": STYLE_LOUDNESS.get(request.style, -14.0),
+                "room_preset": STYLE_ROOM.get(request.style, "studio_large")},
+        "objects": objs,
+        "constraints_applied": [],
+    }

@@ -1,0 +1,122 @@
+"""The request: what a scene must answer (typed view of ``request.schema.json``).
+
+Optional descriptors are filled from the stem class (:data:`gravity.vocab.CLASS_DEFAULTS`) so
+every consumer sees the same defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ValidationError
+from .motion import section_seconds
+from .schema import check_request
+from .vocab import BANDS, CLASS_DEFAULTS, FLAT_FORMATS
+
+__all__ = ["Stem", "Request"]
+
+
+@dataclass(frozen=True)
+class Stem:
+    """One stem's descriptors.
+
+    Attributes
+    ----------
+    id, cls : str
+        Identifier and class (see :data:`gravity.vocab.STEM_CLASSES`).
+    lufs : float
+        Integrated loudness in LUFS.
+    transient : float
+        Transient strength 0..1.
+    band : tuple of float
+        (low, mid, high) energy fractions, normalised to sum 1.
+    leadness : float
+        0..1, how much the stem carries the song.
+    hint : str
+        Plain-language placement hint ("" when none).
+    """
+
+    id: str
+    cls: str
+    lufs: float
+    transient: float
+    band: tuple[float, float, float]
+    leadness: float
+    hint: str = ""
+
+    @property
+    def dominant_band(self) -> str:
+        """``"low"``, ``"mid"`` or ``"high"``: the band holding most energy."""
+        return BANDS[max(range(3), key=lambda i: self.band[i])]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Stem":
+        dflt = CLASS_DEFAULTS[d["class"]]
+        be = d.get("band_energy")
+        band = (be["low"], be["mid"], be["high"]) if be else dflt.band
+        total = sum(band)
+        band = tuple(b / total for b in band) if total > 0 else dflt.band
+        return cls(
+            id=d["id"], cls=d["class"], lufs=float(d.get("lufs", dflt.lufs)),
+            transient=float(d.get("transient", dflt.transient)), band=band,  # type: ignore[arg-type]
+            leadness=float(d.get("leadness", dflt.leadness)), hint=d.get("hint", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated request. ``raw`` keeps the original document (for prompts and hashing)."""
+
+    target_format: str
+    max_objects: int
+    style: str
+    section: str
+    bpm: float
+    energy: float
+    time_signature: str
+    section_bars: int
+    stems: tuple[Stem, ...]
+    rules: tuple[Mapping[str, Any], ...]
+    prompt: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "") -> "Request":
+        """Validate and wrap a request document; raises :class:`ValidationError`."""
+        issues = check_request(d)
+        if issues:
+            raise ValidationError(issues, source)
+        g = d.get("global", {})
+        return cls(
+            target_format=d["target_format"], max_objects=int(d["max_objects"]),
+            style=d.get("style", "pop"), section=d.get("section", "verse"),
+            bpm=float(g.get("bpm", 120.0)), energy=float(g.get("energy", 0.5)),
+            time_signature=g.get("time_signature", "4/4"), section_bars=int(g.get("section_bars", 8)),
+            stems=tuple(Stem.from_dict(s) for s in d["stems"]),
+            rules=tuple(d.get("rules", [])), prompt=d.get("prompt", ""), raw=d,
+        )
+
+    @property
+    def budget(self) -> int:
+        """Effective object budget: ``max_objects`` and every ``max_objects`` rule."""
+        caps = [r["max"] for r in self.rules if r["type"] == "max_objects"]
+        return min([self.max_objects, *caps])
+
+    @property
+    def has_height(self) -> bool:
+        """False for layouts without height channels (stereo, 5.1, 7.1)."""
+        return self.target_format not in FLAT_FORMATS
+
+    @property
+    def section_s(self) -> float:
+        """Section length in seconds (motion t = 1)."""
+        return section_seconds(self.bpm, self.time_signature, self.section_bars)
+
+    def stem(self, stem_id: str) -> Stem:
+        return next(s for s in self.stems if s.id == stem_id)
+
+    def timing(self) -> dict[str, Any]:
+        """The scene's ``timing`` block."""
+        return {"bpm": self.bpm, "time_signature": self.time_signature,
+                "section_bars": self.section_bars, "section": self.section}

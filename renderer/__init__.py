@@ -1,0 +1,1 @@
+"""Binaural / stereo / Ambisonics rendering of a scene from stems (issue #3)."""
