@@ -22,6 +22,7 @@ import numpy as np
 from .motion import Motion, angle_between, expand, wrap_az
 from .placement import CLASS_PLACEMENT, STYLE_LOUDNESS, STYLE_ROOM
 from .request import Request, Stem
+from .vocab import family_of
 
 __all__ = ["plan", "SECTION_SPREAD", "SECTION_MOTION"]
 
@@ -41,7 +42,8 @@ SECTION_MOTION: dict[str, float] = {
 }
 _WET_STYLES = {"ambient": 1.5, "cinematic": 1.3, "classical": 1.3, "orchestral": 1.3, "experimental": 1.2,
                "club": 0.8, "edm": 0.85, "techno": 0.8, "hiphop": 0.8, "podcast": 0.5, "lofi": 0.9}
-_MIN_SEP_DEG = 25.0  # same-band stems closer than this get pushed apart
+_MIN_SEP_DEG = 25.0  # same band, same family (two guitars)
+_MIN_SEP_OTHER_DEG = 15.0  # same band, different family (vocal and snare)
 
 
 def _home(stem: Stem, request: Request, nth: int, count: int) -> tuple[float, float, float]:
@@ -79,35 +81,39 @@ def _motion_for(stem: Stem, request: Request, rng: np.random.Generator, amount: 
     return None
 
 
-def _nudge(objs: list[dict[str, Any]], stems: list[Stem], fixed: list[bool]) -> None:
-    """Push same-band objects at least ``_MIN_SEP_DEG`` apart (less important one moves)."""
-    for _ in range(12):
-        moved = False
-        for i in range(len(objs)):
-            for j in range(i + 1, len(objs)):
-                a, b = objs[i], objs[j]
-                if stems[i].dominant_band != stems[j].dominant_band:
-                    continue
-                if a["az_deg"] == 0 and b["az_deg"] == 0 and a["width"] == 0 and b["width"] == 0:
-                    continue  # centred low end shares the centre by design
-                sep = angle_between(a["az_deg"], a["el_deg"], b["az_deg"], b["el_deg"])
-                if sep >= _MIN_SEP_DEG:
-                    continue
-                k = j if stems[j].leadness <= stems[i].leadness else i
-                if fixed[k]:
-                    k = i if k == j else j
-                if fixed[k]:
-                    continue
-                other = objs[i if k == j else j]
-                o = objs[k]
-                step = _MIN_SEP_DEG - sep + 1.0
-                side = 1.0 if wrap_az(o["az_deg"] - other["az_deg"]) >= 0 else -1.0
-                if o["az_deg"] == other["az_deg"]:
-                    side = 1.0 if o["az_deg"] >= 0 else -1.0
-                o["az_deg"] = float(wrap_az(o["az_deg"] + side * step))
-                moved = True
-        if not moved:
-            return
+def _spread_out(objs: list[dict[str, Any]], stems: list[Stem], fixed: list[bool]) -> None:
+    """Keep same-band stems apart so they do not mask each other.
+
+    Greedy, most important first (hinted stems never move): each object takes the position
+    nearest its home that keeps ``_MIN_SEP_DEG`` from placed same-band objects of its family
+    and ``_MIN_SEP_OTHER_DEG`` from the rest (a vocal and a snare may share the front stage
+    more closely than two guitars). Centred low end shares the centre by design.
+    """
+    order = sorted(range(len(objs)), key=lambda i: (not fixed[i], -stems[i].leadness, i))
+    placed: list[int] = []
+    offsets = np.array(sorted(range(-180, 181), key=lambda d: (abs(d), d)), dtype=float)
+    for i in order:
+        o = objs[i]
+        centred = o["az_deg"] == 0 and o["width"] == 0
+        rivals = [j for j in placed if stems[j].dominant_band == stems[i].dominant_band
+                  and not (centred and objs[j]["az_deg"] == 0 and objs[j]["width"] == 0)]
+        if fixed[i] or centred or not rivals:
+            placed.append(i)
+            continue
+        need = np.array([_MIN_SEP_DEG if family_of(stems[j].cls) == family_of(stems[i].cls) else _MIN_SEP_OTHER_DEG
+                         for j in rivals])
+        r_az = np.array([objs[j]["az_deg"] for j in rivals])
+        r_el = np.array([objs[j]["el_deg"] for j in rivals])
+        for del_el in (0.0, 12.0, -12.0):
+            az = wrap_az(o["az_deg"] + offsets)
+            el = np.full_like(az, float(np.clip(o["el_deg"] + del_el, -90, 90)))
+            sep = angle_between(az[:, None], el[:, None], r_az[None, :], r_el[None, :])
+            ok = np.all(sep >= need[None, :], axis=1) & (np.abs(offsets) <= 60)
+            if ok.any():
+                k = int(np.argmax(ok))  # offsets are sorted by size: the first hit is the nearest
+                o["az_deg"], o["el_deg"] = float(az[k]), float(el[k])
+                break
+        placed.append(i)
 
 
 def _hints(request: Request) -> dict[str, Any]:
@@ -183,7 +189,7 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
         })
         fixed.append(h is not None and (h.az_deg is not None or h.el_deg is not None))
         motions.append(motion)
-    _nudge(objs, list(request.stems), fixed)
+    _spread_out(objs, list(request.stems), fixed)
     for o, m in zip(objs, motions):
         base = (o["az_deg"], o["el_deg"], o["dist_m"])
         keys = expand(m or Motion("static"), base, request.section_bars)

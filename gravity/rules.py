@@ -161,7 +161,11 @@ def _nearest(lim: _Limits, az: float, el: float, extra_ok: Any = None) -> tuple[
         cand = cand[extra_ok(cand)]
     if not len(cand):
         return None
-    i = int(np.argmin(angle_between(cand[:, 0], cand[:, 1], az, el)))
+    # Taxicab cost on the sphere: moving in azimuth or in elevation alone is preferred, so an
+    # azimuth-only constraint keeps the elevation (a great circle would drag it up or down).
+    cost = np.abs(wrap_az(cand[:, 0] - az)) * max(math.cos(math.radians(el)), 0.05) + np.abs(cand[:, 1] - el)
+    cost += 1e-3 * angle_between(cand[:, 0], cand[:, 1], az, el)
+    i = int(np.argmin(cost))
     return float(cand[i, 0]), float(cand[i, 1])
 
 
@@ -386,7 +390,7 @@ def _group(request: Request, objs: list[_Obj], out: list[Violation]) -> list[_Ob
                 continue
             lim_o, _ = _limits(request, o.stems)
             cost = (family_of(o.host.cls) != family_of(victim.host.cls)) + 0.5 * (o.band != victim.band)
-            cost += 2.0 * (bool(lim_o.centre) != bool(lim_v.centre)) + 0.1 * o.importance
+            cost += 2.0 * (bool(lim_o.centre) != bool(lim_v.centre)) + o.importance  # keep leads alone
             if lim_o.caps and lim_v.caps:
                 cost += 5.0
             if cost >= best_cost:
@@ -525,7 +529,8 @@ def _q(x: float, step: float) -> float:
 def _quantize(kf: np.ndarray) -> np.ndarray:
     """Round keyframes in place to the scene's resolution: 1e-4 t, 0.1 deg, 0.01 m."""
     kf[:, 0] = [_q(x, 1e-4) for x in kf[:, 0]]
-    kf[:, 1] = [wrap_az(_q(a, 0.1)) for a in kf[:, 1]]
+    kf[:, 1] = [_q(wrap_az(a), 0.1) or 0.0 for a in kf[:, 1]]
+    kf[kf[:, 1] <= -180.0, 1] = 180.0
     kf[:, 2] = [_q(e, 0.1) for e in kf[:, 2]]
     kf[:, 3] = [_q(d, 0.01) for d in kf[:, 3]]
     return kf

@@ -69,16 +69,16 @@ def json_path(parts: Iterable[Any]) -> str:
     return out or "$"
 
 
-def _schema_issues(validator: Draft202012Validator, doc: Any, prefix: tuple = ()) -> list[Issue]:
+def _schema_issues(validator: Draft202012Validator, doc: Any, prefix: tuple = (), dispatch: bool = True) -> list[Issue]:
     issues: list[Issue] = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         path = prefix + tuple(err.absolute_path)
         inst = err.instance
         # A rule failing oneOf: validate against the sub-schema its "type" names, for precise messages.
-        if err.validator == "oneOf" and len(path) >= 2 and path[-2] == "rules":
+        if dispatch and err.validator == "oneOf" and len(path) >= 2 and path[-2] == "rules":
             sub = _rule_validator(inst.get("type")) if isinstance(inst, dict) else None
             if sub is not None:
-                found = _schema_issues(sub, inst, path)
+                found = _schema_issues(sub, inst, path, dispatch=False)
                 issues.extend(found or [Issue(json_path(path), "give exactly one of track_class or track_id", "oneOf")])
                 continue
             types = sorted(k[5:] for k in schema("request")["$defs"] if k.startswith("rule_"))
@@ -91,6 +91,9 @@ def _schema_issues(validator: Draft202012Validator, doc: Any, prefix: tuple = ()
             continue
         if err.validator == "not":
             issues.append(Issue(json_path(path), "give track_class or track_id, not both", "not"))
+            continue
+        if err.validator == "oneOf":
+            issues.append(Issue(json_path(path), "give exactly one of track_class or track_id", "oneOf"))
             continue
         msg = err.message
         if err.validator == "enum":

@@ -1,0 +1,101 @@
+"""The gravity command line, run as a user would (subprocess, real files)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gravity.request import Request
+from gravity.rules import check
+from gravity.schema import check_scene
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "examples/sample_input.json"
+BIN = Path(sys.executable).parent
+
+
+def gravity(*args: str, exe: str | None = None) -> subprocess.CompletedProcess:
+    cmd = [str(BIN / exe)] if exe else [sys.executable, "-m", "gravity"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_scene_on_the_seed_example():
+    r = gravity("scene", str(SAMPLE))
+    assert r.returncode == 0, r.stderr
+    scene = json.loads(r.stdout)
+    req = Request.from_dict(json.loads(SAMPLE.read_text()))
+    assert check_scene(scene) == [] and check(req, scene) == []
+    v1 = next(o for o in scene["objects"] if o["id"] == "v1")
+    assert (v1["az_deg"], v1["el_deg"], v1["dist_m"]) == (0, 10, 1.6)
+    assert scene["constraints_applied"][1:] == ["anchor:lead_vocal@0/10/1.6", "mono_low_end<120Hz"]
+
+
+def test_scene_writes_file_and_alias_works(tmp_path):
+    out = tmp_path / "scene.json"
+    r = gravity(str(SAMPLE), "-o", str(out), "--seed", "2", exe="gravity-scene")
+    assert r.returncode == 0, r.stderr
+    assert check_scene(json.loads(out.read_text())) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["scene.json"]  # no temp files left
+
+
+def test_prompt_option_steers(tmp_path):
+    r = gravity("scene", str(SAMPLE), "--prompt", "put the kick way behind me")  # the kick stays centred: hard rule
+    scene = json.loads(r.stdout)
+    k1 = next(o for o in scene["objects"] if o["id"] == "k1")
+    assert (k1["az_deg"], k1["el_deg"]) == (0, 0)
+    doc = json.loads(SAMPLE.read_text())
+    doc["rules"] = []
+    p = tmp_path / "free.json"
+    p.write_text(json.dumps(doc))
+    k1 = next(o for o in json.loads(gravity("scene", str(p), "--prompt", "put the kick way behind me").stdout)["objects"] if o["id"] == "k1")
+    assert abs(k1["az_deg"]) >= 170
+
+
+BAD = {
+    "broken.json": ('{"target_format": "iamf", ', "invalid JSON"),
+    "unknown_key.json": (json.dumps({**json.loads(SAMPLE.read_text()), "tempo": 120}), "tempo: unknown key"),
+    "wrong_type.json": (json.dumps({**json.loads(SAMPLE.read_text()), "max_objects": "ten"}), "max_objects: 'ten' is not of type 'integer'"),
+    "unknown_class.json": (SAMPLE.read_text().replace('"kick"', '"kik"'), "stems[1].class: 'kik' is not allowed; did you mean 'kick'?"),
+    "conflict.json": (json.dumps({"target_format": "iamf", "max_objects": 4,
+                                  "stems": [{"id": "a", "class": "pad"}, {"id": "b", "class": "pad"}],
+                                  "rules": [{"type": "anchor", "track_id": "a", "az_deg": 30, "el_deg": 0},
+                                            {"type": "anchor", "track_id": "b", "az_deg": 30, "el_deg": 0},
+                                            {"type": "avoid_masking", "min_sep_deg": 20}]}), "rules[2].avoid_masking"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_clear_message_exit_1_no_output(tmp_path, name):
+    text, expected = BAD[name]
+    src = tmp_path / name
+    src.write_text(text)
+    out = tmp_path / "out.json"
+    r = gravity("scene", str(src), "-o", str(out))
+    assert r.returncode == 1
+    assert expected in r.stderr and str(src) in r.stderr and "Traceback" not in r.stderr
+    assert r.stdout == "" and not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [name]
+    v = gravity("validate", str(src))
+    assert v.returncode == 1 and expected in v.stderr
+
+
+def test_validate_good_files_and_mixed():
+    ok = gravity("validate", str(SAMPLE), str(ROOT / "examples/sample_output.json"))
+    assert ok.returncode == 0 and "valid request" in ok.stdout and "valid scene" in ok.stdout
+    assert gravity("validate", str(SAMPLE), "/nonexistent.json").returncode == 1
+
+
+def test_plot_writes_png(tmp_path):
+    png = tmp_path / "scene.png"
+    r = gravity("plot", str(ROOT / "examples/sample_output.json"), "-o", str(png))
+    assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("exe", ["gravity-live", "gravity-convert"])
+def test_reserved_commands_say_not_built(exe):
+    r = gravity("x", exe=exe)
+    assert r.returncode == 1 and "not built yet" in r.stderr

@@ -1,0 +1,96 @@
+"""Motion patterns expand to keyframes that match their definition; positions at time t."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gravity.motion import (Motion, angle_between, expand, keyframes_array, path_speed_deg_s, positions_at,
+                            section_seconds, wrap_az)
+
+
+def kf(motion: Motion, base=(0.0, 0.0, 2.0), bars=8) -> np.ndarray:
+    return keyframes_array(expand(motion, base, bars))
+
+
+def unwrapped_az(k: np.ndarray, n: int = 401) -> np.ndarray:
+    return np.unwrap(np.radians(positions_at(k, np.linspace(0, 1, n))[:, 0])) * 180 / np.pi
+
+
+def test_wrap_and_angles():
+    assert wrap_az(-180) == 180 and wrap_az(270) == -90 and wrap_az(180) == 180 and wrap_az(-190) == 170
+    assert angle_between(90, 0, -90, 0) == pytest.approx(180)
+    assert angle_between(0, 90, 123, 90) == pytest.approx(0, abs=1e-9)
+    assert angle_between(10, 0, 10, 0) == 0
+
+
+def test_section_seconds():
+    assert section_seconds(120, "4/4", 8) == 16.0
+    assert section_seconds(90, "6/8", 8) == pytest.approx(32.0)
+
+
+def test_shortest_path_through_the_back():
+    k = np.array([[0, 170, 0, 2], [1, -170, 0, 2]], float)
+    assert positions_at(k, 0.5)[0] == pytest.approx(180)
+    assert np.all(np.abs(positions_at(k, np.linspace(0, 1, 11))[:, 0]) >= 170)
+
+
+def test_static():
+    k = kf(Motion("static"), (30, 10, 3))
+    assert np.all(k[:, 1:] == [30, 10, 3]) and k[0, 0] == 0 and k[-1, 0] == 1
+
+
+@pytest.mark.parametrize("a, b", [(90, -90), (-90, 90), (60, -30), (135, -135)])
+def test_pan_goes_from_a_to_b_monotonically(a, b):
+    k = kf(Motion("pan", {"from_az": a, "to_az": b}))
+    az = unwrapped_az(k)
+    assert wrap_az(az[0]) == pytest.approx(a) and wrap_az(az[-1]) == pytest.approx(b)
+    d = np.diff(az)
+    assert np.all(d <= 1e-9) or np.all(d >= -1e-9)
+    if abs(a) == 90 and a == -b:
+        assert positions_at(k, 0.5)[0] == pytest.approx(0, abs=1e-6)  # left<->right passes in front
+    assert np.max(np.abs(wrap_az(np.diff(k[:, 1])))) < 180  # no ambiguous half-turn between keyframes
+
+
+@pytest.mark.parametrize("direction, sign", [("ccw", 1), ("cw", -1)])
+def test_orbit_direction_and_period_in_bars(direction, sign):
+    k = kf(Motion("orbit", {"direction": direction, "period_bars": 4}), (20, 0, 2), bars=8)
+    az = unwrapped_az(k)
+    assert np.all(sign * np.diff(az) > 0)  # ccw = towards the left = azimuth increasing
+    assert sign * (az[-1] - az[0]) == pytest.approx(720, abs=1e-6)  # 8 bars / 4 bars per turn
+    assert positions_at(k, 0.5)[0] == pytest.approx(20)  # one revolution after 4 bars
+    assert set(np.round(k[:, 0] * 8, 6)) <= set(np.round(np.arange(0, 8.01, 0.5), 6))  # on bar/half-bar lines
+    assert np.max(np.abs(wrap_az(np.diff(k[:, 1])))) <= 90
+
+
+def test_orbit_speed():
+    k = kf(Motion("orbit", {"period_bars": 8}), bars=8)
+    assert path_speed_deg_s(k, 16.0) == pytest.approx(360 / 16, rel=0.02)
+
+
+def test_ping_pong_period():
+    k = kf(Motion("ping_pong", {"from_az": 45, "to_az": -45, "period_bars": 2}), bars=8)
+    t_bar = 1 / 8
+    assert positions_at(k, 0)[0] == 45 and positions_at(k, t_bar)[0] == -45 and positions_at(k, 2 * t_bar)[0] == 45
+    assert len(k) == 9
+
+
+@pytest.mark.parametrize("name, col, rising", [("rise", 2, True), ("fall", 2, False), ("approach", 3, False), ("recede", 3, True)])
+def test_vertical_and_distance_patterns(name, col, rising):
+    k = kf(Motion(name), (30, 0, 2))
+    v = positions_at(k, np.linspace(0, 1, 50))[:, col - 1]
+    assert (np.all(np.diff(v) > 0) if rising else np.all(np.diff(v) < 0))
+    assert np.all(k[:, 1] == 30)
+
+
+def test_fly_over_passes_overhead():
+    k = kf(Motion("fly_over", {"from_az": 0, "to_az": 180}), (0, 0, 3))
+    p = positions_at(k, np.linspace(0, 1, 101))
+    assert p[0, 0] == 0 and p[-1, 0] == 180 and p[50, 1] > 80 and p[0, 1] == 0 and p[-1, 1] == pytest.approx(0, abs=1e-9)
+
+
+def test_motion_validates_names_and_params():
+    with pytest.raises(ValueError, match="unknown motion pattern"):
+        Motion("teleport")
+    with pytest.raises(ValueError, match="takes"):
+        Motion("orbit", {"from_az": 3})
