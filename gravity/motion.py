@@ -71,7 +71,9 @@ class Motion:
 
 def wrap_az(az: float | np.ndarray) -> Any:
     """Wrap azimuth in degrees to (-180, 180]."""
-    w = -((-np.asarray(az, dtype=float) + 180.0) % 360.0) + 180.0
+    a = np.asarray(az, dtype=float)
+    # values already in range pass through untouched (the modulo would add rounding noise)
+    w = np.where((a > -180.0) & (a <= 180.0), a, -((-a + 180.0) % 360.0) + 180.0)
     return float(w) if np.ndim(w) == 0 else w
 
 
@@ -189,7 +191,7 @@ def expand(motion: Motion, base: tuple[float, float, float], section_bars: int =
             rows = []
             for i in range(n + 1):
                 f = i / n
-                el = el0 + (88.0 - el0) * math.sin(math.pi * f)
+                el = el0 + (88.0 - el0) * (math.sin(math.pi * f) if 0 < f < 1 else 0.0)
                 rows.append((f, wrap_az(a + span * f), el, d0))
         else:
             n = max(1, math.ceil(abs(span) / 90.0))

@@ -52,8 +52,22 @@ REGIONS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
 }
 
 # Candidate directions for projections: a 1-degree grid over the sphere.
+def _unit(p: np.ndarray) -> np.ndarray:
+    """(N, 2) azimuth/elevation in degrees -> (N, 3) unit vectors (x front, y left, z up)."""
+    a, e = np.radians(p[:, 0]), np.radians(p[:, 1])
+    return np.stack([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)], axis=1)
+
+
+def _within(u: np.ndarray, az: float, el: float, deg: float) -> np.ndarray:
+    """Which unit vectors lie within ``deg`` degrees of (az, el); chord test, exact near 0."""
+    c = _unit(np.array([[az, el]], dtype=float))[0]
+    d = u - c
+    return np.einsum("ij,ij->i", d, d) <= (2.0 * math.sin(math.radians(min(deg, 180.0)) / 2.0)) ** 2
+
+
 _GAZ, _GEL = np.meshgrid(np.arange(-179.0, 181.0), np.arange(-90.0, 91.0))
 GRID = np.stack([_GAZ.ravel(), _GEL.ravel()], axis=1)
+GRID_U = _unit(GRID)
 
 
 @dataclass(frozen=True)
@@ -124,16 +138,19 @@ def _in_boxes(az: np.ndarray, el: np.ndarray, boxes: Sequence[tuple[float, float
     return inside
 
 
-def _ok(lim: _Limits, az: np.ndarray, el: np.ndarray, eps: float = EPS_DEG) -> np.ndarray:
-    """Which directions satisfy every positional limit of an object."""
+def _ok(lim: _Limits, az: np.ndarray, el: np.ndarray, eps: float = EPS_DEG, u: np.ndarray | None = None) -> np.ndarray:
+    """Which directions satisfy every positional limit of an object (``u``: their unit vectors)."""
+    az, el = np.atleast_1d(az), np.atleast_1d(el)
+    if u is None and (lim.centre or lim.caps):
+        u = _unit(np.stack([az, el], axis=1))
     ok = np.ones(np.shape(az), dtype=bool)
     for caz, cel, tol, _ in lim.caps:
         if cel is None:
             ok &= np.abs(wrap_az(az - caz)) <= tol + eps
         else:
-            ok &= angle_between(az, el, caz, cel) <= tol + eps
+            ok &= _within(u, caz, cel, tol + eps)
     if lim.centre:
-        ok &= angle_between(az, el, 0.0, 0.0) <= eps
+        ok &= _within(u, 0.0, 0.0, eps)
     if lim.el_max:
         ok &= el <= lim.el_max[0] + eps
     for mode, boxes, _ in lim.zones:
@@ -141,11 +158,10 @@ def _ok(lim: _Limits, az: np.ndarray, el: np.ndarray, eps: float = EPS_DEG) -> n
     return ok
 
 
-def _candidates(lim: _Limits) -> np.ndarray:
-    """Grid directions plus the exact points rules name (anchors, the centre)."""
-    extra = [(caz, cel) for caz, cel, _, _ in lim.caps if cel is not None]
-    extra += [(0.0, 0.0)]
-    return np.concatenate([GRID, np.array(extra, dtype=float)])
+def _candidates(lim: _Limits) -> tuple[np.ndarray, np.ndarray]:
+    """Grid directions plus the exact points rules name (anchors, the centre), with unit vectors."""
+    extra = np.array([(caz, cel) for caz, cel, _, _ in lim.caps if cel is not None] + [(0.0, 0.0)], dtype=float)
+    return np.concatenate([GRID, extra]), np.concatenate([GRID_U, _unit(extra)])
 
 
 def _nearest(lim: _Limits, az: float, el: float, extra_ok: Any = None) -> tuple[float, float] | None:
@@ -154,17 +170,18 @@ def _nearest(lim: _Limits, az: float, el: float, extra_ok: Any = None) -> tuple[
     A direction that already passes :func:`check`'s tolerance is kept (idempotence)."""
     if extra_ok is None and bool(_ok(lim, np.array([az]), np.array([el]))[0]):
         return az, el
-    cand = _candidates(lim)
-    mask = _ok(lim, cand[:, 0], cand[:, 1], eps=1e-6)
-    cand = cand[mask]
+    cand, units = _candidates(lim)
+    mask = _ok(lim, cand[:, 0], cand[:, 1], eps=1e-6, u=units)
+    cand, units = cand[mask], units[mask]
     if extra_ok is not None and len(cand):
-        cand = cand[extra_ok(cand)]
+        keep = extra_ok(cand, units)
+        cand, units = cand[keep], units[keep]
     if not len(cand):
         return None
     # Taxicab cost on the sphere: moving in azimuth or in elevation alone is preferred, so an
     # azimuth-only constraint keeps the elevation (a great circle would drag it up or down).
     cost = np.abs(wrap_az(cand[:, 0] - az)) * max(math.cos(math.radians(el)), 0.05) + np.abs(cand[:, 1] - el)
-    cost += 1e-3 * angle_between(cand[:, 0], cand[:, 1], az, el)
+    cost -= 1e-3 * (units @ _unit(np.array([[az, el]], dtype=float))[0])  # tie-break: closest by angle
     i = int(np.argmin(cost))
     return float(cand[i, 0]), float(cand[i, 1])
 
@@ -373,6 +390,27 @@ def _split_infeasible(request: Request, objs: list[_Obj], out: list[Violation]) 
     return res
 
 
+def _partner(request: Request, objs: list[_Obj], victim: _Obj) -> _Obj | None:
+    """The most similar object ``victim`` can join without breaking any rule (None if none)."""
+    lim_v, _ = _limits(request, victim.stems)
+    best, best_cost = None, math.inf
+    for o in objs:
+        if o is victim:
+            continue
+        lim_o, _ = _limits(request, o.stems)
+        cost = (family_of(o.host.cls) != family_of(victim.host.cls)) + 0.5 * (o.band != victim.band)
+        cost += 2.0 * (bool(lim_o.centre) != bool(lim_v.centre)) + o.importance  # keep leads alone
+        if lim_o.caps and lim_v.caps:
+            cost += 5.0
+        if cost >= best_cost:
+            continue
+        merged, issues = _limits(request, o.stems + victim.stems)
+        if issues or _nearest(merged, o.kf[0, 1], o.kf[0, 2]) is None:
+            continue
+        best, best_cost = o, cost
+    return best
+
+
 def _group(request: Request, objs: list[_Obj], out: list[Violation]) -> list[_Obj]:
     """Merge the least important objects into their most similar neighbour until within budget."""
     budget = request.budget
@@ -382,25 +420,14 @@ def _group(request: Request, objs: list[_Obj], out: list[Violation]) -> list[_Ob
     order = {s.id: n for n, s in enumerate(request.stems)}
     objs = list(objs)
     while len(objs) > budget:
-        victim = min(objs, key=lambda o: (o.importance, -order[o.stems[0].id]))
-        lim_v, _ = _limits(request, victim.stems)
-        best, best_cost = None, math.inf
-        for o in objs:
-            if o is victim:
-                continue
-            lim_o, _ = _limits(request, o.stems)
-            cost = (family_of(o.host.cls) != family_of(victim.host.cls)) + 0.5 * (o.band != victim.band)
-            cost += 2.0 * (bool(lim_o.centre) != bool(lim_v.centre)) + o.importance  # keep leads alone
-            if lim_o.caps and lim_v.caps:
-                cost += 5.0
-            if cost >= best_cost:
-                continue
-            merged, issues = _limits(request, o.stems + victim.stems)
-            if issues or _nearest(merged, o.kf[0, 1], o.kf[0, 2]) is None:
-                continue
-            best, best_cost = o, cost
-        if best is None:
-            raise RuleConflictError([Issue("max_objects", f"budget {budget} forces stem {victim.host.id!r} into an object whose rules it cannot share", "budget")])
+        best = victim = None
+        # least important first; a stem whose rules fit no partner waits for the next one
+        for victim in sorted(objs, key=lambda o: (o.importance, -order[o.stems[0].id])):
+            best = _partner(request, objs, victim)
+            if best is not None:
+                break
+        if best is None or victim is None:
+            raise RuleConflictError([Issue("max_objects", f"budget {budget} forces stems into objects whose rules they cannot share", "budget")])
         host, other = (best, victim) if best.importance >= victim.importance else (victim, best)
         host.stems = sorted(host.stems + other.stems, key=lambda s: order[s.id])
         host.width = max(host.width, other.width)
@@ -467,7 +494,12 @@ def _separation(request: Request, objs: list[_Obj]) -> np.ndarray:
 
 
 def _separation_rules(request: Request, objs: list[_Obj]) -> tuple[np.ndarray, dict[tuple[int, int], str]]:
-    """Required separations in degrees, and which rule sets each pair's requirement."""
+    """Required separations in degrees between objects, and which rule sets each pair's value.
+
+    Stem-level: two objects must keep a rule's ``min_sep_deg`` when one holds a stem and the
+    other a stem of the same dominant band, both in the rule's scope. Stems grouped into one
+    object (only to meet the budget) share its position.
+    """
     n = len(objs)
     req = np.zeros((n, n))
     src: dict[tuple[int, int], str] = {}
@@ -476,14 +508,14 @@ def _separation_rules(request: Request, objs: list[_Obj]) -> tuple[np.ndarray, d
         if r["type"] != "avoid_masking":
             continue
         explicit = "classes" in r or "ids" in r
-        scope = [i for i, o in enumerate(objs) if not explicit or any(
-            s.cls in r.get("classes", ()) or s.id in r.get("ids", ()) for s in o.stems)]
-        for a in scope:
-            for b in scope:
-                if a < b and objs[a].band == objs[b].band and (explicit or not (mono[a] and mono[b])):
-                    if r.get("min_sep_deg", 30.0) > req[a, b]:
-                        req[a, b] = req[b, a] = r.get("min_sep_deg", 30.0)
-                        src[(a, b)] = f"rules[{k}].avoid_masking"
+        bands = [{s.dominant_band for s in o.stems
+                  if not explicit or s.cls in r.get("classes", ()) or s.id in r.get("ids", ())} for o in objs]
+        sep = r.get("min_sep_deg", 30.0)
+        for a in range(n):
+            for b in range(a + 1, n):
+                if bands[a] & bands[b] and (explicit or not (mono[a] and mono[b])) and sep > req[a, b]:
+                    req[a, b] = req[b, a] = sep
+                    src[(a, b)] = f"rules[{k}].avoid_masking"
     return req, src
 
 
@@ -496,17 +528,21 @@ def _separate(request: Request, objs: list[_Obj], lims: list[_Limits]) -> None:
     if not req.any():
         return
     t = np.union1d(np.linspace(0, 1, 129), np.concatenate([o.kf[:, 0] for o in objs]))
-    order = sorted(range(len(objs)), key=lambda i: (not lims[i].pinned, -objs[i].importance, i))
+    # most constrained first (pinned, then the smallest allowed region), so the free objects
+    # are the ones that make room; importance breaks ties
+    room = [float(np.mean(_ok(lim, GRID[:, 0], GRID[:, 1], u=GRID_U))) if lim.labels() else 1.0 for lim in lims]
+    order = sorted(range(len(objs)), key=lambda i: (not lims[i].pinned, room[i], -objs[i].importance, i))
     placed: list[int] = []
     for i in order:
         o = objs[i]
         path = positions_at(o.kf, t)
         clash = [j for j in placed if req[i, j] and _min_angle(path, positions_at(objs[j].kf, t)) < req[i, j] - EPS_DEG]
         if clash:
-            others = [(_unit(positions_at(objs[j].kf, t)), req[i, j] + 0.2) for j in placed if req[i, j]]
+            # unique points only: a static neighbour costs one point, not a whole path
+            others = [(np.unique(_unit(positions_at(objs[j].kf, t)).round(12), axis=0), req[i, j] + 0.2)
+                      for j in placed if req[i, j]]
 
-            def clear(c: np.ndarray, others: list = others) -> np.ndarray:
-                u = _unit(c)
+            def clear(c: np.ndarray, u: np.ndarray, others: list = others) -> np.ndarray:
                 ok = np.ones(len(c), dtype=bool)
                 for pts, sep in others:  # closest approach of each candidate to the whole path
                     ok &= (u @ pts.T).max(axis=1) <= math.cos(math.radians(sep))
@@ -534,11 +570,6 @@ def _quantize(kf: np.ndarray) -> np.ndarray:
     kf[:, 2] = [_q(e, 0.1) for e in kf[:, 2]]
     kf[:, 3] = [_q(d, 0.01) for d in kf[:, 3]]
     return kf
-
-
-def _unit(p: np.ndarray) -> np.ndarray:
-    a, e = np.radians(p[:, 0]), np.radians(p[:, 1])
-    return np.stack([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)], axis=1)
 
 
 def _to_dict(request: Request, proposal: Any, objs: list[_Obj], lims: list[_Limits]) -> dict[str, Any]:

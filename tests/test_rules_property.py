@@ -74,7 +74,6 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
             el = draw(st.integers(-40, 0 if flat else 80))
             pos[g] = (float(draw(st.integers(-179, 180))), float(el), round(draw(st.floats(0.5, 20)), 2))
     width = {g: (0.0 if pos[g][:2] == (0.0, 0.0) and mono else round(draw(st.floats(0, 1)), 2)) for g in groups}
-    gband = {g: int(np.argmax(np.mean([band(stems[i]) for i in range(n) if group_of[i] == g], axis=0))) for g in groups}
 
     rules: list[dict[str, Any]] = []
     if mono:
@@ -133,10 +132,13 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
                 cls = sorted({stems[k]["class"] for k in draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3))})
                 r["classes"] = cls
                 scope = [k for k in range(n) if stems[k]["class"] in cls]
-            gs = sorted({group_of[k] for k in scope})
-            seps = [angle_between(pos[a][0], pos[a][1], pos[b][0], pos[b][1])
-                    for x, a in enumerate(gs) for b in gs[x + 1:] if gband[a] == gband[b]
-                    and ("classes" in r or not (mono and pos[a][:2] == (0.0, 0.0) and pos[b][:2] == (0.0, 0.0)))]
+            sband = {k: int(np.argmax(band(stems[k]))) for k in scope}
+            pairs = [(x, y) for x in scope for y in scope if x < y and sband[x] == sband[y]
+                     and ("classes" in r or not (mono and is_low(stems[x]) and is_low(stems[y])))]
+            if any(group_of[x] == group_of[y] for x, y in pairs):
+                continue  # same-band stems sharing a witness object: keep the witness simple
+            seps = [angle_between(pos[group_of[x]][0], pos[group_of[x]][1], pos[group_of[y]][0], pos[group_of[y]][1])
+                    for x, y in pairs]
             if seps and min(seps) < 2:
                 continue
             r["min_sep_deg"] = round(min([120.0, *seps]) * draw(st.floats(0.05, 0.9)), 1)

