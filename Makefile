@@ -34,11 +34,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# The main job on the embedded defaults: synthesise the example song's stems, analyse them,
+# plan a scene and render it binaurally (MIT KEMAR), with the scene JSON and its picture.
 demo: install
-	mkdir -p $(OUT)
-	$(BIN)/gravity scene examples/sample_input.json -o $(OUT)/scene.json
-	$(BIN)/gravity plot $(OUT)/scene.json -o $(OUT)/scene.png
-	@echo "scene: $(OUT)/scene.json  picture: $(OUT)/scene.png"
+	$(BIN)/python examples/make_stems.py $(OUT)/stems
+	$(BIN)/gravity render $(OUT)/stems -o $(OUT)/demo.wav
+	@echo "listen: $(OUT)/demo.wav   scene: $(OUT)/demo.scene.json   picture: $(OUT)/demo.png"
 
 sysdeps:
 	@missing=""; for t in $(SYS_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \

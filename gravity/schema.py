@@ -225,21 +225,19 @@ def read_json(path: str | Path) -> Any:
         raise ValidationError([Issue("$", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", "json")], str(p)) from None
 
 
-def load_request(path: str | Path) -> dict[str, Any]:
-    """Read and validate a request file; raises :class:`ValidationError` listing every issue."""
+def _load(path: str | Path, checker: Any) -> dict[str, Any]:
     doc = read_json(path)
-    issues = check_request(doc)
+    issues = checker(doc)
     if issues:
         raise ValidationError(issues, str(path))
     return doc
+
+
+def load_request(path: str | Path) -> dict[str, Any]:
+    """Read and validate a request file; raises :class:`ValidationError` listing every issue."""
+    return _load(path, check_request)
 
 
 def load_scene(path: str | Path) -> dict[str, Any]:
     """Read and validate a scene file; raises :class:`ValidationError` listing every issue."""
-    doc = read_json(path)
-    issues = check_scene(doc)
-    if issues:
-        raise ValidationError(issues, str(path))
-    return doc
-
-
+    return _load(path, check_scene)

@@ -99,3 +99,45 @@ def test_plot_writes_png(tmp_path):
 def test_reserved_commands_say_not_built(exe):
     r = gravity("x", exe=exe)
     assert r.returncode == 1 and "not built yet" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("song")
+    subprocess.run([sys.executable, str(ROOT / "examples/make_stems.py"), str(out)], check=True, capture_output=True)
+    return out
+
+
+def test_analyze_writes_a_valid_request(song, tmp_path):
+    req = tmp_path / "request.json"
+    r = gravity("analyze", str(song), "-o", str(req), "--hint", "vox=slightly above, front")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(req.read_text())
+    assert Request.from_dict(doc).bpm == pytest.approx(120, abs=1)
+    classes = {s["id"]: s["class"] for s in doc["stems"]}
+    assert classes["kick"] == "kick" and classes["vox"] == "lead_vocal" and classes["hats"] == "hihat"
+    assert next(s for s in doc["stems"] if s["id"] == "vox")["hint"] == "slightly above, front"
+
+
+def test_analyze_hostile_files_one_message_each_no_traceback(song, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.wav").write_text("not audio")
+    sf.write(tmp_path / "one.wav", np.zeros(1), 48000)
+    sf.write(tmp_path / "nan.wav", np.full(4800, np.nan, dtype=np.float32), 48000, subtype="FLOAT")
+    sf.write(tmp_path / "eight.wav", np.random.default_rng(0).standard_normal((48000, 8)) * 0.1, 48000)
+    sf.write(tmp_path / "low_rate.wav", np.sin(np.arange(8000) * 0.1) * 0.5, 8000)
+    (tmp_path / "kick.mp3").write_bytes((song / "kick.wav").read_bytes())  # WAV content, wrong extension
+    r = gravity("analyze", str(tmp_path))
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    for name in ("empty.wav", "text.wav", "one.wav", "nan.wav"):
+        assert name in r.stderr, name
+    ids = {s["id"] for s in json.loads(r.stdout)["stems"]}
+    assert {"eight", "low_rate", "kick"} <= ids
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "empty.wav").write_bytes(b"")
+    r = gravity("analyze", str(only_bad))
+    assert r.returncode == 1 and "empty.wav" in r.stderr and "Traceback" not in r.stderr
