@@ -3,20 +3,22 @@
 Prompt: ChatML (SmolLM2 and Qwen2.5 both use it) with a fixed system text (so its KV cache can
 be reused between calls) and the request as compact JSON with a stable key order.
 
-Output: few tokens, one line per stem, integers only::
+Output: few tokens (SmolLM2 spends one token per digit and per space), one line per stem in
+request order, no ids, integers only::
 
     room club_medium
-    v1 0 10 16 2 1 2 2 s
-    k1 0 0 18 0 0 0 1 s
-    arp 80 25 30 3 0 3 2 pp 80 -80 2
-    hh >k1
+    0 10 16 122 1 s
+    0 0 18 001 0 s
+    80 25 30 332 0 pp 80 -80 2
+    >2
 
-Fields: ``id az el dist width gain reverb er motion`` with az in degrees (+ = left, -179..180),
-el in degrees (-90..90), dist in decimetres (3..500), width / reverb / er in tenths (0..10),
-gain in dB (-24..12). Motion is a named pattern that :func:`gravity.motion.expand` turns into
-keyframes from bpm and section length: ``s`` (static), ``pan A B``, ``orb cw|ccw BARS``,
-``pp A B BARS``, ``rise E1 E2``, ``fall E1 E2``, ``appr D1 D2``, ``rec D1 D2`` (decimetres),
-``fly A B``. ``id >host`` puts a stem into the object of an earlier stem (object budget).
+Fields: ``az el dist wre gain motion`` with az in degrees (+ = left, -179..180), el in degrees
+(-90..90), dist in decimetres (3..500), ``wre`` three digits for width, reverb send and early
+reflections in ninths (0 = 0, 9 = 1), gain in dB (-24..12). Motion is a named pattern that
+:func:`gravity.motion.expand` turns into keyframes from bpm and section length: ``s``
+(static), ``pan A B``, ``orb cw|ccw BARS``, ``pp A B BARS``, ``rise E1 E2``, ``fall E1 E2``,
+``appr D1 D2``, ``rec D1 D2`` (decimetres), ``fly A B``. ``>N`` puts the stem into the object
+of the N-th stem (1-based, an earlier one) when the object budget is short.
 
 :func:`grammar` writes a GBNF grammar for one request that bounds every field: the ids in
 request order, at most ``budget`` objects, enums and integer ranges (llama-cpp-python's
@@ -40,21 +42,21 @@ __all__ = [
     "encode_scene", "decode", "DecodeError", "grammar", "int_range", "detect_motion",
 ]
 
-PROMPT_VERSION = "gravity-prompt-1"
+PROMPT_VERSION = "gravity-prompt-2"
 
 SYSTEM = (
     "You are Gravity, a spatial mix engineer. Place every stem of the request as an audio object "
     "around the listener. Answer with 'room <preset>' and then one line per stem, in request order: "
-    "id az el dist width gain reverb er motion. az: degrees, + = left, 0 = front (-179..180). "
-    "el: degrees, + = up. dist: decimetres. width, reverb, er: tenths (0..10). gain: dB. "
+    "az el dist wre gain motion. az: degrees, + = left, 0 = front (-179..180). el: degrees, + = up. "
+    "dist: decimetres. wre: width, reverb, early reflections as three digits 0-9. gain: dB. "
     "motion: s | pan A B | orb cw|ccw BARS | pp A B BARS | rise E1 E2 | fall E1 E2 | appr D1 D2 | "
-    "rec D1 D2 | fly A B. 'id >host' shares the object of an earlier stem when the budget is short. "
+    "rec D1 D2 | fly A B. '>N' puts the stem in the object of stem N when the budget is short. "
     "Obey every rule; follow the hints and the prompt."
 )
 
 # field -> (lo, hi) integer range in output units
 RANGES: dict[str, tuple[int, int]] = {
-    "az": (-179, 180), "el": (-90, 90), "dm": (3, 500), "tenth": (0, 10), "gain": (-24, 12), "bars": (1, 64),
+    "az": (-179, 180), "el": (-90, 90), "dm": (3, 500), "ninth": (0, 9), "gain": (-24, 12), "bars": (1, 64),
 }
 MOTIONS = ("s", "pan", "orb", "pp", "rise", "fall", "appr", "rec", "fly")
 _PATTERN_OF = {"pan": "pan", "orb": "orbit", "pp": "ping_pong", "rise": "rise", "fall": "fall",
@@ -160,20 +162,18 @@ def encode_scene(scene: Mapping[str, Any], request: Request) -> str:
     lines = [f"room {scene.get('bed', {}).get('room_preset', 'studio_large')}"]
     host_of = {m: o["id"] for o in scene["objects"] for m in o.get("stems", [o["id"]])}
     objs = {o["id"]: o for o in scene["objects"]}
-    written: set[str] = set()
-    for s in request.stems:
+    first_line: dict[str, int] = {}  # object id -> 1-based index of the stem that opened it
+    for n, s in enumerate(request.stems, start=1):
         host = host_of[s.id]
-        if host in written:
-            lines.append(f"{s.id} >{next(x.id for x in request.stems if host_of[x.id] == host)}")
+        if host in first_line:
+            lines.append(f">{first_line[host]}")
             continue
-        written.add(host)
+        first_line[host] = n
         o = objs[host]
         kf = keyframes_array(o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}])
-        m = detect_motion(kf, request.section_bars)
-        lines.append(" ".join([s.id, str(_az(kf[0, 1])), str(_i(kf[0, 2], "el")), str(_i(kf[0, 3] * 10, "dm")),
-                               str(_i(o["width"] * 10, "tenth")), str(_i(o["gain_db"], "gain")),
-                               str(_i(o["reverb_send"] * 10, "tenth")), str(_i(o["early_reflections"] * 10, "tenth")),
-                               _motion_text(m)]))
+        wre = "".join(str(_i(o[k] * 9, "ninth")) for k in ("width", "reverb_send", "early_reflections"))
+        lines.append(" ".join([str(_az(kf[0, 1])), str(_i(kf[0, 2], "el")), str(_i(kf[0, 3] * 10, "dm")), wre,
+                               str(_i(o["gain_db"], "gain")), _motion_text(detect_motion(kf, request.section_bars))]))
     return "\n".join(lines) + "\n"
 
 
@@ -208,7 +208,7 @@ def decode(text: str, request: Request) -> dict[str, Any]:
     Raises
     ------
     DecodeError
-        When a line cannot be read; the rule engine fills stems the text forgot.
+        When a line cannot be read; the rule engine fills stems the text left out.
     """
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     if not lines:
@@ -218,31 +218,29 @@ def decode(text: str, request: Request) -> dict[str, Any]:
         room = lines.pop(0).split()[1]
         if room not in ROOM_PRESETS:
             raise DecodeError(f"line 1: unknown room preset {room!r}")
-    ids = {s.id for s in request.stems}
+    if len(lines) > len(request.stems):
+        raise DecodeError(f"{len(lines)} stem lines for {len(request.stems)} stems")
     objects: dict[str, dict[str, Any]] = {}
     host_of: dict[str, str] = {}
-    for n, line in enumerate(lines, start=2):
+    for n, (line, stem) in enumerate(zip(lines, request.stems), start=1):
         tok = line.split()
-        sid = tok[0]
-        if sid not in ids:
-            raise DecodeError(f"line {n}: {sid!r} is not a stem of the request")
-        if len(tok) == 2 and tok[1].startswith(">"):
-            target = tok[1][1:]
-            if target not in host_of:
-                raise DecodeError(f"line {n}: {sid!r} joins {target!r}, which has no object yet")
-            host = host_of[target]
-            host_of[sid] = host
-            objects[host].setdefault("stems", [host]).append(sid)
+        if len(tok) == 1 and tok[0].startswith(">"):
+            ref = tok[0][1:]
+            if not ref.isdigit() or not 1 <= int(ref) < n:
+                raise DecodeError(f"stem line {n}: {tok[0]!r} must name an earlier stem line (1..{n - 1})")
+            host = host_of[request.stems[int(ref) - 1].id]
+            host_of[stem.id] = host
+            objects[host].setdefault("stems", [host]).append(stem.id)
             continue
-        if len(tok) < 9 or not all(re.fullmatch(_INT, t) for t in tok[1:8]):
-            raise DecodeError(f"line {n}: expected 'id az el dist width gain reverb er motion', got {line!r}")
-        az, el, dm, w, g, rv, er = (int(t) for t in tok[1:8])
-        base = (float(az), float(el), dm / 10.0)
-        keys = expand(_motion_from(tok[8:], n), base, request.section_bars)
-        objects[sid] = {"id": sid, "class": request.stem(sid).cls, "az_deg": keys[0]["az_deg"], "el_deg": keys[0]["el_deg"],
-                        "dist_m": keys[0]["dist_m"], "width": w / 10, "gain_db": float(g), "reverb_send": rv / 10,
-                        "early_reflections": er / 10, "motion": keys}
-        host_of[sid] = sid
+        if len(tok) < 6 or not all(re.fullmatch(_INT, t) for t in tok[:5]) or len(tok[3]) != 3:
+            raise DecodeError(f"stem line {n}: expected 'az el dist wre gain motion', got {line!r}")
+        az, el, dm, g = int(tok[0]), int(tok[1]), int(tok[2]), int(tok[4])
+        w, rv, er = (int(c) / 9 for c in tok[3])
+        keys = expand(_motion_from(tok[5:], n), (float(az), float(el), dm / 10.0), request.section_bars)
+        objects[stem.id] = {"id": stem.id, "class": stem.cls, "az_deg": keys[0]["az_deg"], "el_deg": keys[0]["el_deg"],
+                            "dist_m": keys[0]["dist_m"], "width": w, "gain_db": float(g), "reverb_send": rv,
+                            "early_reflections": er, "motion": keys}
+        host_of[stem.id] = stem.id
     return {"version": "1.0", "bed": {"layout": request.target_format, "room_preset": room},
             "objects": list(objects.values()), "constraints_applied": []}
 
@@ -288,27 +286,25 @@ def _lit(s: str) -> str:
 
 
 def grammar(request: Request) -> str:
-    """GBNF for one request: ids in order, at most ``budget`` objects, every number in range."""
-    ids = [s.id for s in request.stems]
-    n, budget = len(ids), request.budget
+    """GBNF for one request: one line per stem, at most ``budget`` objects, every number in range."""
+    n, budget = len(request.stems), request.budget
     rules = [
         'root ::= "room " room "\\n" l0x0',
         "room ::= " + " | ".join(_lit(r) for r in ROOM_PRESETS),
         *(f"{k} ::= {int_range(*v)}" for k, v in RANGES.items()),
-        'pos ::= az " " el " " dm " " tenth " " gain " " tenth " " tenth " " motion',
+        'pos ::= az " " el " " dm " " ninth ninth ninth " " gain " " motion',
         'motion ::= "s" | "pan " az " " az | "fly " az " " az | "orb " ("cw" | "ccw") " " bars'
         ' | "pp " az " " az " " bars | ("rise " | "fall ") el " " el | ("appr " | "rec ") dm " " dm',
     ]
-    for i, sid in enumerate(ids):
-        join = f'{_lit(sid + " >")} ({" | ".join(_lit(x) for x in ids[:i])})' if i else None
+    for i in range(n):
+        join = f'">" ({" | ".join(_lit(str(j)) for j in range(1, i + 1))})' if i else None
         for k in range(1 if i else 0, min(i, budget) + 1):  # k = objects opened so far
-            nxt_full = f"l{i + 1}x{k + 1}" if i + 1 < n else None
-            nxt_join = f"l{i + 1}x{k}" if i + 1 < n else None
+            nxt_full = f" l{i + 1}x{k + 1}" if i + 1 < n else ""
+            nxt_join = f" l{i + 1}x{k}" if i + 1 < n else ""
             alts = []
             if k < budget:
-                alts.append(f'{_lit(sid + " ")} pos "\\n"' + (f" {nxt_full}" if nxt_full else ""))
+                alts.append(f'pos "\\n"{nxt_full}')
             if join:
-                alts.append(f'{join} "\\n"' + (f" {nxt_join}" if nxt_join else ""))
+                alts.append(f'{join} "\\n"{nxt_join}')
             rules.append(f"l{i}x{k} ::= " + " | ".join(alts))
     return "\n".join(rules) + "\n"
-

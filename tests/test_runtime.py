@@ -73,18 +73,17 @@ def random_request(rng: random.Random, max_stems: int = 6) -> Request:
     return req
 
 
-NUM_FIELDS = ("az", "el", "dm", "tenth", "gain", "tenth", "tenth")
+NUM_FIELDS = ("az", "el", "dm")
 
 
 def numbers_in_range(text: str) -> bool:
     for line in text.splitlines()[1:]:
         tok = line.split()
-        if len(tok) == 2:
+        if tok[0].startswith(">"):
             continue
-        for field, v in zip(NUM_FIELDS, tok[1:8]):
-            lo, hi = RANGES[field]
-            if not lo <= int(v) <= hi:
-                return False
+        values = [(f, int(v)) for f, v in zip(NUM_FIELDS, tok[:3])] + [("ninth", int(c)) for c in tok[3]] + [("gain", int(tok[4]))]
+        if any(not RANGES[f][0] <= v <= RANGES[f][1] for f, v in values):
+            return False
     return True
 
 
@@ -106,8 +105,8 @@ def test_tiny_model_grammar_bounds_every_field(tiny_llm):
         assert stats["finish"] == "stop", (text, stats)
         assert re.fullmatch(r"room \w+\n(.+\n)+", text), text
         lines = text.splitlines()[1:]
-        assert [ln.split()[0] for ln in lines] == [s.id for s in req.stems]  # every stem, in order
-        assert sum(1 for ln in lines if ">" not in ln) <= req.budget  # never over budget
+        assert len(lines) == len(req.stems)  # every stem, one line each
+        assert sum(1 for ln in lines if not ln.startswith(">")) <= req.budget  # never over budget
         assert numbers_in_range(text), text
 
 
