@@ -6,8 +6,9 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 OUT    ?= out
 
-# Debian tools the tests use as independent references (ffmpeg: sofalizer, ebur128; sox: test signals).
-SYS_TOOLS ?= ffmpeg sox
+# Debian tools the tests use as independent references, as command:package (ffmpeg: sofalizer,
+# ebur128; sox: test signals; oscdump/oscsend: an independent OSC peer).
+SYS_TOOLS ?= ffmpeg:ffmpeg sox:sox oscdump:liblo-tools
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install sysdeps clean
@@ -42,7 +43,7 @@ demo: install
 	@echo "listen: $(OUT)/demo.wav   scene: $(OUT)/demo.scene.json   picture: $(OUT)/demo.png"
 
 sysdeps:
-	@missing=""; for t in $(SYS_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(SYS_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \

@@ -265,8 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_llm_args(r)
     r.set_defaults(func=_cmd_render)
 
-    for name, issue, text in (("live", 7, "follow a DAW and stream the scene over OSC"),
-                              ("convert", 6, "merge a LoRA adapter and convert to GGUF")):
+    from bridge import live as _live  # imports only python-osc and gravity at module level
+
+    lv = sub.add_parser("live", help="follow a DAW over OSC and stream the scene to spatial renderers")
+    _live.add_arguments(lv)
+    lv.set_defaults(func=_live.run)
+
+    for name, issue, text in (("convert", 6, "merge a LoRA adapter and convert to GGUF"),):
         c = sub.add_parser(name, help=f"{text} (not built yet)")
         c.add_argument("rest", nargs=argparse.REMAINDER)
         c.set_defaults(func=_not_built(name, issue))

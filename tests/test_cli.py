@@ -95,7 +95,7 @@ def test_plot_writes_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("exe", ["gravity-live", "gravity-convert"])
+@pytest.mark.parametrize("exe", ["gravity-convert"])
 def test_reserved_commands_say_not_built(exe):
     r = gravity("x", exe=exe)
     assert r.returncode == 1 and "not built yet" in r.stderr

