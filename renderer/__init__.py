@@ -1,1 +1,45 @@
-"""Binaural / stereo / Ambisonics rendering of a scene from stems (issue #3)."""
+"""Binaural / stereo / AmbiX rendering of a scene from stems (issue #3).
+
+One engine serves the offline render and the streaming preview:
+
+>>> from renderer import Renderer, RenderConfig, render_files
+>>> report = render_files([Path("v1.wav")], Path("scene.json"), Path("out.wav"))  # doctest: +SKIP
+>>> r = Renderer(scene, 48000, RenderConfig(fmt="binaural"))                     # doctest: +SKIP
+>>> out = r.process(block)          # (n_objects, n) float32 -> (2, n) float32    # doctest: +SKIP
+
+Conventions: azimuth degrees, +90 = left; elevation degrees, +90 = up; distance metres;
+audio float32 of shape (channels, samples); output channels: binaural/stereo (left, right),
+AmbiX ACN order (W, Y, Z, X, ...) with SN3D normalisation. Modules: ``engine`` (partitioned
+FFT convolution), ``formats`` (HRTF / pan / spherical harmonics, diffuse-field EQ),
+``sources`` (distance, air, width, delays), ``room`` (image sources, FDN reverb),
+``render`` (the streaming renderer), ``offline`` (files in, file out), ``loudness``.
+"""
+
+from .config import FORMATS, RenderConfig
+from .engine import ConvolutionEngine, FIRBank
+from .errors import RenderError
+from .formats import diffuse_field_eq, sn3d_gains, stereo_gains
+from .loudness import LoudnessReport, limit, measure
+from .offline import RenderReport, load_stems, render_files
+from .render import Renderer
+from .room import FDNReverb, Shoebox
+
+__all__ = [
+    "FORMATS",
+    "RenderConfig",
+    "RenderError",
+    "Renderer",
+    "RenderReport",
+    "render_files",
+    "load_stems",
+    "ConvolutionEngine",
+    "FIRBank",
+    "FDNReverb",
+    "Shoebox",
+    "LoudnessReport",
+    "measure",
+    "limit",
+    "sn3d_gains",
+    "stereo_gains",
+    "diffuse_field_eq",
+]
