@@ -1,0 +1,232 @@
+"""Renderer speed: realtime factors and ratios measured in one run (issue #3; not a timed test).
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/render_speed.py            # full (60 s of audio per case)
+    .venv/bin/python benchmarks/render_speed.py --seconds 10
+
+Cases
+-----
+1. 16 moving objects (orbits, rises, approaches from gravity.motion patterns), 60 s at 48 kHz,
+   offline-style (8192-sample blocks): direct sound only (the HRTF engine) and with the
+   scene's room (early reflections + FDN reverb). Target >= 60x realtime.
+2. 16 static objects vs ffmpeg ``sofalizer`` rendering 16 static virtual loudspeakers from a
+   16-channel file, in the same run: throughput per source-second (both include reading the
+   file; sofalizer runs at the SOFA file's 44.1 kHz so it does no resampling). Target >= 3x.
+3. Streaming: 64 moving objects at 512-sample blocks: fraction of the block budget
+   (512 / 48000 s) used, mean and worst block.
+
+The machine's load average is printed: timings on a shared machine are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+import hrtf  # noqa: E402
+from gravity.motion import Motion, expand  # noqa: E402
+from gravity.scene import Scene  # noqa: E402
+from renderer import RenderConfig, Renderer  # noqa: E402
+
+FS = 48000
+PATTERNS = [
+    ("orbit", {"direction": "ccw", "period_bars": 4}),
+    ("orbit", {"direction": "cw", "period_bars": 8}),
+    ("rise", {}),
+    ("approach", {}),
+    ("ping_pong", {"period_bars": 2}),
+    ("fly_over", {}),
+    ("pan", {}),
+    ("recede", {}),
+]
+
+
+def scene(n_objects: int, seconds: float, moving: bool, *, room: bool = False) -> Scene:
+    """Build n objects around the listener; moving ones follow gravity.motion patterns."""
+    bars = max(1, round(seconds / 2.0))  # 120 bpm, 4/4: 2 s per bar
+    objects = []
+    for i in range(n_objects):
+        az = -180.0 + 360.0 * (i + 0.5) / n_objects
+        base = (az, 10.0 * (i % 3), 1.5 + (i % 4))
+        o = {
+            "id": f"o{i}",
+            "class": "other",
+            "az_deg": base[0],
+            "el_deg": base[1],
+            "dist_m": base[2],
+            "width": 0.0,
+            "gain_db": -12.0,
+            "reverb_send": 0.15 if room else 0.0,
+            "early_reflections": 0.25 if room else 0.0,
+        }
+        if moving:
+            name, params = PATTERNS[i % len(PATTERNS)]
+            o["motion"] = expand(Motion(name, params), base, section_bars=bars)
+        objects.append(o)
+    return Scene.from_dict(
+        {
+            "version": "1.0",
+            "bed": {"layout": "binaural", "room_preset": "studio_large"},
+            "timing": {"bpm": 120, "time_signature": "4/4", "section_bars": bars},
+            "objects": objects,
+        }
+    )
+
+
+def run_offline(
+    sc: Scene, x: np.ndarray, cfg: RenderConfig, model: hrtf.HRTFModel, block: int
+) -> tuple[float, float]:
+    """(wall, CPU) seconds to render x (objects, n) in blocks."""
+    r = Renderer(sc, FS, cfg, model=model)
+    t, c = time.perf_counter(), time.process_time()
+    for s in range(0, x.shape[1], block):
+        r.process(x[:, s : s + block])
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) used by finished child processes so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every case and print the table; returns the exit code."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--seconds", type=float, default=60.0, help="audio length per case (default 60)"
+    )
+    args = ap.parse_args(argv)
+    T = args.seconds
+    n = int(T * FS)
+    print(
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
+        f"{T:.0f} s of audio per case"
+    )
+    model = hrtf.load_model(rate=FS)
+    rng = np.random.default_rng(0)
+    x16 = (0.05 * rng.standard_normal((16, n))).astype(np.float32)
+    direct = RenderConfig(reverb=False, early_reflections=False)
+
+    # 1. 16 moving objects.
+    rows = []
+    t_room = min(T, 20.0)  # the full room is slow: shorter
+    n_room = int(t_room * FS)
+    for label, cfg, room, block, secs in (
+        ("direct, 8192 blocks", direct, False, 8192, T),
+        ("direct, 512 blocks", direct, False, 512, T),
+        ("direct, hop 128 (-73 dB sweep)", direct.replace(hop=128), False, 8192, T),
+        ("direct, hop 512 (-48 dB sweep)", direct.replace(hop=512), False, 8192, T),
+        (f"room: reflections + reverb ({t_room:.0f} s)", RenderConfig(), True, 8192, t_room),
+    ):
+        xs = x16 if secs == T else x16[:, :n_room]
+        wall, cpu = run_offline(scene(16, T, True, room=room), xs, cfg, model, block)
+        rows.append((label, secs / wall, secs / cpu))
+    print("\n16 moving objects, realtime factor (target >= 60x)      wall     CPU")
+    for label, rt, rc in rows:
+        print(f"  {label:44s} {rt:7.1f}x {rc:7.1f}x")
+
+    # 2. 16 static objects vs ffmpeg sofalizer, per source-second, same run.
+    print("\n16 static sources vs ffmpeg sofalizer (target >= 3x its throughput)")
+    ffmpeg = shutil.which("ffmpeg")
+    with tempfile.TemporaryDirectory() as tmp:
+        ours_wav, ff_wav = Path(tmp) / "in48.wav", Path(tmp) / "in441.wav"
+        sf.write(ours_wav, x16.T, FS, subtype="FLOAT")
+        n441 = int(T * 44100)
+        sf.write(
+            ff_wav,
+            (0.05 * rng.standard_normal((n441, 16))).astype(np.float32),
+            44100,
+            subtype="FLOAT",
+        )
+        dirs = [(float(-180.0 + 360.0 * (i + 0.5) / 16), float(10.0 * (i % 3))) for i in range(16)]
+        sc = scene(16, T, False)
+        speakers = "|".join(f"{k} {az:.1f} {el:.1f}" for k, (az, el) in enumerate(dirs))
+        cmd = [
+            ffmpeg or "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(ff_wav),
+            "-af",
+            f"sofalizer=sofa={hrtf.default_sofa_path()}:type=freq:speakers={speakers}",
+            "-f",
+            "null",
+            "-",
+        ]
+        res = []
+        for _ in range(3):  # interleaved repeats: the machine is shared, take medians
+            r = Renderer(sc, FS, direct, model=model)
+            t, c = time.perf_counter(), time.process_time()
+            with sf.SoundFile(str(ours_wav)) as f:  # streamed from the file, as ffmpeg does
+                for blk in f.blocks(8192, dtype="float32", always_2d=True):
+                    r.process(blk.T)
+            t_ours, c_ours = time.perf_counter() - t, time.process_time() - c
+            t_ff = c_ff = float("nan")
+            if ffmpeg:
+                t, c = time.perf_counter(), children_cpu()
+                subprocess.run(cmd, check=True)
+                t_ff, c_ff = time.perf_counter() - t, children_cpu() - c
+            res.append((t_ours, c_ours, t_ff, c_ff))
+        t_ours, c_ours, t_ff, c_ff = np.median(np.asarray(res), axis=0)
+        print("  16 sources, realtime factor (median of 3)        wall     CPU")
+        print(
+            f"  {'ours (read + render, 8192 blocks, 1 thread)':44s} "
+            f"{T / t_ours:7.1f}x {T / c_ours:7.1f}x"
+        )
+        if ffmpeg:
+            print(
+                f"  {'ffmpeg sofalizer (read + render, 2 threads)':44s} "
+                f"{T / t_ff:7.1f}x {T / c_ff:7.1f}x"
+            )
+            ratios = np.asarray([(r_[2] / r_[0], r_[3] / r_[1]) for r_ in res])
+            print(
+                f"  {'throughput ratio ours / sofalizer (median)':44s} "
+                f"{np.median(ratios[:, 0]):7.2f}x "
+                f"{np.median(ratios[:, 1]):7.2f}x"
+            )
+        else:
+            print("  ffmpeg not installed: no comparison")
+
+    # 3. Streaming: 64 moving objects at 512-sample blocks.
+    print("\nstreaming, 64 moving objects, 512-sample blocks (budget 10.67 ms per block)")
+    x64 = (0.05 * rng.standard_normal((64, min(n, 10 * FS)))).astype(np.float32)
+    for label, cfg, room in (
+        ("direct", direct, False),
+        ("direct + reverb", RenderConfig(early_reflections=False), True),
+        ("direct + reflections + reverb", RenderConfig(), True),
+    ):
+        r = Renderer(scene(64, T, True, room=room), FS, cfg, model=model)
+        times, cpus = [], []
+        for s in range(0, x64.shape[1], 512):
+            t, c = time.perf_counter(), time.process_time()
+            r.process(x64[:, s : s + 512])
+            times.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        budget = 512 / FS
+        tt, cc = np.asarray(times[10:]), np.asarray(cpus[10:])
+        print(
+            f"  {label:30s} wall mean {100 * tt.mean() / budget:5.1f}% "
+            f"p99 {100 * np.percentile(tt, 99) / budget:5.1f}%"
+            f" | CPU mean {100 * cc.mean() / budget:5.1f}% of the budget ({r.n_voices} voices)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,339 @@
+"""Offline rendering: real WAV / SOFA files in, one audio file out (issue #3)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import hrtf
+from gravity.errors import ValidationError
+from gravity.scene import Scene
+from renderer import RenderConfig, Renderer, RenderError, load_stems, render_files
+
+FS = 48000
+
+
+def obj(id_: str, az: float, **kw: Any) -> dict[str, Any]:
+    o = {
+        "id": id_,
+        "class": "other",
+        "az_deg": az,
+        "el_deg": 0.0,
+        "dist_m": 1.5,
+        "width": 0.0,
+        "gain_db": 0.0,
+        "reverb_send": 0.1,
+        "early_reflections": 0.2,
+    }
+    o.update(kw)
+    return o
+
+
+def write_scene(path: Path, *objects: dict[str, Any], target: float = -16.0) -> Path:
+    doc = {
+        "version": "1.0",
+        "bed": {
+            "layout": "binaural",
+            "room_preset": "studio_small",
+            "loudness_target_lufs": target,
+        },
+        "timing": {"bpm": 120, "time_signature": "4/4", "section_bars": 1},
+        "objects": list(objects),
+    }
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def tone(
+    seconds: float, freq: float, rate: int = FS, amp: float = 0.1, channels: int = 1
+) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    x = amp * np.sin(2 * np.pi * freq * t)
+    return np.stack([x] * channels, axis=1) if channels > 1 else x
+
+
+@pytest.fixture(scope="module")
+def model() -> hrtf.HRTFModel:
+    return hrtf.load_model(rate=FS)
+
+
+@pytest.fixture()
+def stems(tmp_path: Path) -> dict[str, Path]:
+    """vox: mono 48 kHz 1.0 s; gtr_l / gtr_r: stereo 44.1 kHz 0.7 s and mono 0.5 s (a group)."""
+    rng = np.random.default_rng(0)
+    p = {
+        "vox": tmp_path / "vox.wav",
+        "gtr_l": tmp_path / "gtr_l.wav",
+        "gtr_r": tmp_path / "gtr_r.wav",
+    }
+    sf.write(p["vox"], (0.1 * rng.standard_normal(FS)).astype(np.float32), FS, subtype="PCM_24")
+    sf.write(p["gtr_l"], tone(0.7, 440.0, 44100, channels=2), 44100, subtype="FLOAT")
+    sf.write(p["gtr_r"], tone(0.5, 660.0, FS), FS, subtype="PCM_16")
+    return p
+
+
+def leftovers(folder: Path, out: Path) -> list[Path]:
+    return [f for f in folder.iterdir() if f.name.startswith(f".{out.stem}.")] + (
+        [out] if out.exists() else []
+    )
+
+
+def test_render_files_writes_a_24_bit_binaural_file(tmp_path, stems):
+    scene = write_scene(
+        tmp_path / "scene.json",
+        obj("vox", 0.0),
+        obj(
+            "gtr",
+            60.0,
+            stems=["gtr_l", "gtr_r"],
+            width=0.4,
+            motion=[
+                {"t": 0, "az_deg": 60, "el_deg": 0, "dist_m": 2},
+                {"t": 1, "az_deg": -60, "el_deg": 20, "dist_m": 2},
+            ],
+        ),
+    )
+    out = tmp_path / "mix.wav"
+    rep = render_files(list(stems.values()), scene, out, progress=False)
+    info = sf.info(str(out))
+    assert (info.channels, info.samplerate, info.subtype) == (2, FS, "PCM_24")
+    # Longest stem (1 s) + the studio's reverb tail (0.3 s) + reflections + filters.
+    assert 1.3 * FS < info.frames < 1.5 * FS and info.frames == rep.n_samples
+    assert rep.objects == ("vox", "gtr") and set(rep.stems) == {"vox", "gtr_l", "gtr_r"}
+    assert np.isfinite(rep.loudness_lufs) and rep.true_peak_dbtp <= 0.0 and rep.clipped_samples == 0
+    y, _ = sf.read(str(out), dtype="float64")
+    assert 20 * np.log10(np.max(np.abs(y))) == pytest.approx(rep.peak_dbfs, abs=0.01)
+    assert rep.realtime_factor > 0 and rep.config["fmt"] == "binaural"
+    assert leftovers(tmp_path, out) == [out]
+
+
+def test_offline_equals_streaming_sample_for_sample(tmp_path, stems, model):
+    """render_files runs the streaming path: same samples as Renderer.process, any block size."""
+    scene_path = write_scene(
+        tmp_path / "scene.json",
+        obj("vox", 30.0, width=0.5),
+        obj(
+            "gtr",
+            -20.0,
+            stems=["gtr_l", "gtr_r"],
+            motion=[
+                {"t": 0, "az_deg": -20, "el_deg": 0, "dist_m": 1},
+                {"t": 1, "az_deg": 160, "el_deg": 0, "dist_m": 3},
+            ],
+        ),
+    )
+    out = tmp_path / "f.wav"
+    rep = render_files(
+        list(stems.values()), scene_path, out, block=512, subtype="FLOAT", progress=False
+    )
+    assert rep.limiter_reduction_db == 0.0
+    y_file, _ = sf.read(str(out), dtype="float32", always_2d=True)
+    scene = Scene.load(scene_path)
+    signals, _, _ = load_stems(list(stems.values()), scene, FS)
+    r = Renderer(scene, FS, RenderConfig(), model=model, duration_s=signals.shape[1] / FS)
+    total = rep.n_samples + r.latency_samples
+    x = np.concatenate([signals, np.zeros((2, total - signals.shape[1]), np.float32)], axis=1)
+    y = np.concatenate([r.process(x[:, s : s + 3000]) for s in range(0, total, 3000)], axis=1)[
+        :, r.latency_samples :
+    ]
+    assert np.array_equal(y_file.T, y)
+
+
+def test_stems_are_mixed_resampled_and_padded(tmp_path, stems):
+    scene = Scene.from_dict(
+        json.loads(
+            write_scene(
+                tmp_path / "s.json", obj("vox", 0.0), obj("gtr", 0.0, stems=["gtr_l", "gtr_r"])
+            ).read_text()
+        )
+    )
+    sig, used, unused = load_stems(list(stems.values()), scene, FS)
+    assert sig.shape == (2, FS) and unused == ()
+    gtr = sig[1]
+    # 44.1 kHz stereo 440 Hz (0.7 s) resampled to 48 kHz and summed to mono, plus 660 Hz (0.5 s).
+    spec = np.abs(np.fft.rfft(gtr[: FS // 2] * np.hanning(FS // 2)))
+    f = np.fft.rfftfreq(FS // 2, 1 / FS)
+    peaks = sorted(f[np.argsort(spec)[-2:]])
+    assert peaks == pytest.approx([440.0, 660.0], abs=2.0)
+    assert np.max(np.abs(gtr[int(0.71 * FS) :])) == 0.0  # zero-padded after the longest member
+    assert np.max(np.abs(gtr[int(0.55 * FS) : int(0.65 * FS)])) == pytest.approx(
+        0.1, abs=0.005
+    )  # (L+R)/2
+
+
+def test_stem_map_and_unused_files(tmp_path, stems):
+    scene = write_scene(
+        tmp_path / "s.json", obj("lead", 0.0, reverb_send=0.0, early_reflections=0.0)
+    )
+    rep = render_files(
+        list(stems.values()),
+        scene,
+        tmp_path / "o.wav",
+        stem_map={"lead": "vox.wav"},
+        progress=False,
+        fmt="stereo",
+    )
+    assert rep.stems == {"lead": str(stems["vox"])}
+    assert set(rep.unused_files) == {str(stems["gtr_l"]), str(stems["gtr_r"])}
+    assert rep.channels == 2 and rep.fmt == "stereo"
+
+
+@pytest.mark.parametrize("fmt,channels", [("foa", 4), ("hoa", 16)])
+def test_ambisonic_files(tmp_path, stems, fmt, channels):
+    scene = write_scene(tmp_path / "s.json", obj("vox", 90.0))
+    rep = render_files(
+        [stems["vox"]], scene, tmp_path / "a.wav", fmt=fmt, progress=False, subtype="FLOAT"
+    )
+    y, _ = sf.read(str(tmp_path / "a.wav"), always_2d=True)
+    assert y.shape[1] == channels == rep.channels
+    w, yy = y[:, 0], y[:, 1]
+    assert np.dot(w, yy) > 0.5 * np.dot(w, w)  # source at +90 (left): Y in phase with W
+
+
+def test_normalisation_and_limiter(tmp_path, stems, caplog):
+    scene = write_scene(tmp_path / "s.json", obj("vox", 0.0), target=-20.0)
+    rep = render_files([stems["vox"]], scene, tmp_path / "n.wav", normalize=True, progress=False)
+    assert rep.loudness_lufs == pytest.approx(-20.0, abs=0.3)
+    assert rep.gain_db == pytest.approx(-20.0 - rep.loudness_before_lufs, abs=1e-9)
+    loud = tmp_path / "loud.wav"
+    sf.write(
+        loud, (0.9 * np.sign(np.sin(2 * np.pi * 100 * np.arange(FS) / FS))).astype(np.float32), FS
+    )
+    scene2 = write_scene(tmp_path / "s2.json", obj("loud", 90.0, dist_m=0.3, gain_db=6.0))
+    rep2 = render_files([loud], scene2, tmp_path / "l.wav", progress=False)
+    assert rep2.limiter_reduction_db > 0.0 and rep2.peak_dbfs <= -1.0 + 1e-3
+    with caplog.at_level(logging.WARNING, logger="renderer"):
+        rep3 = render_files([loud], scene2, tmp_path / "c.wav", progress=False, limit_peaks=False)
+    assert rep3.clipped_samples > 0 and "exceed full scale" in caplog.text
+
+
+def test_silent_stems_render_silence(tmp_path):
+    p = tmp_path / "quiet.wav"
+    sf.write(p, np.zeros(FS // 2, np.float32), FS)
+    scene = write_scene(
+        tmp_path / "s.json", obj("quiet", 0.0, reverb_send=0.5, early_reflections=0.5)
+    )
+    rep = render_files([p], scene, tmp_path / "q.wav", normalize=True, progress=False)
+    y, _ = sf.read(str(tmp_path / "q.wav"))
+    assert np.all(y == 0.0) and rep.loudness_lufs == float("-inf") and rep.gain_db == 0.0
+
+
+# ------------------------------------------------------------------ errors: clear, and no output
+
+
+def _expect_error(tmp_path: Path, out: Path, match: str, **kw: Any) -> None:
+    with pytest.raises(RenderError, match=match):
+        render_files(progress=False, out=out, **kw)
+    assert leftovers(tmp_path, out) == []
+
+
+def test_missing_stem_file(tmp_path, stems):
+    scene = write_scene(tmp_path / "s.json", obj("vox", 0.0))
+    _expect_error(
+        tmp_path,
+        tmp_path / "o.wav",
+        "nothere.wav: stem file not found",
+        stems=[stems["vox"], tmp_path / "nothere.wav"],
+        scene=scene,
+    )
+
+
+def test_scene_names_a_stem_without_file(tmp_path, stems):
+    scene = write_scene(tmp_path / "s.json", obj("vox", 0.0), obj("drums", 90.0))
+    _expect_error(
+        tmp_path,
+        tmp_path / "o.wav",
+        "object 'drums' needs stem 'drums'",
+        stems=[stems["vox"]],
+        scene=scene,
+    )
+
+
+def test_unreadable_wav(tmp_path, stems):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    scene = write_scene(tmp_path / "s.json", obj("bad", 0.0))
+    _expect_error(
+        tmp_path, tmp_path / "o.wav", "bad.wav: unreadable audio file", stems=[bad], scene=scene
+    )
+
+
+def test_non_finite_stem(tmp_path):
+    p = tmp_path / "nan.wav"
+    x = np.zeros(1000, np.float32)
+    x[10] = np.nan
+    sf.write(p, x, FS, subtype="FLOAT")
+    scene = write_scene(tmp_path / "s.json", obj("nan", 0.0))
+    _expect_error(
+        tmp_path, tmp_path / "o.wav", "nan.wav: contains 1 non-finite", stems=[p], scene=scene
+    )
+
+
+def test_bad_sofa_file(tmp_path, stems):
+    sofa = tmp_path / "broken.sofa"
+    sofa.write_text("not a SOFA file")
+    scene = write_scene(tmp_path / "s.json", obj("vox", 0.0))
+    _expect_error(
+        tmp_path,
+        tmp_path / "o.wav",
+        "broken.sofa: bad SOFA file",
+        stems=[stems["vox"]],
+        scene=scene,
+        hrtf_path=sofa,
+    )
+    _expect_error(
+        tmp_path,
+        tmp_path / "o.wav",
+        "missing.sofa: bad SOFA file",
+        stems=[stems["vox"]],
+        scene=scene,
+        hrtf_path=tmp_path / "missing.sofa",
+    )
+
+
+def test_bad_scene_and_options(tmp_path, stems):
+    bad_scene = tmp_path / "bad.json"
+    bad_scene.write_text(
+        json.dumps({"version": "1.0", "bed": {"layout": "binaural"}, "objects": [{"id": "vox"}]})
+    )
+    with pytest.raises(ValidationError, match="bad.json"):
+        render_files([stems["vox"]], bad_scene, tmp_path / "o.wav", progress=False)
+    scene = write_scene(tmp_path / "s.json", obj("vox", 0.0))
+    _expect_error(
+        tmp_path, tmp_path / "o.wav", "fmt='5.1'", stems=[stems["vox"]], scene=scene, fmt="5.1"
+    )
+    _expect_error(
+        tmp_path, tmp_path / "nodir" / "o.wav", "does not exist", stems=[stems["vox"]], scene=scene
+    )
+    _expect_error(
+        tmp_path,
+        tmp_path / "o.wav",
+        "not among the stem files",
+        stems=[stems["vox"]],
+        scene=scene,
+        stem_map={"vox": "other.wav"},
+    )
+
+
+def test_explicit_hrtf_path_gives_the_embedded_result(tmp_path, stems):
+    scene = write_scene(
+        tmp_path / "s.json", obj("vox", 45.0, reverb_send=0.0, early_reflections=0.0)
+    )
+    a = render_files([stems["vox"]], scene, tmp_path / "a.wav", progress=False, subtype="FLOAT")
+    b = render_files(
+        [stems["vox"]],
+        scene,
+        tmp_path / "b.wav",
+        progress=False,
+        subtype="FLOAT",
+        hrtf_path=hrtf.default_sofa_path(),
+    )
+    ya, _ = sf.read(str(tmp_path / "a.wav"))
+    yb, _ = sf.read(str(tmp_path / "b.wav"))
+    assert a.n_samples == b.n_samples and np.array_equal(ya, yb)
