@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -40,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Ellipse, Polygon
 
+from gravity.atomic import atomic_path
 from gravity.motion import keyframes_array, positions_at, section_seconds, wrap_az
 from gravity.vocab import FAMILIES, ROOM_PRESETS, family_of
 
@@ -699,24 +699,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     if ext and ext not in SAVE_FORMATS:
         raise ValueError(f"cannot save a scene plot as {ext!r}; use one of {sorted(SAVE_FORMATS)}")
     fmt = SAVE_FORMATS.get(ext, "png")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"cannot save scene plot to {str(p)!r}: directory "
-                                f"{str(parent)!r} does not exist")
-    mode = (p.stat().st_mode & 0o777) if p.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=fig.dpi, facecolor=fig.get_facecolor())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=fig.dpi, facecolor=fig.get_facecolor())
     logger.info("wrote scene plot %s (%s)", p, fmt)
     return p

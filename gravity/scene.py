@@ -7,14 +7,13 @@ it (through :mod:`gravity.motion`) where each object is at a given time.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import ValidationError
 from .motion import keyframes_array, positions_at, section_seconds
 from .schema import check_scene, load_scene
@@ -123,15 +122,6 @@ def write_json_atomic(doc: Any, path: str | Path) -> Path:
     """Write JSON to ``path`` via a temp file + rename, so a failure leaves no partial file."""
     p = Path(path)
     text = dumps(doc)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(p) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return p

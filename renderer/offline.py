@@ -26,8 +26,6 @@ Stem handling (documented choices):
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -39,6 +37,7 @@ import soundfile as sf
 from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
+from gravity.atomic import atomic_path
 from gravity.errors import ValidationError
 from gravity.scene import Scene
 
@@ -230,17 +229,8 @@ def load_stems(
 def write_audio_atomic(path: Path, y: NDArray[np.float32], rate: int, subtype: str) -> None:
     """Write ``y`` (channels, n) to ``path`` via a temp file in the same folder + os.replace."""
     path = Path(path)
-    suffix = path.suffix or ".wav"
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=suffix, dir=path.parent if str(path.parent) else "."
-    )
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=path.suffix or ".wav") as tmp:
         sf.write(tmp, np.ascontiguousarray(y.T), rate, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render_files(

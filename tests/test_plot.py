@@ -399,7 +399,7 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path,
     fig = plot_scene(rich_scene())
 
     def broken_savefig(self: Figure, fname: Any, *args: Any, **kwargs: Any) -> None:
-        fname.write(PNG_SIGNATURE + b"partial")  # some bytes reach the temp file ...
+        Path(fname).write_bytes(PNG_SIGNATURE + b"partial")  # some bytes reach the temp file ...
         raise OSError("disk full")  # ... then the write fails
 
     monkeypatch.setattr(Figure, "savefig", broken_savefig)
