@@ -141,3 +141,23 @@ def test_analyze_hostile_files_one_message_each_no_traceback(song, tmp_path):
     (only_bad / "empty.wav").write_bytes(b"")
     r = gravity("analyze", str(only_bad))
     assert r.returncode == 1 and "empty.wav" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_render_bare_stems_plans_and_renders(song, tmp_path):
+    """No scene: analyse, plan (hats steered hard left), render; the hats' band leans left."""
+    import numpy as np
+    import soundfile as sf
+    from scipy.signal import butter, sosfilt
+
+    out = tmp_path / "mix.wav"
+    r = gravity("render", str(song), "-o", str(out), "--hint", "hats=hard left", "--planner", "planner", "--quiet")
+    assert r.returncode == 0, r.stderr
+    scene = json.loads(out.with_suffix(".scene.json").read_text())
+    assert check_scene(scene) == [] and out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    hats = next(o for o in scene["objects"] if o["id"] == "hats")
+    assert hats["az_deg"] == pytest.approx(90, abs=10)
+    y, rate = sf.read(out)
+    assert rate == 48000 and y.shape[1] == 2 and abs(len(y) / rate - 16.0) < 2.0 and np.isfinite(y).all()
+    high = sosfilt(butter(4, 8000, "highpass", fs=rate, output="sos"), y, axis=0)  # the hats own this band
+    left, right = (10 * np.log10(np.mean(high[:, c] ** 2)) for c in (0, 1))
+    assert left - right > 3.0, (left, right)
