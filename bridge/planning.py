@@ -164,7 +164,7 @@ def load_llm(planner: str, model: str | None, n_threads: int | None = None) -> A
     from gravity.runtime import LLMConfig, SceneLLM, model_for
 
     info = model_for(planner, model)
-    return None if info is None else SceneLLM(LLMConfig(model_path=str(info.path), n_threads=n_threads))
+    return None if info is None else SceneLLM(LLMConfig(model_path=str(info.path), n_threads=n_threads), info)
 
 
 class InlinePlanner:

