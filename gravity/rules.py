@@ -411,12 +411,11 @@ def _partner(request: Request, objs: list[_Obj], victim: _Obj) -> _Obj | None:
     return best
 
 
-def _group(request: Request, objs: list[_Obj], out: list[Violation]) -> list[_Obj]:
+def _group(request: Request, objs: list[_Obj]) -> list[_Obj]:
     """Merge the least important objects into their most similar neighbour until within budget."""
     budget = request.budget
     if len(objs) <= budget:
         return objs
-    out.append(Violation("budget", "objects", f"{len(objs)} objects for a budget of {budget}; stems grouped"))
     order = {s.id: n for n, s in enumerate(request.stems)}
     objs = list(objs)
     while len(objs) > budget:
@@ -738,7 +737,7 @@ def enforce(request: Request, proposal: Any) -> Enforcement:
     # Report hard-rule breaches of the sanitised proposal (before grouping changes anything).
     draft = _to_dict(request, proposal, objs, [_Limits() for _ in objs])
     violations += [v for v in check(request, draft) if v.rule != "schema"]
-    objs = _group(request, _split_infeasible(request, objs, violations), [])
+    objs = _group(request, _split_infeasible(request, objs, violations))
     lims = []
     for o in objs:
         lim, issues = _limits(request, o.stems)
