@@ -7,8 +7,9 @@ BIN     = $(VENV)/bin
 OUT    ?= out
 
 # Debian tools the tests use as independent references, as command:package (ffmpeg: sofalizer,
-# ebur128; sox: test signals; oscdump/oscsend: an independent OSC peer).
-SYS_TOOLS ?= ffmpeg:ffmpeg sox:sox oscdump:liblo-tools
+# ebur128; sox: test signals; oscdump/oscsend: an independent OSC peer; jackd + PortAudio: a
+# real audio server, dummy backend, for the realtime preview).
+SYS_TOOLS ?= ffmpeg:ffmpeg sox:sox oscdump:liblo-tools jackd:jackd2
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install sysdeps clean
@@ -44,6 +45,7 @@ demo: install
 
 sysdeps:
 	@missing=""; for t in $(SYS_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	ldconfig -p | grep -q libportaudio.so.2 || missing="$$missing libportaudio2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \

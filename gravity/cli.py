@@ -31,7 +31,7 @@ def _add_llm_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", help="GGUF model file (default: Gravity's fine-tune if shipped, else none for auto)")
     g.add_argument("--lora", help="GGUF LoRA adapter applied at load time")
     g.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload to a GPU (-1 = all)")
-    g.add_argument("--threads", type=int, help="CPU threads (default: llama.cpp's choice)")
+    g.add_argument("--threads", type=int, help="CPU threads (default: half the cores, at least 1)")
     g.add_argument("--ctx", type=int, default=4096, help="context size in tokens")
     g.add_argument("--llm-seed", type=int, default=0, help="sampling seed")
     g.add_argument("--temperature", type=float, default=0.2)
@@ -259,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--planner", default="auto", choices=["auto", "planner", "llm"])
     _add_llm_args(r)
     r.set_defaults(func=_cmd_render)
+
+    from renderer import stream as _stream  # light at import: numpy, soundfile, gravity
+
+    pv = sub.add_parser("preview", help="play stems placed by a scene in real time (binaural, follows scene edits)")
+    _stream.add_arguments(pv)
+    pv.set_defaults(func=_stream.run)
 
     from bridge import live as _live  # imports only python-osc and gravity at module level
 

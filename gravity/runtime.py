@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ class LLMConfig:
 
     model_path : GGUF file (None = resolve the default); lora_path : optional GGUF LoRA adapter;
     n_gpu_layers : layers offloaded to a GPU (0 = CPU only, -1 = all); n_threads : CPU threads
-    (None = llama.cpp's choice); n_ctx : context tokens; seed : sampling seed; temperature,
+    for prompt and generation (None = half the cores, at least 1: llama.cpp's threads spin at
+    barriers, and on a busy machine a second thread made a 2-core box 15x slower, measured);
+    n_ctx : context tokens; seed : sampling seed; temperature,
     top_p : sampling; timeout_s : wall-clock limit of one generation in seconds; use_grammar :
     bound the output with the request's GBNF grammar (off only for benchmarks).
     """
@@ -142,8 +145,10 @@ class SceneLLM:
         t0 = time.perf_counter()
         try:
             lora = config.lora_path or (str(info.lora) if info.lora else None)
+            threads = config.n_threads or max(1, (os.cpu_count() or 2) // 2)
             self._llm = Llama(model_path=str(info.path), lora_path=lora, n_gpu_layers=config.n_gpu_layers,
-                              n_threads=config.n_threads, n_ctx=config.n_ctx, seed=config.seed, verbose=False)
+                              n_threads=threads, n_threads_batch=threads, n_ctx=config.n_ctx, seed=config.seed,
+                              verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise GravityError(f"{info.path}: cannot load this model ({exc})") from None
         self.load_s = time.perf_counter() - t0
