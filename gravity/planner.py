@@ -46,11 +46,19 @@ _MIN_SEP_DEG = 25.0  # same band, same family (two guitars)
 _MIN_SEP_OTHER_DEG = 15.0  # same band, different family (vocal and snare)
 
 
-def _home(stem: Stem, request: Request, nth: int, count: int) -> tuple[float, float, float]:
-    """Class home for the nth of ``count`` stems of one class: pairs mirror, extras fan out."""
+def _home(stem: Stem, nth: int, count: int, single_side: float) -> tuple[float, float, float]:
+    """Class home for the nth of ``count`` stems of one class.
+
+    Several stems of a pair class mirror left/right and fan out; a lone stem of a wide class
+    (pad, strings, ambience) sits centred front or rear and spreads by its width; other lone
+    stems of pair classes take ``single_side`` (+1 left / -1 right), alternated across classes
+    by the caller so a band does not pile up on one side.
+    """
     p = CLASS_PLACEMENT[stem.cls]
     if not p.pair or p.az_deg == 0:
         az = p.az_deg if count == 1 else p.az_deg + (nth - (count - 1) / 2) * 12.0
+    elif count == 1:
+        az = (0.0 if p.az_deg < 90 else 180.0) if p.width >= 0.6 else single_side * p.az_deg
     else:
         side = 1.0 if nth % 2 == 0 else -1.0
         ring = nth // 2
@@ -158,13 +166,17 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
     far = 1.15 if request.section in ("intro", "breakdown", "outro", "interlude") else (0.9 if request.section == "drop" else 1.0)
     hints = _hints(request)
     counts: dict[str, int] = {}
+    singles = 0  # lone stems of pair classes placed so far (they alternate sides)
     objs: list[dict[str, Any]] = []
     fixed: list[bool] = []
     motions: list[Motion | None] = []
     for s in request.stems:
         nth = counts.get(s.cls, 0)
         counts[s.cls] = nth + 1
-        az, el, dist = _home(s, request, nth, sum(1 for x in request.stems if x.cls == s.cls))
+        count = sum(1 for x in request.stems if x.cls == s.cls)
+        lone = CLASS_PLACEMENT[s.cls].pair and count == 1 and CLASS_PLACEMENT[s.cls].width < 0.6
+        az, el, dist = _home(s, nth, count, 1.0 if singles % 2 == 0 else -1.0)
+        singles += lone
         p = CLASS_PLACEMENT[s.cls]
         jitter = float(rng.uniform(-4.0, 4.0))
         if az != 0:
