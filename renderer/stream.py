@@ -512,9 +512,10 @@ class Player:
                 log.exception("preview preparer failed")
 
     def _reloader(self) -> None:
-        """Scene-file watcher: reload, build and arm the new scene, at the lowest priority."""
-        try:  # on a busy machine the worker must win the CPU (Linux: per-thread nice)
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        """Scene-file watcher: reload, build and arm the new scene, below the worker."""
+        try:  # the worker must win the CPU, but at nice 19 a busy machine starved reloads for
+            # seconds (measured): share the preparer's level (Linux: per-thread nice)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
         except (AttributeError, OSError):
             pass
         while not self._quit.wait(self.watch_interval_s):

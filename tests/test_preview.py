@@ -212,7 +212,7 @@ def test_scene_rewrite_crossfades_without_click(device: int, material: dict,
     player.open()
     try:
         player.play()
-        time.sleep(0.4)
+        time.sleep(0.2)
         _write_scene(scene, _scene_doc(az_shift=60.0))
         assert player.wait(10.0)
     finally:
@@ -279,17 +279,17 @@ def test_seek_lands_where_asked(device: int, material: dict) -> None:
 
 def test_loop_jumps_back_crossfaded(device: int, material: dict) -> None:
     player = Player(material["stems"], material["scene"], device=device, block=BLOCK, rate=FS,
-                    watch_interval_s=0, loop=(0.5, 1.5), capture_s=3.0)
+                    watch_interval_s=0, loop=(0.5, 2.0), capture_s=4.5)
     player.open()
     try:
         player.play()
-        time.sleep(2.8)
+        time.sleep(4.0)  # two wraps; 1.5 s loops give the preparer time on a busy machine
     finally:
         player.close()
     assert player.underflows == 0
     loops = [t for t in player.transitions if t[1] == "loop"]
     assert len(loops) >= 2 and all(t[2] == FS // 2 for t in loops)
     pos = player.captured_pos[: player.n_captured]
-    assert pos.max() < 3 * FS // 2  # never past the loop end
+    assert pos.max() < 2 * FS  # never past the loop end
     k = loops[0][0]
-    assert pos[k - 1] == 3 * FS // 2 - 1 and pos[k] == FS // 2
+    assert pos[k - 1] == 2 * FS - 1 and pos[k] == FS // 2
