@@ -192,12 +192,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_built(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        return _fail(f"'{name}' is not built yet (tracked in issue #{issue})")
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gravity", description="Spatial scenes for immersive audio.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -272,10 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     _live.add_arguments(lv)
     lv.set_defaults(func=_live.run)
 
-    for name, issue, text in (("convert", 6, "merge a LoRA adapter and convert to GGUF"),):
-        c = sub.add_parser(name, help=f"{text} (not built yet)")
-        c.add_argument("rest", nargs=argparse.REMAINDER)
-        c.set_defaults(func=_not_built(name, issue))
+    from training import cli as _train  # argparse only at import; torch loads inside run_*
+
+    for name, text in (("data", "generate the synthetic training set (JSONL + manifest)"),
+                       ("train", "fine-tune a LoRA adapter (prompt-masked SFT)"),
+                       ("eval", "evaluate a model or the planner on held-out requests"),
+                       ("convert", "merge an adapter and convert to a quantized GGUF (parity-checked)")):
+        t = sub.add_parser(name, help=text)
+        getattr(_train, f"add_{name}_arguments")(t)
+        t.set_defaults(func=getattr(_train, f"run_{name}"))
     return p
 
 

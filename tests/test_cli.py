@@ -95,10 +95,10 @@ def test_plot_writes_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("exe", ["gravity-convert"])
-def test_reserved_commands_say_not_built(exe):
-    r = gravity("x", exe=exe)
-    assert r.returncode == 1 and "not built yet" in r.stderr
+def test_convert_alias_reports_a_missing_adapter(tmp_path):
+    r = gravity(str(tmp_path / "nope"), str(tmp_path / "out.gguf"), exe="gravity-convert")
+    assert r.returncode != 0 and "nope" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out.gguf").exists()
 
 
 @pytest.fixture(scope="module")

