@@ -596,7 +596,7 @@ def run(args: argparse.Namespace) -> int:
                                     "(renderer.stream) is not built; run without --preview and use a spatial "
                                     "renderer as --target")
         if args.preview:
-            raise NotAvailableError("--preview: renderer.stream exists but is not hooked up to gravity-live yet "
+            raise NotAvailableError("--preview is not available yet: renderer.stream is not hooked up to gravity-live "
                                     "(LiveBridge.add_frame_listener is the hook)")
         bridge = LiveBridge(config, _request_doc(args))
         bridge.start()
