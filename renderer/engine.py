@@ -30,6 +30,9 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
+from .kernels import FilterParams, FilterTables, moving_mac, static_mac
+from .parallel import for_ranges
+
 __all__ = ["ConvolutionEngine", "FIRBank", "frame_size", "smooth_size"]
 
 
@@ -90,15 +93,18 @@ class ConvolutionEngine:
         Which voices get new filters at every hop (the others keep theirs until
         :meth:`set_filters`). Fixed for the engine's life, so the order in which voices are
         summed -- hence every output bit -- never depends on the block size.
+    tables : renderer.kernels.FilterTables, optional
+        The output format's grid and air table, from which the kernels build the moving
+        voices' filters per hop (required when there are moving voices).
 
     Notes
     -----
-    The caller owns the filter spectra: shape ``(C, N // 2 + 1)`` complex64 per voice and
-    boundary, i.e. ``rfft`` of the impulse response zero-padded to N. Taps beyond ``N - H``
-    wrap (time aliasing), so filters must fit.
+    Filter spectra have shape ``(C, N // 2 + 1)`` complex64 per voice and boundary, i.e.
+    ``rfft`` of the impulse response zero-padded to N. Taps beyond ``N - H`` wrap (time
+    aliasing), so filters must fit.
     """
 
-    #: Voices multiplied and summed per vectorised step (fixed: part of the summation order).
+    #: Voices whose frames are transformed in one batched FFT (bounds scratch memory).
     GROUP = 16
 
     def __init__(
@@ -108,11 +114,15 @@ class ConvolutionEngine:
         hop: int,
         n_fft: int,
         moving: NDArray[np.bool_] | None = None,
+        tables: FilterTables | None = None,
     ) -> None:
         if n_fft <= hop:
             raise ValueError(f"n_fft={n_fft} must exceed hop={hop} samples")
         self.n_voices, self.n_channels, self.hop, self.n_fft = n_voices, n_channels, hop, n_fft
         self.n_bins = n_fft // 2 + 1
+        if tables is not None and tables.grid.shape[1:] != (n_channels, self.n_bins):
+            raise ValueError(f"filter tables {tables.grid.shape} do not fit {n_channels} x {self.n_bins}")
+        self.tables = tables
         mask = np.zeros(n_voices, bool) if moving is None else np.asarray(moving, bool)
         if mask.shape != (n_voices,):
             raise ValueError(f"moving must have shape ({n_voices},), got {mask.shape}")
@@ -168,8 +178,9 @@ class ConvolutionEngine:
     def process(
         self,
         x: NDArray[np.float32],
-        phi_next: NDArray[np.complex64] | None = None,
+        params: FilterParams | None = None,
         active: NDArray[np.bool_] | None = None,
+        threads: int = 1,
     ) -> NDArray[np.float32]:
         """Convolve J whole hops.
 
@@ -177,12 +188,14 @@ class ConvolutionEngine:
         ----------
         x : ndarray of float32, shape (V, J * H)
             Input samples of every voice for the next J hops.
-        phi_next : ndarray of complex64, shape (Vm, J, C, B), optional
+        params : FilterParams, leading shape (Vm, J), optional
             Filters at the *end* of each hop (boundaries 1..J) of the active moving voices,
-            in :attr:`moving_voices` order. Silent moving voices get theirs through
-            :meth:`set_filters` instead.
+            in :attr:`moving_voices` order, built by the kernels from :attr:`tables`. Silent
+            moving voices get theirs through :meth:`set_filters` instead.
         active : ndarray of bool, shape (V,), optional
             :meth:`active_voices` if already computed; inactive voices are skipped.
+        threads : int
+            Threads sharing the hops (the output is bit-identical for any count).
 
         Returns
         -------
@@ -190,7 +203,7 @@ class ConvolutionEngine:
             Output samples. Within a hop the filter is interpolated linearly from the
             previous boundary's to the next one's.
         """
-        H, N, C, B = self.hop, self.n_fft, self.n_channels, self.n_bins
+        H, N, C = self.hop, self.n_fft, self.n_channels
         n = x.shape[1]
         if n % H:
             raise ValueError(f"process() needs whole hops: {n} samples is not a multiple of {H}")
@@ -202,57 +215,71 @@ class ConvolutionEngine:
         buf = np.concatenate([self._hist, x], axis=1)
         self._hist = np.ascontiguousarray(buf[:, -(N - H) :])
         mv, sv = self.moving_voices, self.static_voices
-        act_m, act_s = active[mv], active[sv]
-        n_m = int(act_m.sum())
-        if phi_next is None:
-            phi_next = np.zeros((0, J, C, B), np.complex64)
-        if phi_next.shape[0] != n_m:
+        members_m, members_s = mv[active[mv]], sv[active[sv]]
+        n_m = 0 if params is None else params.idx.shape[0]
+        if n_m != len(members_m) or (n_m and params is not None and params.idx.shape[1] != J):
             raise ValueError(
-                f"phi_next has {phi_next.shape[0]} rows for {n_m} active moving voices"
+                f"params cover {n_m} voices x {J if params is None else params.idx.shape[1]} "
+                f"hops; expected {len(members_m)} active moving voices x {J} hops"
             )
-        acc_s = np.zeros((J, C, B), np.complex64)
-        acc_o = acc_n = None
-        G = self.GROUP
-        if act_s.any():
-            for g in range(0, len(sv), G):
-                members = sv[g : g + G][act_s[g : g + G]]
-                if members.size:
-                    xs = self._spectra(buf, members, J)[:, :, None, :]  # (k, J, 1, B)
-                    acc_s += (self._phi[members][:, None] * xs).sum(axis=0)
+        if n_m and self.tables is None:
+            raise ValueError("moving voices need the engine's filter tables")
+        y = np.empty((J, C, H), np.float32)
+        last = np.empty((n_m, C, self.n_bins), np.complex64)
+
+        def run(j0: int, j1: int) -> None:
+            out = last if j1 == J else np.empty_like(last)
+            y[j0:j1] = self._hops(buf, j0, j1, members_s, members_m, params, out)
+
+        for_ranges(run, J, threads, self.MIN_HOPS_PER_THREAD)
         if n_m:
-            acc_o = np.zeros((J, C, B), np.complex64)
-            acc_n = np.zeros((J, C, B), np.complex64)
-            rows = np.cumsum(act_m) - 1  # row of each moving voice in phi_next
-            for g in range(0, len(mv), G):
-                sel = act_m[g : g + G]
-                members = mv[g : g + G][sel]
-                if not members.size:
-                    continue
-                xs = self._spectra(buf, members, J)[:, :, None, :]
-                pn = phi_next[rows[g : g + G][sel]]  # (k, J, C, B)
-                acc_n += (pn * xs).sum(axis=0)
-                acc_o[:1] += (self._phi[members][:, None] * xs[:, :1]).sum(axis=0)
-                if J > 1:
-                    acc_o[1:] += (pn[:, :-1] * xs[:, 1:]).sum(axis=0)
-            self._phi[mv[act_m]] = phi_next[:, -1]
-        if acc_o is None:
-            y = sfft.irfft(acc_s, N, axis=-1)[..., N - H :]
-        else:
-            assert acc_n is not None
-            acc_o += acc_s
-            acc_n += acc_s
-            y_o = sfft.irfft(acc_o, N, axis=-1)[..., N - H :]
-            y_n = sfft.irfft(acc_n, N, axis=-1)[..., N - H :]
-            y = y_o + self._fade * (y_n - y_o)
+            self._phi[members_m] = last
         # (J, C, H) -> (C, J * H)
         return np.ascontiguousarray(y.transpose(1, 0, 2)).reshape(C, J * H)
 
+    #: Fewest hops a thread takes (fewer: the thread hand-off costs more than it saves).
+    MIN_HOPS_PER_THREAD = 4
+
+    def _hops(
+        self,
+        buf: NDArray[np.float32],
+        j0: int,
+        j1: int,
+        members_s: NDArray[np.intp],
+        members_m: NDArray[np.intp],
+        params: FilterParams | None,
+        last: NDArray[np.complex64],
+    ) -> NDArray[np.float32]:
+        """Output (j1 - j0, C, H) of hops j0..j1-1: a pure function of its inputs and _phi."""
+        H, N, C, B = self.hop, self.n_fft, self.n_channels, self.n_bins
+        Jr = j1 - j0
+        acc_s = np.zeros((Jr, C, B), np.complex64)
+        G = self.GROUP
+        for g in range(0, len(members_s), G):
+            grp = members_s[g : g + G]
+            static_mac(self._spectra(buf, grp, j0, j1), self._phi[grp], acc_s)
+        if not len(members_m):
+            return sfft.irfft(acc_s, N, axis=-1)[..., N - H :]
+        assert params is not None and self.tables is not None
+        t = self.tables
+        acc_o, acc_n = acc_s.copy(), acc_s
+        for g in range(0, len(members_m), G):
+            grp = members_m[g : g + G]
+            pg = params.at(slice(g, g + G))
+            moving_mac(
+                self._spectra(buf, grp, j0, j1), t.grid, pg.idx, pg.wgt, pg.delay, pg.air,
+                t.air_table, self._phi[grp], t.p, t.q, N, j0, acc_o, acc_n, last[g : g + G],
+            )  # fmt: skip
+        y_o = sfft.irfft(acc_o, N, axis=-1)[..., N - H :]
+        y_n = sfft.irfft(acc_n, N, axis=-1)[..., N - H :]
+        return y_o + self._fade * (y_n - y_o)
+
     def _spectra(
-        self, buf: NDArray[np.float32], voices: NDArray[np.intp], J: int
+        self, buf: NDArray[np.float32], voices: NDArray[np.intp], j0: int, j1: int
     ) -> NDArray[np.complex64]:
-        """Frame spectra (k, J, B) of some voices: frame j = the N samples ending with hop j."""
+        """Frame spectra (k, j1 - j0, B) of some voices: frame j = the N samples ending with hop j."""
         H, N = self.hop, self.n_fft
-        frames = np.lib.stride_tricks.sliding_window_view(buf[voices], N, axis=1)[:, ::H][:, :J]
+        frames = np.lib.stride_tricks.sliding_window_view(buf[voices], N, axis=1)[:, ::H][:, j0:j1]
         return sfft.rfft(frames, axis=-1)
 
 

@@ -3,11 +3,14 @@
 Every format answers one question for the engine: given voices at directions (az, el) with
 linear gains, air-absorption coefficients and extra delays, what is each voice's filter
 spectrum into each output channel? Shape ``(R, C, B)`` complex64 on the engine's FFT grid.
+The answer comes in two parts: :attr:`tables` (a grid of spectra and the air table, fixed)
+and :meth:`params` (grid corners, weights, delays per voice), which the compiled kernels of
+:mod:`renderer.kernels` turn into spectra inside the engine's hop loop.
 
 * :class:`BinauralFormat`: the HRTF model's minimum-phase filters (bilinear on its 2-degree
-  grid, interpolated in the frequency domain through a sparse weight matrix) times a per-ear
-  phase ramp for the interaural delay plus the look-ahead: the fractional delay is exact
-  (band-limited) because it is a phase ramp.
+  grid, interpolated in the frequency domain) times a per-ear phase ramp for the interaural
+  delay plus the look-ahead: the fractional delay is exact (band-limited) because it is a
+  phase ramp.
 * :class:`StereoFormat`: equal-power pan from azimuth (``p = sin(az) cos(el)``, +az = left).
 * :class:`AmbisonicFormat`: AmbiX (ACN channel order, SN3D normalisation, no Condon-Shortley
   phase), orders 1..3.
@@ -23,10 +26,11 @@ from typing import Protocol
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
-from scipy import sparse
 from scipy.special import lpmv
 
 from hrtf import HRTFModel, minimum_phase
+
+from .kernels import FilterParams, FilterTables
 
 __all__ = [
     "Spatialiser",
@@ -34,76 +38,12 @@ __all__ = [
     "StereoFormat",
     "AmbisonicFormat",
     "AirTable",
-    "PhaseRamp",
     "sn3d_gains",
     "stereo_gains",
     "diffuse_field_eq",
     "air_response",
     "delay_ramp",
 ]
-
-
-class PhaseRamp:
-    """Per-bin phase ramps ``exp(-2 pi i k tau / N)`` built as an outer product.
-
-    With ``B = P * Q`` bins, bin ``k = p Q + q`` gets ``outer[p] * inner[q]``: two short
-    exponentials per delay instead of B, and two broadcast multiplies.
-
-    Parameters
-    ----------
-    n_fft : int
-        FFT length N.
-    p, q : int
-        Factors of the bin count ``N // 2 + 1``.
-    """
-
-    def __init__(self, n_fft: int, p: int, q: int) -> None:
-        if p * q != n_fft // 2 + 1:
-            raise ValueError(f"{p} x {q} != {n_fft // 2 + 1} bins")
-        self.n_fft, self.p, self.q = n_fft, p, q
-
-    @staticmethod
-    def _powers(z: NDArray[np.complex128], n: int) -> NDArray[np.complex128]:
-        """``z ** arange(n)`` along a new last axis, by doubling (log2(n) broadcast products)."""
-        out = np.empty(z.shape + (n,), np.complex128)
-        out[..., 0] = 1.0
-        if n > 1:
-            out[..., 1] = z
-        k, zk = 2, z * z
-        while k < n:
-            m = min(k, n - k)
-            out[..., k : k + m] = out[..., :m] * zk[..., None]
-            zk = zk * zk
-            k *= 2
-        return out
-
-    def apply(self, spec: NDArray[np.complex64], tau: NDArray[np.float64]) -> NDArray[np.complex64]:
-        """Multiply spectra by the ramp of a delay, in place.
-
-        Parameters
-        ----------
-        spec : ndarray of complex64, shape S + (B,)
-            Spectra (modified in place and returned).
-        tau : ndarray of float, shape S
-            Delays in samples.
-
-        Returns
-        -------
-        ndarray, shape S + (B,)
-        """
-        # One complex exponential per delay; the rest are products in float64 (error ~1e-15).
-        z = np.exp((-2j * np.pi / self.n_fft) * np.asarray(tau, np.float64))
-        inner = self._powers(z, self.q)
-        outer = self._powers(inner[..., -1] * z, self.p)
-        v = spec.reshape(spec.shape[:-1] + (self.p, self.q))
-        v *= outer.astype(np.complex64)[..., :, None]
-        v *= inner.astype(np.complex64)[..., None, :]
-        return spec
-
-    def ramp(self, tau: ArrayLike) -> NDArray[np.complex64]:
-        """Return the ramp itself, shape ``shape(tau) + (B,)``."""
-        t = np.asarray(tau, np.float64)
-        return self.apply(np.ones(t.shape + (self.p * self.q,), np.complex64), t)
 
 
 class AirTable:
@@ -173,6 +113,18 @@ class Spatialiser(Protocol):
     """What the engine asks of an output format."""
 
     n_channels: int
+    tables: FilterTables
+
+    def params(
+        self,
+        az_deg: NDArray[np.float64],
+        el_deg: NDArray[np.float64],
+        gain: NDArray[np.float64],
+        air_index: NDArray[np.intp],
+        delay: NDArray[np.float64],
+    ) -> FilterParams:
+        """Kernel parameters of R voices; see :meth:`BinauralFormat.params`."""
+        ...
 
     def filters(
         self,
@@ -221,27 +173,29 @@ class BinauralFormat:
         self.model = model
         self.n_fft, self.lookahead, self.air = n_fft, lookahead, air
         self.n_bins = n_fft // 2 + 1
-        self.ramp = PhaseRamp(n_fft, p, q)
-        self._grid_spec: NDArray[np.complex64] | None = None
+        self._p, self._q = p, q
+        self._tables: FilterTables | None = None
         self._delays = np.asarray(model.delays, np.float64)
 
     @property
-    def _grid(self) -> NDArray[np.complex64]:
-        """Spectra of every grid filter, (K, 2 * B) complex64 (~40 MB; built on first use)."""
-        if self._grid_spec is None:
+    def tables(self) -> FilterTables:
+        """Spectra of every grid filter, (K, 2, B) complex64 (~40 MB; built on first use)."""
+        if self._tables is None:
             spec = sfft.rfft(self.model.filters, self.n_fft, axis=-1).astype(np.complex64)
-            self._grid_spec = np.ascontiguousarray(spec.reshape(spec.shape[0], -1))
-        return self._grid_spec
+            self._tables = FilterTables(
+                np.ascontiguousarray(spec), self.air.table, self._p, self._q, self.n_fft
+            )
+        return self._tables
 
-    def filters(
+    def params(
         self,
         az_deg: NDArray[np.float64],
         el_deg: NDArray[np.float64],
         gain: NDArray[np.float64],
         air_index: NDArray[np.intp],
         delay: NDArray[np.float64],
-    ) -> NDArray[np.complex64]:
-        """Filter spectra of R voices.
+    ) -> FilterParams:
+        """Kernel parameters of R voices (what :meth:`filters` evaluates).
 
         Parameters
         ----------
@@ -257,21 +211,33 @@ class BinauralFormat:
 
         Returns
         -------
-        ndarray of complex64, shape (R, 2, B)
-            Spectra of ``gain * air * delay(d_ear + lookahead + delay) * hrtf_ear``.
+        FilterParams
+            4 bilinear grid corners with weights x gain (same for both ears) and per-ear
+            delays ``d_ear + lookahead + delay`` (interpolated bilinearly too).
         """
-        R = len(az_deg)
         idx, w = self.model.grid.bilinear(az_deg, el_deg)  # (R, 4)
         d = np.einsum("rk,rke->re", w, self._delays[idx]) + (self.lookahead + delay)[:, None]
-        wg = (w * gain[:, None]).astype(np.complex64)
-        mat = sparse.csr_matrix(
-            (wg.ravel(), idx.ravel(), np.arange(0, 4 * R + 1, 4)), shape=(R, len(self._grid))
+        wg = (w * gain[:, None]).astype(np.float32)
+        return FilterParams(
+            idx.astype(np.int32),
+            np.ascontiguousarray(np.broadcast_to(wg[:, None, :], (len(wg), 2, 4))),
+            d,
+            np.asarray(air_index, np.int32),
         )
-        phi = np.asarray(mat @ self._grid).reshape(R, 2, self.n_bins)
-        self.ramp.apply(phi, d)
-        if np.any(air_index):
-            phi *= self.air.table[air_index][:, None, :]
-        return phi
+
+    def filters(
+        self,
+        az_deg: NDArray[np.float64],
+        el_deg: NDArray[np.float64],
+        gain: NDArray[np.float64],
+        air_index: NDArray[np.intp],
+        delay: NDArray[np.float64],
+    ) -> NDArray[np.complex64]:
+        """Filter spectra (R, 2, B) of ``gain * air * delay(d_ear + lookahead + delay) * hrtf_ear``.
+
+        Parameters as :meth:`params`.
+        """
+        return self.tables.filters(self.params(az_deg, el_deg, gain, air_index, delay))
 
     def static_filters(
         self,
@@ -374,13 +340,31 @@ class _PannedFormat:
     def __init__(self, n_fft: int, p: int, q: int, lookahead: int, air: AirTable) -> None:
         self.n_fft, self.lookahead, self.air = n_fft, lookahead, air
         self.n_bins = n_fft // 2 + 1
-        self.ramp = PhaseRamp(n_fft, p, q)
-        self._base = self.ramp.ramp(float(lookahead))  # (B,)
+        ones = np.ones((1, self.n_channels, self.n_bins), np.complex64)
+        self.tables = FilterTables(ones, air.table, p, q, n_fft)
 
     def _gains(
         self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]
     ) -> NDArray[np.float64]:
         raise NotImplementedError
+
+    def params(
+        self,
+        az_deg: NDArray[np.float64],
+        el_deg: NDArray[np.float64],
+        gain: NDArray[np.float64],
+        air_index: NDArray[np.intp],
+        delay: NDArray[np.float64],
+    ) -> FilterParams:
+        """Kernel parameters: one flat grid row with the pan gain of each channel."""
+        g = (self._gains(az_deg, el_deg) * gain[:, None]).astype(np.float32)  # (R, C)
+        d = np.broadcast_to((self.lookahead + np.asarray(delay, np.float64))[:, None], g.shape)
+        return FilterParams(
+            np.zeros((len(g), 1), np.int32),
+            np.ascontiguousarray(g[:, :, None]),
+            np.ascontiguousarray(d),
+            np.asarray(air_index, np.int32),
+        )
 
     def filters(
         self,
@@ -391,14 +375,7 @@ class _PannedFormat:
         delay: NDArray[np.float64],
     ) -> NDArray[np.complex64]:
         """Filter spectra (R, C, B); parameters as :meth:`BinauralFormat.filters`."""
-        g = (self._gains(az_deg, el_deg) * gain[:, None]).astype(np.float32)  # (R, C)
-        if np.any(delay):
-            base = self.ramp.ramp(self.lookahead + np.asarray(delay, np.float64))
-        else:
-            base = np.broadcast_to(self._base, (len(g), self.n_bins)).copy()
-        if np.any(air_index):
-            base *= self.air.table[air_index]
-        return g[:, :, None] * base[:, None, :]
+        return self.tables.filters(self.params(az_deg, el_deg, gain, air_index, delay))
 
     def static_filters(
         self,
@@ -445,9 +422,9 @@ class AmbisonicFormat(_PannedFormat):
     def __init__(
         self, order: int, n_fft: int, p: int, q: int, lookahead: int, air: AirTable
     ) -> None:
-        super().__init__(n_fft, p, q, lookahead, air)
         self.order = order
         self.n_channels = (order + 1) ** 2
+        super().__init__(n_fft, p, q, lookahead, air)
 
     def _gains(
         self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]

@@ -51,6 +51,8 @@ from .formats import (
     StereoFormat,
     diffuse_field_eq,
 )
+from .kernels import FilterParams
+from .parallel import default_threads
 from .room import FDNReverb, Shoebox
 from .sources import (
     DelayLine,
@@ -128,6 +130,7 @@ class Renderer:
         self.n_inputs = len(scene.objects)
         self.n_channels = cfg.n_channels
         self.hop = cfg.hop
+        self._threads = cfg.threads or default_threads()
         section = scene.section_s(duration_s)
         if section is None:
             if any(not o.is_static for o in scene.objects):
@@ -238,6 +241,7 @@ class Renderer:
             cfg.hop,
             n_fft,
             moving=np.ones(len(self._moving_idx), bool),
+            tables=spat.tables if len(self._moving_idx) else None,
         )
         self.static_n_fft = int(sfft.next_fast_len(cfg.static_hop + flen, real=True))
         self.static_engine = ConvolutionEngine(
@@ -318,8 +322,8 @@ class Renderer:
         gain, air_a, extra, tau = self._params(allv, *geom)
         mv, sv = self._moving_idx, self._static_idx
         if mv.size:
-            phi = self._spectra(geom[0][mv], geom[1][mv], gain[mv], air_a[mv], extra[mv])
-            self.engine.set_filters(np.arange(len(mv)), phi[:, 0])
+            fp = self._fparams(geom[0][mv], geom[1][mv], gain[mv], air_a[mv], extra[mv])
+            self.engine.set_filters(np.arange(len(mv)), self._spat.tables.filters(fp.at((slice(None), 0))))
         if sv.size:
             phi_s = self._spat.static_filters(
                 self.static_n_fft,
@@ -447,21 +451,19 @@ class Renderer:
             air_a = np.zeros(dist.shape)
         return gain, air_a, extra, tau
 
-    def _spectra(
+    def _fparams(
         self,
         az: NDArray[np.float64],
         el: NDArray[np.float64],
         gain: NDArray[np.float64],
         air_a: NDArray[np.float64],
         extra: NDArray[np.float64],
-    ) -> NDArray[np.complex64]:
-        """Moving-engine filter spectra (n, T, C, B) for parameters of shape (n, T)."""
+    ) -> FilterParams:
+        """Moving-engine filter parameters, leading shape (n, T), for parameters of shape (n, T)."""
         n, T = az.shape
         air_idx = self._air.index(air_a)
-        phi = self._spat.filters(
-            az.ravel(), el.ravel(), gain.ravel(), air_idx.ravel(), extra.ravel()
-        )
-        return phi.reshape(n, T, self.n_channels, -1)
+        p = self._spat.params(az.ravel(), el.ravel(), gain.ravel(), air_idx.ravel(), extra.ravel())
+        return FilterParams(*(f.reshape((n, T) + f.shape[1:]) for f in p))
 
     # ------------------------------------------------------------ processing
 
@@ -504,24 +506,16 @@ class Renderer:
         if mv.size:
             xm = xv[mv]
             on = self.engine.active_voices(xm)
-            phi_next = None
-            if np.any(on):
-                phi_next = self._spectra(geom[0][on], geom[1][on], gain[on], air_a[on], extra[on])
+            fp = self._fparams(*geom[:2], gain, air_a, extra)
             if not np.all(on):
                 # Silent voices output zeros: jump straight to the filter at the block's end.
                 off = ~on
-                last = self._spectra(
-                    geom[0][off, -1:],
-                    geom[1][off, -1:],
-                    gain[off, -1:],
-                    air_a[off, -1:],
-                    extra[off, -1:],
-                )
-                self.engine.set_filters(np.flatnonzero(off), last[:, 0])
+                last = self._spat.tables.filters(fp.at((off, -1)))
+                self.engine.set_filters(np.flatnonzero(off), last)
             self._tau[mv] = tau[:, -1]
-            y += self.engine.process(xm, phi_next, on)
+            y += self.engine.process(xm, fp.at(on) if np.any(on) else None, on, self._threads)
         if sv.size:
-            y += self.static_engine.process(xv[sv])
+            y += self.static_engine.process(xv[sv], threads=self._threads)
         if self._eq is not None:
             y = self._eq.process(y)
         if self._reverb is not None:

@@ -20,6 +20,8 @@ from scipy import signal
 
 from hrtf import minimum_phase
 
+from .kernels import lagrange_read
+
 __all__ = [
     "distance_gain",
     "air_coefficient",
@@ -330,27 +332,7 @@ class DelayLine:
         if V == 0 or n == 0:
             return np.zeros((V, n), np.float32)
         J = tau.shape[1] - 1
-        H = n // J
-        tau = np.clip(tau, self.MIN_DELAY, self.n_hist - 4)
-        # Per-sample delay, linear between boundaries: integer part of the hop's start delay
-        # plus a small float32 remainder (exact enough and half the memory traffic). Every
-        # value depends only on the boundary delays and the position in the hop, so block
-        # splits cannot change a sample.
-        base_int = np.floor(tau[:, :-1])  # (V, J)
-        r0 = (tau[:, :-1] - base_int).astype(np.float32)
-        slope = (tau[:, 1:] - tau[:, :-1]).astype(np.float32)
-        ramp = np.arange(H, dtype=np.float32) / np.float32(H)
-        t_loc = r0[:, :, None] + slope[:, :, None] * ramp  # (V, J, H)
-        # Read position k - t = i + f, f in [0, 1).
-        ti = np.ceil(t_loc)
-        f = (ti - t_loc).reshape(V, n)
-        width = self._buf.shape[1]
-        shift = (base_int.astype(np.intp)[:, :, None] + ti.astype(np.intp)).reshape(V, n)
-        i = (np.asarray(inputs, np.intp)[:, None] * width + (self._end - n) + np.arange(n)) - shift
-        flat = self._buf.ravel()
-        xm1, x0, x1, x2 = flat.take(i - 1), flat.take(i), flat.take(i + 1), flat.take(i + 2)
-        # Cubic Lagrange through taps i-1 .. i+2 at i + f, in Farrow (Horner) form.
-        c2 = np.float32(0.5) * (xm1 + x1) - x0
-        c3 = np.float32(1 / 6) * (x2 - xm1) + np.float32(0.5) * (x0 - x1)
-        c1 = x1 - x0 - c2 - c3
-        return x0 + f * (c1 + f * (c2 + f * c3))
+        tau = np.clip(np.asarray(tau, np.float64), self.MIN_DELAY, self.n_hist - 4)
+        out = np.empty((V, n), np.float32)
+        lagrange_read(self._buf, np.asarray(inputs, np.intp), self._end - n, tau, n // J, out)
+        return out

@@ -29,6 +29,7 @@ from renderer import (
     stereo_gains,
 )
 from renderer.engine import ConvolutionEngine, frame_size
+from renderer.kernels import FilterParams, FilterTables
 from renderer.formats import diffuse_field_eq
 from renderer.sources import (
     DelayLine,
@@ -617,8 +618,8 @@ def test_no_nan_ever(model):
 
 
 def test_output_identical_for_any_block_size(model):
-    """Hop-framed processing: every block size gives bit-identical output (moving, wide, room,
-    reverb, propagation delay)."""
+    """Hop-framed processing: every block size and thread count gives bit-identical output
+    (moving, wide, room, reverb, propagation delay)."""
     motion = [
         {"t": 0, "az_deg": 0, "el_deg": 0, "dist_m": 2},
         {"t": 0.5, "az_deg": 90, "el_deg": 20, "dist_m": 1},
@@ -642,6 +643,10 @@ def test_output_identical_for_any_block_size(model):
                     [r.process(x[:, s : s + block]) for s in range(0, 24000, block)], axis=1
                 )
             )
+        # ... and for any number of threads sharing a block's hops.
+        for threads in (1, 3):
+            r = Renderer(scene, FS, cfg.replace(threads=threads), model=model)
+            outs.append(r.process(x))
         for o in outs[1:]:
             assert np.array_equal(o, outs[0])
 
@@ -761,12 +766,20 @@ def test_engine_crossfade_equals_interpolated_filter():
     """Cross-fading two filters' outputs == filtering with the per-sample interpolated filter."""
     rng = np.random.default_rng(2)
     H, N = 64, 256
-    eng = ConvolutionEngine(1, 1, H, N, moving=np.array([True]))
     h0, h1 = rng.standard_normal(100), rng.standard_normal(100)
-    spec = lambda h: np.fft.rfft(h, N).astype(np.complex64)[None, None]  # noqa: E731
-    eng.set_filters(np.array([0]), spec(h0))
+    spec = lambda h: np.fft.rfft(h, N).astype(np.complex64)[None]  # noqa: E731
+    # Tables whose grid holds the two filters; the kernel picks row 1 at the hop's end.
+    grid = np.stack([spec(h0), spec(h1)])  # (2, 1, B)
+    tables = FilterTables(grid, np.ones((1, N // 2 + 1), np.complex64), 129, 1, N)
+    eng = ConvolutionEngine(1, 1, H, N, moving=np.array([True]), tables=tables)
+    eng.set_filters(np.array([0]), spec(h0)[None])
     x = rng.standard_normal((1, H)).astype(np.float32)
-    y = eng.process(x, spec(h1)[:, None])
+    one = np.ones((1, 1))
+    params = FilterParams(
+        np.ones((1, 1, 1), np.int32), np.ones((1, 1, 1, 1), np.float32), 0 * one[..., None],
+        np.zeros((1, 1), np.int32),
+    )  # fmt: skip
+    y = eng.process(x, params)
     r = np.arange(H) / H
     ref = [
         np.dot((1 - r[n]) * h0[: n + 1] + r[n] * h1[: n + 1], x[0, n::-1][:100]) for n in range(H)
