@@ -40,6 +40,7 @@ import hrtf  # noqa: E402
 from gravity.motion import Motion, expand  # noqa: E402
 from gravity.scene import Scene  # noqa: E402
 from renderer import RenderConfig, Renderer  # noqa: E402
+from renderer.parallel import default_threads  # noqa: E402
 
 FS = 48000
 PATTERNS = [
@@ -119,25 +120,30 @@ def main(argv: list[str] | None = None) -> int:
     model = hrtf.load_model(rate=FS)
     rng = np.random.default_rng(0)
     x16 = (0.05 * rng.standard_normal((16, n))).astype(np.float32)
-    direct = RenderConfig(reverb=False, early_reflections=False)
+    direct = RenderConfig(reverb=False, early_reflections=False, threads=1)
+    cores = f"{default_threads()} threads"
 
     # 1. 16 moving objects.
     rows = []
     t_room = min(T, 20.0)  # the full room is slow: shorter
     n_room = int(t_room * FS)
     for label, cfg, room, block, secs in (
-        ("direct, 8192 blocks", direct, False, 8192, T),
-        ("direct, 512 blocks", direct, False, 512, T),
-        ("direct, hop 128 (-73 dB sweep)", direct.replace(hop=128), False, 8192, T),
-        ("direct, hop 512 (-48 dB sweep)", direct.replace(hop=512), False, 8192, T),
-        (f"room: reflections + reverb ({t_room:.0f} s)", RenderConfig(), True, 8192, t_room),
-    ):
+        ("direct, 8192 blocks, 1 thread", direct, False, 8192, T),
+        (f"direct, 8192 blocks, {cores}", direct.replace(threads=0), False, 8192, T),
+        ("direct, 512 blocks, 1 thread", direct, False, 512, T),
+        ("direct, hop 128 (-73 dB sweep), 1 thread", direct.replace(hop=128), False, 8192, T),
+        ("direct, hop 512 (-48 dB sweep), 1 thread", direct.replace(hop=512), False, 8192, T),
+        (f"room: reflections + reverb ({t_room:.0f} s), 1 thread",
+         RenderConfig(threads=1), True, 8192, t_room),
+        (f"room: reflections + reverb ({t_room:.0f} s), {cores}",
+         RenderConfig(), True, 8192, t_room),
+    ):  # fmt: skip
         xs = x16 if secs == T else x16[:, :n_room]
         wall, cpu = run_offline(scene(16, T, True, room=room), xs, cfg, model, block)
         rows.append((label, secs / wall, secs / cpu))
-    print("\n16 moving objects, realtime factor (target >= 60x)      wall     CPU")
+    print("\n16 moving objects, realtime factor (target >= 60x)          wall     CPU")
     for label, rt, rc in rows:
-        print(f"  {label:44s} {rt:7.1f}x {rc:7.1f}x")
+        print(f"  {label:48s} {rt:7.1f}x {rc:7.1f}x")
 
     # 2. 16 static objects vs ffmpeg sofalizer, per source-second, same run.
     print("\n16 static sources vs ffmpeg sofalizer (target >= 3x its throughput)")
@@ -169,47 +175,48 @@ def main(argv: list[str] | None = None) -> int:
             "null",
             "-",
         ]
-        res = []
-        for _ in range(3):  # interleaved repeats: the machine is shared, take medians
-            r = Renderer(sc, FS, direct, model=model)
+        def ours(cfg: RenderConfig) -> tuple[float, float]:
+            r = Renderer(sc, FS, cfg, model=model)
             t, c = time.perf_counter(), time.process_time()
             with sf.SoundFile(str(ours_wav)) as f:  # streamed from the file, as ffmpeg does
                 for blk in f.blocks(8192, dtype="float32", always_2d=True):
                     r.process(blk.T)
-            t_ours, c_ours = time.perf_counter() - t, time.process_time() - c
+            return time.perf_counter() - t, time.process_time() - c
+
+        res = []
+        for _ in range(3):  # interleaved repeats: the machine is shared, take medians
+            t1, c1 = ours(direct)
+            tn, cn = ours(direct.replace(threads=0))
             t_ff = c_ff = float("nan")
             if ffmpeg:
                 t, c = time.perf_counter(), children_cpu()
                 subprocess.run(cmd, check=True)
                 t_ff, c_ff = time.perf_counter() - t, children_cpu() - c
-            res.append((t_ours, c_ours, t_ff, c_ff))
-        t_ours, c_ours, t_ff, c_ff = np.median(np.asarray(res), axis=0)
+            res.append((t1, c1, tn, cn, t_ff, c_ff))
+        med = np.median(np.asarray(res), axis=0)
         print("  16 sources, realtime factor (median of 3)        wall     CPU")
-        print(
-            f"  {'ours (read + render, 8192 blocks, 1 thread)':44s} "
-            f"{T / t_ours:7.1f}x {T / c_ours:7.1f}x"
-        )
+        print(f"  {'ours (read + render, 8192 blocks, 1 thread)':44s} "
+              f"{T / med[0]:7.1f}x {T / med[1]:7.1f}x")
+        print(f"  {f'ours (read + render, 8192 blocks, {cores})':44s} "
+              f"{T / med[2]:7.1f}x {T / med[3]:7.1f}x")  # fmt: skip
         if ffmpeg:
-            print(
-                f"  {'ffmpeg sofalizer (read + render, 2 threads)':44s} "
-                f"{T / t_ff:7.1f}x {T / c_ff:7.1f}x"
-            )
-            ratios = np.asarray([(r_[2] / r_[0], r_[3] / r_[1]) for r_ in res])
-            print(
-                f"  {'throughput ratio ours / sofalizer (median)':44s} "
-                f"{np.median(ratios[:, 0]):7.2f}x "
-                f"{np.median(ratios[:, 1]):7.2f}x"
-            )
+            print(f"  {'ffmpeg sofalizer (read + render, 2 threads)':44s} "
+                  f"{T / med[4]:7.1f}x {T / med[5]:7.1f}x")
+            rr = np.asarray(res)
+            print(f"  {'ratio ours (1 thread) / sofalizer, median':44s} "
+                  f"{np.median(rr[:, 4] / rr[:, 0]):7.2f}x {np.median(rr[:, 5] / rr[:, 1]):7.2f}x")
+            print(f"  {f'ratio ours ({cores}) / sofalizer, median':44s} "
+                  f"{np.median(rr[:, 4] / rr[:, 2]):7.2f}x {np.median(rr[:, 5] / rr[:, 3]):7.2f}x")
         else:
-            print("  ffmpeg not installed: no comparison")
+            print("  ffmpeg not installed: no comparison")  # fmt: skip
 
     # 3. Streaming: 64 moving objects at 512-sample blocks.
     print("\nstreaming, 64 moving objects, 512-sample blocks (budget 10.67 ms per block)")
     x64 = (0.05 * rng.standard_normal((64, min(n, 10 * FS)))).astype(np.float32)
     for label, cfg, room in (
         ("direct", direct, False),
-        ("direct + reverb", RenderConfig(early_reflections=False), True),
-        ("direct + reflections + reverb", RenderConfig(), True),
+        ("direct + reverb", RenderConfig(early_reflections=False, threads=1), True),
+        ("direct + reflections + reverb", RenderConfig(threads=1), True),
     ):
         r = Renderer(scene(64, T, True, room=room), FS, cfg, model=model)
         times, cpus = [], []

@@ -83,9 +83,11 @@ class RenderConfig:
     seed : int
         Seed of the decorrelation filters and the reverb (renders are deterministic).
     threads : int
-        Threads that share the hops of a block (0 = one per CPU core, at most 8). Only
-        blocks of >= 8 hops are split (offline renders; a 512-sample preview block stays in
-        one thread). The output is bit-identical for any count.
+        Threads that share the moving voices' hops of a block (0 = one per CPU core, at
+        most 8). Only blocks of >= 8 hops are split (offline renders; a 512-sample preview
+        block stays in one thread). Output is bit-identical for any count. On this 2-core
+        VM, 2 threads render 16 moving objects ~10-16 % faster (wall clock) for ~30 % more
+        CPU time; static voices always stay in one thread (sharing them measured slower).
     """
 
     fmt: Format = "binaural"

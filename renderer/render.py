@@ -515,7 +515,8 @@ class Renderer:
             self._tau[mv] = tau[:, -1]
             y += self.engine.process(xm, fp.at(on) if np.any(on) else None, on, self._threads)
         if sv.size:
-            y += self.static_engine.process(xv[sv], threads=self._threads)
+            # One thread: sharing the static engine's few long hops measured slower here.
+            y += self.static_engine.process(xv[sv])
         if self._eq is not None:
             y = self._eq.process(y)
         if self._reverb is not None:
