@@ -568,7 +568,8 @@ class Renderer:
                 f"got {x.shape}"
             )
         n = x.shape[1]
-        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        # max(-min, max) needs no |x| temporary; a NaN anywhere makes it NaN.
+        peak = max(-float(x.min()), float(x.max())) if x.size else 0.0
         if not np.isfinite(peak):
             finite = np.isfinite(x)
             self.nonfinite_samples += int(np.count_nonzero(~finite))
