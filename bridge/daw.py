@@ -244,7 +244,7 @@ def build_dispatch_table(transport: Transport, hooks: DawHooks, *,
 
     def live_song_time(msg: OscMessage, _: tuple[int, ...]) -> None:
         beats = _last_num(msg, -1e4, 1e7)
-        t.report_position(beats * 60.0 / t.state.bpm)
+        t.report_position(t.state.seconds_at_beats(beats))  # through the tempo map: beats win
 
     def live_sig_num(msg: OscMessage, _: tuple[int, ...]) -> None:
         t.set_time_signature(beats_per_bar=int(_last_num(msg, 1, 19)))

@@ -17,21 +17,30 @@ and from explicit events (REAPER ``/lastmarker/name``, ``/gravity/section``).
 :class:`SectionTracker` (owned by the frame thread) turns both into "the current section":
 an event wins until the playhead crosses a marker (or seeks), then the marker table wins.
 
-Bars assume one tempo from the song start: bar = floor(seconds x bpm / 60 / beats_per_bar) + 1.
+Bars follow a tempo map learned from the DAW (:class:`TempoSegment`): a tempo or meter change
+reported while the song is at *s* seconds starts a segment there, anchored at the beat and bar
+count reached at *s*, so the bar count stays continuous across the change and goes on at the new
+rate (bars before *s* keep the old tempo when the playhead comes back). The first tempo (and
+meter) the DAW reports replaces the start-up guess from the song start. A DAW that reports its
+position in beats (AbletonOSC ``current_song_time``) is converted to seconds through the same
+map, so its beats win over the extrapolation and a tempo change does not move the playhead.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
-__all__ = ["Marker", "TransportState", "Transport", "SectionInfo", "SectionTracker"]
+__all__ = ["Marker", "TempoSegment", "TransportState", "Transport", "SectionInfo", "SectionTracker"]
 
 MAX_MARKERS = 1024
 """Most markers kept (a bound against hostile input)."""
+MAX_TEMPO_SEGMENTS = 1024
+"""Most tempo-map segments kept (a long tempo ramp reports many); the oldest go first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,38 @@ class Marker:
 
     time_s: float
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TempoSegment:
+    """A stretch of constant tempo and meter, from ``time_s`` song seconds on.
+
+    Attributes
+    ----------
+    time_s : float
+        Song time where the segment starts, seconds.
+    beats, bars : float
+        Beats and bars counted from the song start at ``time_s`` (bars may be fractional when the
+        meter changed mid-bar).
+    bpm : float
+        Tempo, beats per minute.
+    beats_per_bar : int
+        Meter numerator.
+    """
+
+    time_s: float
+    beats: float
+    bars: float
+    bpm: float
+    beats_per_bar: int
+
+    def beats_at(self, position_s: float) -> float:
+        """Beats from the song start at ``position_s`` seconds (extrapolated either side)."""
+        return self.beats + (position_s - self.time_s) * self.bpm / 60.0
+
+    def bars_at(self, position_s: float) -> float:
+        """Bars (fractional, from 0) from the song start at ``position_s`` seconds."""
+        return self.bars + (self.beats_at(position_s) - self.beats) / self.beats_per_bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +100,15 @@ class TransportState:
     playing : bool
         Transport running.
     bpm : float
-        Tempo in beats per minute (the DAW's once it has reported one).
+        Current tempo in beats per minute (the DAW's latest report once it has sent one).
     bpm_from_daw : bool
         True once the DAW reported a tempo.
     beats_per_bar, beat_unit : int
-        Time signature numerator and denominator.
+        Current time signature numerator and denominator.
+    tempo_map : tuple of TempoSegment
+        Sorted by time; bars and beats at any song time come from here.
+    meter_from_daw : bool
+        True once the DAW reported a time signature.
     markers : tuple of Marker
         Sorted by time.
     markers_version : int
@@ -89,6 +134,8 @@ class TransportState:
     updates: int = 0
     last_update_s: float = 0.0
     daw_bar_beat: str = ""
+    tempo_map: tuple[TempoSegment, ...] = ()
+    meter_from_daw: bool = False
 
     @property
     def playing(self) -> bool:
@@ -103,11 +150,43 @@ class TransportState:
         blend = 1.0 if self.slew_s <= 0 else min(1.0, dt / self.slew_s)
         return a.pos_s + dt + a.correction_s * blend
 
+    def reported_position(self, now_s: float) -> float:
+        """Playhead in seconds at ``now_s`` with any pending correction applied at once instead
+        of slewed in: the DAW's latest report extrapolated. For audio (the preview), which
+        cannot glide and must not fall behind a small seek."""
+        a = self.anchor
+        if not a.playing:
+            return a.pos_s
+        return a.pos_s + max(0.0, now_s - a.wall_s) + a.correction_s
+
+    def segment_at(self, position_s: float) -> TempoSegment:
+        """The tempo-map segment in force at ``position_s`` seconds (the first one before it)."""
+        m = self.tempo_map
+        if not m:
+            return TempoSegment(0.0, 0.0, 0.0, self.bpm, self.beats_per_bar)
+        i = bisect.bisect_right(m, position_s, key=lambda g: g.time_s) - 1
+        return m[max(0, i)]
+
+    def beats_at(self, position_s: float) -> float:
+        """Beats from the song start at ``position_s`` seconds, through the tempo map."""
+        return self.segment_at(position_s).beats_at(position_s)
+
+    def seconds_at_beats(self, beats: float) -> float:
+        """Song seconds at ``beats`` beats from the start: the inverse of :meth:`beats_at`."""
+        m = self.tempo_map
+        if not m:
+            return beats * 60.0 / self.bpm
+        i = max(0, bisect.bisect_right(m, beats, key=lambda g: g.beats) - 1)
+        g = m[i]
+        return g.time_s + (beats - g.beats) * 60.0 / g.bpm
+
     def bar_beat(self, position_s: float) -> tuple[int, float]:
-        """(bar from 1, beat within the bar from 1.0) at ``position_s`` seconds."""
-        beats = max(0.0, position_s) * self.bpm / 60.0
-        bar, beat = divmod(beats, self.beats_per_bar)
-        return int(bar) + 1, beat + 1.0
+        """(bar from 1, beat within the bar from 1.0) at ``position_s`` seconds, through the tempo map."""
+        pos = max(0.0, position_s)
+        g = self.segment_at(pos)
+        bars = g.bars_at(pos)
+        bar = math.floor(bars + 1e-9)
+        return int(bar) + 1, max(0.0, bars - bar) * g.beats_per_bar + 1.0
 
     def marker_index(self, position_s: float) -> int:
         """Index of the last marker at or before ``position_s``; -1 if none."""
@@ -141,7 +220,8 @@ class Transport:
         self._clock = clock
         self._lock = threading.Lock()
         self._state = TransportState(anchor=_Anchor(False, 0.0, clock(), 0.0), slew_s=float(slew_s),
-                                     bpm=float(bpm), beats_per_bar=int(num), beat_unit=int(den or 4))
+                                     bpm=float(bpm), beats_per_bar=int(num), beat_unit=int(den or 4),
+                                     tempo_map=(TempoSegment(0.0, 0.0, 0.0, float(bpm), int(num)),))
         self._marker_slots: dict[int, list] = {}     # REAPER: index -> [name, time]
         self._marker_beats: list[tuple[str, float]] | None = None  # Ableton: (name, beats)
         self._event_seq = 0
@@ -218,20 +298,57 @@ class Transport:
             self._publish(anchor=_Anchor(st.playing, float(position_s), now, 0.0))
 
     def set_tempo(self, bpm: float, *, from_daw: bool = True) -> None:
-        """Set the tempo in beats per minute (Ableton cue points are re-timed)."""
+        """Set the tempo in beats per minute from the playhead on (Ableton cue points are re-timed).
+
+        The first tempo the DAW reports (and any that is not from the DAW) applies from the song
+        start; later ones start a tempo-map segment at the playhead, so the bar count stays
+        continuous and goes on at the new rate.
+        """
         with self._lock:
-            if bpm == self._state.bpm and self._state.bpm_from_daw == from_daw:
+            st = self._state
+            if bpm == st.bpm and st.bpm_from_daw == from_daw:
                 return
-            self._publish(bpm=float(bpm), bpm_from_daw=from_daw)
+            whole = not (from_daw and st.bpm_from_daw)
+            self._publish(bpm=float(bpm), bpm_from_daw=from_daw,
+                          tempo_map=self._remap(st, bpm=float(bpm), from_start=whole))
             if self._marker_beats is not None:
                 self._set_markers_locked(self._beats_to_markers(self._marker_beats))
 
     def set_time_signature(self, beats_per_bar: int | None = None, beat_unit: int | None = None) -> None:
-        """Set numerator and/or denominator."""
+        """Set numerator and/or denominator; a new numerator counts bars from the playhead on
+        (the DAW's first report applies from the song start)."""
         with self._lock:
             st = self._state
-            self._publish(beats_per_bar=int(beats_per_bar or st.beats_per_bar),
-                          beat_unit=int(beat_unit or st.beat_unit))
+            bpb = int(beats_per_bar or st.beats_per_bar)
+            changes: dict[str, object] = {"beats_per_bar": bpb, "beat_unit": int(beat_unit or st.beat_unit)}
+            if beats_per_bar:
+                changes["meter_from_daw"] = True
+                if bpb != st.beats_per_bar or not st.meter_from_daw:
+                    changes["tempo_map"] = self._remap(st, beats_per_bar=bpb, from_start=not st.meter_from_daw)
+            self._publish(**changes)
+
+    def _remap(self, st: TransportState, *, bpm: float | None = None, beats_per_bar: int | None = None,
+               from_start: bool = False) -> tuple[TempoSegment, ...]:
+        """The tempo map with a change of tempo and/or meter at the playhead (or from the start).
+
+        Segments from the playhead on (learned on an earlier pass) are dropped: the DAW reports
+        again whatever changes follow.
+        """
+        if from_start and beats_per_bar is None:  # a tempo: one from the start
+            return (TempoSegment(0.0, 0.0, 0.0, float(bpm or st.bpm), st.beats_per_bar),)
+        if from_start:  # a meter: the learned tempo changes stay, every bar is re-counted
+            out: list[TempoSegment] = []
+            for g in st.tempo_map:
+                bars = out[-1].bars_at(g.time_s) if out else g.beats / beats_per_bar
+                out.append(TempoSegment(g.time_s, g.beats, bars, g.bpm, beats_per_bar))
+            return tuple(out)
+        pos = st.position(self._clock())
+        g = st.segment_at(pos)
+        new = TempoSegment(pos, g.beats_at(pos), g.bars_at(pos), bpm or g.bpm, beats_per_bar or g.beats_per_bar)
+        kept = [s for s in st.tempo_map if s.time_s < pos]
+        if kept and (kept[-1].bpm, kept[-1].beats_per_bar) == (new.bpm, new.beats_per_bar):
+            return tuple(kept[-MAX_TEMPO_SEGMENTS:])
+        return tuple((kept + [new])[-MAX_TEMPO_SEGMENTS:])
 
     def set_bar_beat_text(self, text: str) -> None:
         """Keep the DAW's own bar.beat display string (REAPER ``/beat/str``) for the status line."""
@@ -275,8 +392,8 @@ class Transport:
             self._set_markers_locked(self._beats_to_markers(self._marker_beats))
 
     def _beats_to_markers(self, named_beats: list[tuple[str, float]]) -> list[Marker]:
-        spb = 60.0 / self._state.bpm
-        return [Marker(b * spb, n) for n, b in named_beats if n]
+        st = self._state
+        return [Marker(st.seconds_at_beats(b), n) for n, b in named_beats if n]
 
     def add_marker(self, name: str, time_s: float) -> None:
         """Add a marker (or move the one with this name)."""

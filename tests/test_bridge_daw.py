@@ -94,7 +94,7 @@ def test_ableton_session(rig):
     send("/live/song/get/is_playing", True)
     send("/live/song/get/current_song_time", 10.0)
     assert tr.state.bpm == 100.0 and (tr.state.beats_per_bar, tr.state.beat_unit) == (3, 4)
-    assert tr.state.markers == (Marker(0.0, "Intro"), Marker(48 * 0.6, "Drop"))
+    assert [(m.name, m.time_s) for m in tr.state.markers] == [("Intro", 0.0), ("Drop", pytest.approx(48 * 0.6))]
     assert tr.state.playing and tr.position() == pytest.approx(6.0)
     send("/live/song/get/cue_points", 0.0, "A", 4.0, "B")  # (time, name) order is understood too
     assert [m.name for m in tr.state.markers] == ["A", "B"]
@@ -103,6 +103,24 @@ def test_ableton_session(rig):
     send("/live/song/get/cue_points", "odd", 1.0, "x")
     send("/live/song/get/signature_denominator", 3)
     assert lis.bad_args == 2
+
+
+def test_ableton_beats_follow_the_tempo_map(rig):
+    """AbletonOSC reports the song position in beats: across a tempo change the playhead in
+    seconds stays continuous (the beats are read through the tempo map, not the current tempo)."""
+    tr, hooks, lis, send, clock = rig
+    send("/live/song/get/tempo", 120.0)
+    send("/live/song/get/is_playing", True)
+    send("/live/song/get/current_song_time", 16.0)  # 8 s
+    jumps = tr.jumps
+    clock[0] += 1.0
+    send("/live/song/get/tempo", 60.0)  # at 9 s = beat 18
+    clock[0] += 1.0
+    send("/live/song/get/current_song_time", 19.0)  # one beat later at 60 bpm: 10 s
+    assert tr.position() == pytest.approx(10.0) and tr.jumps == jumps  # dividing by the new tempo: 19 s, a jump
+    assert tr.state.bar_beat(10.0) == (5, pytest.approx(4.0))  # beat 19 from 0: bar 5, beat 4
+    send("/live/song/get/cue_points", "Drop", 22.0)  # cue points in beats go through the map too
+    assert tr.state.markers[0].time_s == pytest.approx(13.0)
 
 
 def test_gravity_namespace(rig):

@@ -1,11 +1,19 @@
-"""Transport model: extrapolation, jitter (never backwards), seeks, tempo, markers, sections."""
+"""Transport model: extrapolation, jitter (never backwards), seeks, tempo map, markers, sections."""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 import numpy as np
 import pytest
+from pythonosc.udp_client import SimpleUDPClient
 
-from bridge.transport import MAX_MARKERS, Marker, SectionTracker, Transport
+from bridge.daw import DawHooks, DawListener, Dispatcher, build_dispatch_table
+from bridge.oscio import bind_udp
+from bridge.ratelog import RateLimitedLog
+from bridge.transport import MAX_MARKERS, MAX_TEMPO_SEGMENTS, Marker, SectionTracker, Transport
 
 
 class Clock:
@@ -83,6 +91,114 @@ def test_bars_from_tempo_and_time_signature():
     tr.set_time_signature(6, 8)
     bar, beat = tr.state.bar_beat(5.0)  # 7.5 beats of 6
     assert (bar, beat) == (2, pytest.approx(2.5))
+
+
+def test_tempo_change_mid_song_keeps_the_bar_count_continuous():
+    c = Clock()
+    tr = Transport(bpm=100, time_signature="4/4", clock=c)
+    tr.set_tempo(120)  # the DAW's first report replaces the start-up guess from the song start
+    tr.set_time_signature(4)
+    tr.play(0.0)
+    c.t += 8.0  # 16 beats at 120 bpm: bar 5 starts
+    assert tr.state.bar_beat(tr.position()) == (5, 1.0)
+    tr.set_tempo(60)  # mid-song: from here on one beat per second
+    st = tr.state
+    before, after = st.bar_beat(8.0 - 1e-6), st.bar_beat(8.0)
+    assert before[0] == 4 and before[1] == pytest.approx(5.0, abs=1e-4) and after == (5, 1.0)  # no jump
+    c.t += 4.0
+    assert tr.position() == pytest.approx(12.0)
+    assert st.bar_beat(12.0) == (6, 1.0)  # 4 more beats at 60 bpm (one tempo from the start: bar 4)
+    assert st.bar_beat(10.0) == (5, pytest.approx(3.0))
+    assert st.bar_beat(4.0) == (3, 1.0)  # the past keeps its tempo
+    assert st.beats_at(12.0) == pytest.approx(20.0) and st.seconds_at_beats(20.0) == pytest.approx(12.0)
+    assert st.seconds_at_beats(8.0) == pytest.approx(4.0)
+    beats = [st.beats_at(t) for t in np.linspace(0.0, 20.0, 2001)]
+    assert np.all(np.diff(beats) > 0) and np.max(np.diff(beats)) < 2.0 * 120 / 60 * 0.01 + 1e-9  # continuous
+    # a meter change mid-song counts bars from the playhead on, at the new length
+    tr.set_time_signature(3)
+    c.t += 3.0
+    assert tr.state.bar_beat(tr.position()) == (7, 1.0)  # 3 beats at 60 bpm = one 3/4 bar after bar 6
+    assert tr.state.bar_beat(10.0) == (5, pytest.approx(3.0))  # still 4/4 there
+
+
+def test_tempo_map_is_relearned_on_a_second_pass_and_stays_bounded():
+    c = Clock()
+    tr = Transport(bpm=120, clock=c)
+    tr.set_tempo(120)
+    tr.play(0.0)
+    c.t += 8.0
+    tr.set_tempo(60)
+    c.t += 2.0
+    tr.report_position(2.0)  # loop back to 2 s; the DAW reports the tempo it has there
+    tr.set_tempo(120)
+    assert [(g.time_s, g.bpm) for g in tr.state.tempo_map] == [(0.0, 120.0)]
+    assert tr.state.bar_beat(10.0) == (6, 1.0)  # 120 bpm all along again
+    c.t += 6.0
+    tr.set_tempo(60)  # the change comes again at 8 s
+    assert tr.state.tempo_map[-1].time_s == pytest.approx(8.0) and tr.state.bar_beat(12.0) == (6, 1.0)
+    for k in range(MAX_TEMPO_SEGMENTS + 20):  # a long tempo ramp
+        c.t += 0.01
+        tr.set_tempo(60.0 + (k % 2) * 0.5 + k * 1e-3)
+    assert len(tr.state.tempo_map) == MAX_TEMPO_SEGMENTS
+
+
+def test_tempo_change_over_real_udp_continues_the_bar_count():
+    """REAPER's messages (/tempo/raw, /play, /time) from a python-osc client to the real listener on
+    a loopback socket; the tempo halves mid-song. Bars sampled every 5 ms from the transport never
+    jump, run at 2 beats/s before and 1 beat/s after."""
+    tr = Transport(bpm=100)
+    sock = bind_udp("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    disp = Dispatcher(build_dispatch_table(tr, DawHooks()))
+    listener = DawListener(sock, disp, RateLimitedLog(logging.getLogger("test")), realtime_priority=False)
+    listener.start()
+    daw = SimpleUDPClient("127.0.0.1", port)
+    stop = threading.Event()
+    t0 = [0.0]
+
+    def reports() -> None:  # REAPER sends /time a few dozen times a second while playing
+        while not stop.wait(0.03):
+            daw.send_message("/time", time.monotonic() - t0[0])
+
+    try:
+        daw.send_message("/tempo/raw", 120.0)
+        daw.send_message("/time", 0.0)
+        deadline = time.monotonic() + 5
+        while tr.state.bpm != 120.0 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        t0[0] = time.monotonic()
+        daw.send_message("/play", 1)
+        threading.Thread(target=reports, daemon=True).start()
+        samples: list[tuple[float, float, float]] = []  # (wall s since play, song s, beats)
+        changed_at = None
+        while (now := time.monotonic()) - t0[0] < 1.2:
+            if changed_at is None and now - t0[0] >= 0.6:
+                daw.send_message("/tempo/raw", 60.0)
+                changed_at = now - t0[0]
+            st = tr.state
+            pos = st.position(now)
+            samples.append((now - t0[0], pos, st.beats_at(pos)))
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        listener.stop()
+        sock.close()
+    w, pos, beats = map(np.array, zip(*samples))
+    steps = np.diff(beats)
+    assert tr.state.bpm == 60.0 and len(tr.state.tempo_map) == 2
+    change = tr.state.tempo_map[1].time_s
+    assert 0.55 < change < 0.7  # where the playhead was when /tempo/raw 60 arrived
+    print(f"\ntempo 120 -> 60 at song time {change:.3f} s; largest beat step between 5 ms samples "
+          f"{steps.max():.4f} beats; {len(samples)} samples")
+    assert np.all(steps >= -1e-9) and steps.max() < 0.1  # continuous: a jump would be ~1.2 beats here
+    before = (pos > 0.1) & (pos < change - 0.05)
+    after = pos > change + 0.05
+    rate_before = np.polyfit(pos[before], beats[before], 1)[0]
+    rate_after = np.polyfit(pos[after], beats[after], 1)[0]
+    assert rate_before == pytest.approx(2.0, rel=1e-6) and rate_after == pytest.approx(1.0, rel=1e-6)
+    bar, beat = tr.state.bar_beat(pos[-1])
+    expect = change * 2.0 + (pos[-1] - change)  # beats reached at the end
+    assert (bar - 1) * 4 + beat - 1 == pytest.approx(expect, abs=1e-6)
 
 
 def test_reaper_marker_slots_need_name_and_time():
