@@ -4,7 +4,8 @@ Modules, one concept each: :mod:`bridge.oscio` (OSC codec, UDP sockets), :mod:`b
 (output flavours), :mod:`bridge.daw` (DAW listener and dispatch table), :mod:`bridge.transport`
 (playhead model and sections), :mod:`bridge.scenes` (object numbering, prepared scenes),
 :mod:`bridge.planning` (the planning thread), :mod:`bridge.scheduler` (the frame thread),
-:mod:`bridge.live` (the orchestrator and the ``gravity-live`` CLI; ``python -m bridge`` runs it).
+:mod:`bridge.live` (the orchestrator and the ``gravity-live`` CLI; ``python -m bridge`` runs it),
+:mod:`bridge.preview` (``--preview``: the renderer's streaming player following the bridge).
 
 Names are imported lazily, so ``import bridge`` stays cheap and ``python -m bridge.live`` works.
 """

@@ -1,7 +1,7 @@
 """The frame: every object's state at one instant, as the scheduler hands it to the targets.
 
 A frame is built by the frame thread, never mutated afterwards (its arrays are read-only), and
-read by every target encoder and by frame listeners such as the future binaural preview.
+read by every target encoder and by frame listeners such as the binaural preview (:mod:`bridge.preview`).
 Coordinates follow the house convention: azimuth degrees positive = left, 0 = front, in
 (-180, 180]; elevation degrees positive = up; distance metres. Conversions to a target's own
 convention happen in :mod:`bridge.targets`, at the edge.
@@ -49,6 +49,8 @@ class Frame:
         Source width 0..1.
     active : np.ndarray [shape=(N,), dtype=bool]
         False for objects the current scene does not contain (they are muted, not moved).
+    section_start_s : float
+        Song time where the current section starts, seconds (``section_t`` counts from here).
     """
 
     seq: int
@@ -64,6 +66,7 @@ class Frame:
     gain_db: np.ndarray
     width: np.ndarray
     active: np.ndarray
+    section_start_s: float = 0.0
 
     def __post_init__(self) -> None:
         for a in (self.aed, self.gain_db, self.width, self.active):

@@ -6,12 +6,14 @@ Threads (none waits on another's slow work):
     receives DAW datagrams, decodes, dispatches (:mod:`bridge.daw`), updates the transport;
 ``gravity-frames``
     emits frames at the configured rate (:mod:`bridge.scheduler`) to every target
-    (:mod:`bridge.targets`) and to frame listeners (the future binaural preview);
+    (:mod:`bridge.targets`) and to frame listeners (the binaural preview, :mod:`bridge.preview`);
 ``gravity-plan``
     makes and loads scenes (:mod:`bridge.planning`) and publishes scene books;
 ``gravity-house``
     drains the rate-limited log, forwards (debounced) re-plan requests, keeps AbletonOSC
-    subscribed, samples memory, drives the ``--soak`` self-test.
+    subscribed, samples memory, drives the ``--soak`` self-test;
+``gravity-preview`` (``--preview`` only)
+    keeps the binaural player on the DAW's playhead and section (:mod:`bridge.preview`).
 
 The CLI layer (:func:`add_arguments`, :func:`run`) prints the status line and start-up errors.
 Ctrl-C stops the threads and sends nothing more: objects stay where the last frame put them
@@ -165,7 +167,7 @@ def rss_bytes() -> int:
 
 
 def preview_available() -> bool:
-    """True once the renderer team ships a streaming path (``renderer.stream``)."""
+    """True when the renderer's streaming path (``renderer.stream``) is installed."""
     try:
         return importlib.util.find_spec("renderer.stream") is not None
     except (ImportError, ValueError):
@@ -247,6 +249,11 @@ class LiveBridge:
         book = self._book
         assert book is not None
         return book
+
+    @property
+    def book(self) -> SceneBook | None:
+        """The latest published scene book (None before :meth:`start`); a reference read."""
+        return self._book
 
     def add_frame_listener(self, listener: Callable[[Frame], None]) -> None:
         """Call ``listener(frame)`` from the frame thread after every frame (e.g. a preview).
@@ -508,7 +515,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ableton", nargs="?", const="127.0.0.1:11000", metavar="[HOST:]PORT",
                         help="subscribe to AbletonOSC at HOST:PORT (default 127.0.0.1:11000); listen on 11001")
     parser.add_argument("--preview", action="store_true",
-                        help="binaural preview of the stems following the DAW (needs the renderer's streaming path)")
+                        help="play the stems binaurally (headphones) following the DAW's transport, section by "
+                             "section; needs --stems")
+    parser.add_argument("--preview-device", metavar="DEVICE",
+                        help="sound card for --preview: PortAudio device index or name (default: the system's)")
     parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
                         help="re-send every value at least this often (default 1)")
     parser.add_argument("--crossfade-beats", type=float, default=2.0, metavar="BEATS",
@@ -548,8 +558,11 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
                       seed=args.seed, bpm=args.bpm, ableton=ableton, soak_minutes=args.soak)
 
 
-def _request_doc_from_stems(folder: str, bpm: float | None) -> dict[str, Any]:
-    """Analyse a folder of stems into a request (start-up only: it reads every file)."""
+def _request_doc_from_stems(folder: str, bpm: float | None) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Analyse a folder of stems into a request (start-up only: it reads every file).
+
+    Returns the request document and its stem files (stem id -> path) for ``--preview``.
+    """
     try:
         analysis = importlib.import_module("gravity.analysis")
     except ImportError:
@@ -568,14 +581,23 @@ def _request_doc_from_stems(folder: str, bpm: float | None) -> dict[str, Any]:
     doc = getattr(result, "request", result)
     if not isinstance(doc, Mapping) or "stems" not in doc:
         raise NotAvailableError(f"gravity.analysis.analyze_stems returned {type(result).__name__}, not a request")
+    files = {r.id: Path(r.path) for r in getattr(result, "stems", ()) if getattr(r, "ok", False) and r.id}
     log.info("analysed %d stem(s) in %s", len(doc["stems"]), folder)
-    return dict(doc)
+    return dict(doc), files
 
 
-def _request_doc(args: argparse.Namespace) -> dict[str, Any]:
+def _request_doc(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The request document and, with ``--stems``, its stem files (id -> path)."""
     if args.stems:
         return _request_doc_from_stems(args.stems, args.bpm)
-    return load_request(args.request)
+    return load_request(args.request), {}
+
+
+def _device(value: str | None) -> int | str | None:
+    """A PortAudio device: an index when all digits, else a name (substring)."""
+    if value is None:
+        return None
+    return int(value) if value.strip().isdigit() else value
 
 
 def _err(message: str) -> int:
@@ -589,21 +611,32 @@ def run(args: argparse.Namespace) -> int:
     Start-up problems (port in use, bad ``--target``, missing feature, invalid request) print
     one clear message and return 1 without streaming anything.
     """
+    preview = None
     try:
         config = _config_from_args(args)
+        if args.preview and not args.stems:
+            raise BridgeError("--preview plays the stems' audio: it needs --stems DIR (a --request file "
+                              "describes the stems but has no audio)")
         if args.preview and not preview_available():
-            raise NotAvailableError("--preview is not available yet: the renderer's streaming path "
-                                    "(renderer.stream) is not built; run without --preview and use a spatial "
+            raise NotAvailableError("--preview is not available: the renderer's streaming path "
+                                    "(renderer.stream) is not installed; run without --preview and use a spatial "
                                     "renderer as --target")
-        if args.preview:
-            raise NotAvailableError("--preview is not available yet: renderer.stream is not hooked up to gravity-live "
-                                    "(LiveBridge.add_frame_listener is the hook)")
-        bridge = LiveBridge(config, _request_doc(args))
+        doc, stem_files = _request_doc(args)
+        bridge = LiveBridge(config, doc)
         bridge.start()
     except ValidationError as exc:
         return _err("invalid request:\n" + "\n".join("  " + i.format(exc.source) for i in exc.issues))
     except (GravityError, OSError) as exc:
         return _err(str(exc))
+    if args.preview:
+        from .preview import LivePreview
+
+        try:
+            preview = LivePreview(bridge, stem_files, device=_device(args.preview_device))
+            preview.start()
+        except Exception as exc:  # stems, HRTF, sound device: one clear line
+            bridge.stop()
+            return _err(f"--preview: {exc}")
 
     stop = threading.Event()
 
@@ -621,6 +654,8 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_status and time.monotonic() >= next_status:
                 next_status += interval
                 line = format_status(bridge.status())
+                if preview is not None:
+                    line += " | " + preview.stats().line()
                 if tty:
                     try:
                         cols = os.get_terminal_size(2).columns
@@ -633,12 +668,16 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if preview is not None:
+            preview.close()
         bridge.stop()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
         if tty and not args.no_status:
             sys.stderr.write("\n")
     summary = bridge.report()
+    if preview is not None:
+        summary["preview"] = asdict(preview.stats())
     st = summary["status"]
     print(f"gravity-live: stopped after {st['frames']} frames, {st['messages']} messages; "
           f"{st['bad_packets']} bad packets ignored; objects left where they were", file=sys.stderr)

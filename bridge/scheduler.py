@@ -324,7 +324,8 @@ class FrameScheduler:
             gain = np.nan_to_num(gain, nan=-60.0, posinf=-60.0, neginf=-60.0)
         return Frame(seq=self.frames, time_s=now_s, playhead_s=pos, playing=st.playing, section=info.name,
                      section_t=min(1.0, max(0.0, t)), scene_source=scene.source, new_section=info.changed,
-                     names=book.map.ids, aed=aed, gain_db=gain, width=width, active=active)
+                     names=book.map.ids, aed=aed, gain_db=gain, width=width, active=active,
+                     section_start_s=info.start_s)
 
     def _refresh_mask(self, n: int) -> np.ndarray:
         per = max(1, int(round(self.config.refresh_s * self.config.rate_hz)))

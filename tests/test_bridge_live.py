@@ -422,7 +422,7 @@ def test_port_in_use_is_a_clear_start_up_error(request_file):
 @pytest.mark.parametrize("args, words", [
     (["--target", "dolby:1.2.3.4:5"], "unknown flavour 'dolby'"),
     (["--rate", "500"], "--rate 500: must be 1..200 Hz"),
-    (["--preview"], "--preview is not available yet"),
+    (["--preview"], "it needs --stems DIR"),
     (["--target", "adm:127.0.0.1:PORT"], "points at gravity-live's own --listen port"),
 ])
 def test_start_up_errors_say_what_to_fix(request_file, args, words):
