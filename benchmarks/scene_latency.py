@@ -5,7 +5,12 @@ embedded model (or --model), against the planner in the same run; grammar overhe
 prompts generated with and without the GBNF grammar, tokens/s compared); prompt-cache effect
 (time to first token when the system prompt's KV cache is reused vs reset before each call).
 
-Run: ``python benchmarks/scene_latency.py [--model PATH.gguf] [--runs 10] [--threads N]``.
+Also: tokens/s with the lazy grammar check (default) vs filtering the whole vocabulary through
+the grammar each step vs no grammar; the planner's scene as draft tokens vs none (sequential
+evaluations per scene).
+
+Run: ``python benchmarks/scene_latency.py [--model PATH.gguf] [--lora ADAPTER.gguf] [--runs 10]
+[--threads N]``.
 """
 
 from __future__ import annotations
@@ -39,23 +44,26 @@ def pct(xs: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model")
+    ap.add_argument("--lora")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--threads", type=int)
     args = ap.parse_args()
-    llm = SceneLLM(LLMConfig(model_path=args.model, n_threads=args.threads, seed=0, temperature=0.2))
+    llm = SceneLLM(LLMConfig(model_path=args.model, lora_path=args.lora, n_threads=args.threads, seed=0, temperature=0.2))
     print(f"model: {llm.info.path.name} ({llm.info.source}), load {llm.load_s:.2f} s")
-    print(f"{'stems':>5} {'llm p50 s':>10} {'llm p95 s':>10} {'tok out':>8} {'tok in':>7} {'ttft s':>7} {'planner ms':>11} {'ratio':>7} {'usable':>7}")
+    print(f"{'stems':>5} {'llm p50 s':>10} {'llm p95 s':>10} {'tok out':>8} {'evals':>6} {'tok in':>7} {'ttft s':>7} "
+          f"{'planner ms':>11} {'ratio':>7} {'usable':>7}")
     rng = random.Random(0)
     for n in (4, 8, 16):
         reqs = [request(n, rng) for _ in range(args.runs)]
         make_scene(reqs[0], planner="llm", llm=llm)  # warm the system-prompt cache
-        t_llm, tok_out, tok_in, ttft, usable = [], [], [], [], 0
+        t_llm, tok_out, tok_in, ttft, evals, usable = [], [], [], [], [], 0
         for r in reqs:
             res = make_scene(r, planner="llm", llm=llm)
             t_llm.append(res.seconds)
             tok_out.append(res.meta.get("tokens_out", 0))
             tok_in.append(res.meta.get("tokens_in", 0))
             ttft.append(res.meta.get("ttft_s", 0))
+            evals.append(res.meta.get("evals", 0))
             usable += res.planner == "llm"
         t_plan = []
         for r in reqs:
@@ -63,24 +71,41 @@ def main() -> None:
             make_scene(r, planner="planner")
             t_plan.append(time.perf_counter() - t0)
         print(f"{n:>5} {statistics.median(t_llm):>10.2f} {pct(t_llm, 0.95):>10.2f} {statistics.median(tok_out):>8.0f} "
+              f"{statistics.median(evals):>6.0f} "
               f"{statistics.median(tok_in):>7.0f} {statistics.median(ttft):>7.2f} {statistics.median(t_plan) * 1e3:>11.1f} "
               f"{statistics.median(t_llm) / statistics.median(t_plan):>6.0f}x {usable:>3}/{len(reqs)}")
 
-    # grammar overhead: same prompts, with and without the grammar, per generated token
     reqs = [request(8, rng) for _ in range(max(3, args.runs // 2))]
-    for label, use in (("with grammar", True), ("without grammar", False)):
+
+    # grammar: lazy check (ours) vs the whole vocabulary through the grammar each step vs none
+    for label, use, lazy in (("lazy grammar (default)", True, True), ("full grammar every step", True, False),
+                             ("no grammar", False, True)):
         rates = []
         for r in reqs:
-            text, st = llm.generate(build_prompt(r), grammar(r) if use else None, 16 + 40 * len(r.stems))
+            _, st = llm.generate(build_prompt(r), grammar(r) if use else None, 16 + 40 * len(r.stems), lazy_grammar=lazy)
             rates.append(st["tokens_out"] / max(1e-6, st["total_s"] - st["ttft_s"]))
-        print(f"8 stems {label:>16}: {statistics.median(rates):6.1f} tokens/s after the first token")
+        print(f"8 stems {label:>24}: {statistics.median(rates):6.1f} tokens/s after the first token")
+
+    # drafts: the planner's scene proposed as draft tokens vs plain decoding (same prompts); the
+    # model's own answer as draft is the bound for a model that agrees with its teacher
+    own = {id(r): llm.generate(build_prompt(r), grammar(r), 16 + 40 * len(r.stems))[0] for r in reqs}
+    for label, kind in (("no draft", None), ("planner draft", "planner"), ("own answer as draft", "own")):
+        times, evals, toks = [], [], []
+        for r in reqs:
+            draft = SceneLLM._draft(r) if kind == "planner" else own[id(r)] if kind == "own" else None
+            _, st = llm.generate(build_prompt(r), grammar(r), 16 + 40 * len(r.stems), draft=draft)
+            times.append(st["total_s"])
+            evals.append(st["evals"])
+            toks.append(st["tokens_out"])
+        print(f"8 stems {label:>24}: p50 {statistics.median(times):.2f} s, {statistics.median(toks):.0f} tokens "
+              f"in {statistics.median(evals):.0f} sequential evaluations")
 
     # prompt cache: the system prompt's KV reused between calls vs rebuilt each call
     for label, reset in (("cache reused", False), ("cache reset", True)):
         firsts = []
         for r in reqs:
             if reset:
-                llm._llm.reset()
+                llm.reset_cache()
             _, st = llm.generate(build_prompt(r), grammar(r), 8)
             firsts.append(st["ttft_s"])
         print(f"8 stems time to first token, {label:>12}: {statistics.median(firsts):.3f} s")

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GravityError
-from .prompt import DecodeError, build_prompt, decode, grammar
+from .decoding import Decoder, LineDraft
+from .prompt import DecodeError, build_prompt, decode, encode_scene, grammar
 from .request import Request
 
 __all__ = ["LLMConfig", "ModelInfo", "resolve_model", "list_models", "model_for", "SceneLLM", "Proposal", "EMBEDDED_MODEL_FILE"]
@@ -43,7 +44,9 @@ class LLMConfig:
     barriers, and on a busy machine a second thread made a 2-core box 15x slower, measured);
     n_ctx : context tokens; seed : sampling seed; temperature,
     top_p : sampling; timeout_s : wall-clock limit of one generation in seconds; use_grammar :
-    bound the output with the request's GBNF grammar (off only for benchmarks).
+    bound the output with the request's GBNF grammar (off only for benchmarks); draft : propose
+    the planner's scene as draft tokens (:mod:`gravity.decoding`: same output, fewer sequential
+    evaluations when the model agrees with it); max_draft : most draft tokens per evaluation.
     """
 
     model_path: str | None = None
@@ -56,6 +59,8 @@ class LLMConfig:
     top_p: float = 0.9
     timeout_s: float = 20.0
     use_grammar: bool = True
+    draft: bool = True
+    max_draft: int = 16
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,7 @@ class SceneLLM:
         except (ValueError, RuntimeError) as exc:
             raise GravityError(f"{info.path}: cannot load this model ({exc})") from None
         self.load_s = time.perf_counter() - t0
+        self._decoder = Decoder(self._llm, max_draft=config.max_draft)
         self._lock = threading.Lock()
         log.info("loaded %s (%s) in %.2f s", info.path.name, info.source, self.load_s)
 
@@ -162,32 +168,26 @@ class SceneLLM:
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def generate(self, prompt: str, gbnf: str | None, max_tokens: int) -> tuple[str, dict[str, Any]]:
-        """Raw generation with timing; stops at the grammar's end, max_tokens or the time limit."""
-        from llama_cpp import LlamaGrammar, StoppingCriteriaList
+    def generate(self, prompt: str, gbnf: str | None, max_tokens: int,
+                 draft: str | None = None, lazy_grammar: bool = True) -> tuple[str, dict[str, Any]]:
+        """Raw generation with timing; stops at the grammar's end, max_tokens or the time limit.
 
-        g = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf else None
-        t0 = time.perf_counter()
-        deadline = t0 + self.config.timeout_s
-        stop = StoppingCriteriaList([lambda ids, logits: time.perf_counter() > deadline])
-        parts: list[str] = []
-        first = None
-        finish = None
+        ``draft`` is a reference answer proposed as draft tokens; ``lazy_grammar=False`` filters
+        every step through the grammar (see :mod:`gravity.decoding`; for benchmarks).
+        """
+        tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         with self._lock:
-            stream = self._llm.create_completion(
-                prompt, max_tokens=max_tokens, temperature=self.config.temperature, top_p=self.config.top_p,
-                grammar=g, stream=True, seed=self.config.seed, stop=["<|im_end|>"], stopping_criteria=stop)
-            for chunk in stream:
-                if first is None:
-                    first = time.perf_counter() - t0
-                parts.append(chunk["choices"][0]["text"])
-                finish = chunk["choices"][0].get("finish_reason") or finish
-        total = time.perf_counter() - t0
-        text = "".join(parts)
-        stats = {"model": self.name, "tokens_in": self.count_tokens(prompt), "tokens_out": self.count_tokens(text),
-                 "ttft_s": round(first if first is not None else total, 4), "total_s": round(total, 4),
-                 "timed_out": time.perf_counter() > deadline, "finish": finish}
-        return text, stats
+            deadline = time.perf_counter() + self.config.timeout_s
+            text, st = self._decoder.generate(
+                tokens, gbnf, max_tokens=max_tokens, temperature=self.config.temperature,
+                top_p=self.config.top_p, seed=self.config.seed, deadline=deadline,
+                draft=LineDraft(draft) if draft else None, lazy_grammar=lazy_grammar)
+        return text, {"model": self.name, **st.as_dict()}
+
+    def reset_cache(self) -> None:
+        """Forget the cached prompt (the next call evaluates it from scratch)."""
+        with self._lock:
+            self._decoder.reset()
 
     def propose(self, request: Request) -> Proposal:
         """Generate and parse a scene proposal for ``request`` (never raises for bad output)."""
@@ -195,7 +195,8 @@ class SceneLLM:
         gbnf = grammar(request) if self.config.use_grammar else None
         max_tokens = 16 + 40 * len(request.stems)
         try:
-            text, stats = self.generate(prompt, gbnf, max_tokens)
+            draft = self._draft(request) if self.config.draft else None
+            text, stats = self.generate(prompt, gbnf, max_tokens, draft)
         except Exception as exc:  # llama.cpp failures must not reach the caller
             log.warning("generation failed: %s", exc)
             return Proposal("", None, f"generation failed: {exc}", {"model": self.name})
@@ -205,3 +206,15 @@ class SceneLLM:
             return Proposal(text, decode(text, request), None, stats)
         except DecodeError as exc:
             return Proposal(text, None, f"unparsable output: {exc}", stats)
+
+    @staticmethod
+    def _draft(request: Request) -> str | None:
+        """The teacher's answer in the output format: planner + rule engine (a few ms)."""
+        from .planner import plan
+        from .errors import RuleConflictError
+        from .rules import enforce
+
+        try:
+            return encode_scene(enforce(request, plan(request)).scene, request)
+        except RuleConflictError:
+            return None

@@ -54,7 +54,13 @@ def test_prompt_is_compact_and_stable():
     req = Request.from_dict(json.loads((ROOT / "examples/sample_input.json").read_text()))
     p = build_prompt(req)
     assert p.startswith("<|im_start|>system\n" + SYSTEM) and p.endswith("<|im_start|>assistant\n")
-    assert " " not in compact_request(req).replace("lead_vocal", "")[:40]
+    text = compact_request(req)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"fmt {req.target_format} max {req.budget} ") and lines[1].startswith("rules [")
+    stem_lines = [ln for ln in lines[2:] if not ln.startswith("prompt: ")]
+    assert [ln.split()[0] for ln in stem_lines] == [s.id for s in req.stems]  # one line per stem, in order
+    assert all(re.fullmatch(r"\S+ \S+ -?\d+ \d{5}( \| .+)?", ln) for ln in stem_lines)
+    assert "  " not in text and ": " not in text.replace("prompt: ", "")
     assert build_prompt(req) == p
 
 
