@@ -150,7 +150,35 @@ class Spatialiser(Protocol):
         ...
 
 
-class BinauralFormat:
+class _TableFormat:
+    """Formats whose filters the kernels build from :attr:`tables` and :meth:`params`."""
+
+    tables: FilterTables
+
+    def params(
+        self,
+        az_deg: NDArray[np.float64],
+        el_deg: NDArray[np.float64],
+        gain: NDArray[np.float64],
+        air_index: NDArray[np.intp],
+        delay: NDArray[np.float64],
+    ) -> FilterParams:
+        raise NotImplementedError
+
+    def filters(
+        self,
+        az_deg: NDArray[np.float64],
+        el_deg: NDArray[np.float64],
+        gain: NDArray[np.float64],
+        air_index: NDArray[np.intp],
+        delay: NDArray[np.float64],
+    ) -> NDArray[np.complex64]:
+        """Filter spectra (R, C, B) of R voices, e.g. binaural
+        ``gain * air * delay(d_ear + lookahead + delay) * hrtf_ear``; parameters as :meth:`params`."""
+        return self.tables.filters(self.params(az_deg, el_deg, gain, air_index, delay))
+
+
+class BinauralFormat(_TableFormat):
     """HRTF filters + interaural delays as spectra on the engine grid.
 
     Parameters
@@ -224,20 +252,6 @@ class BinauralFormat:
             d,
             np.asarray(air_index, np.int32),
         )
-
-    def filters(
-        self,
-        az_deg: NDArray[np.float64],
-        el_deg: NDArray[np.float64],
-        gain: NDArray[np.float64],
-        air_index: NDArray[np.intp],
-        delay: NDArray[np.float64],
-    ) -> NDArray[np.complex64]:
-        """Filter spectra (R, 2, B) of ``gain * air * delay(d_ear + lookahead + delay) * hrtf_ear``.
-
-        Parameters as :meth:`params`.
-        """
-        return self.tables.filters(self.params(az_deg, el_deg, gain, air_index, delay))
 
     def static_filters(
         self,
@@ -332,7 +346,7 @@ def sn3d_gains(order: int, az_deg: ArrayLike, el_deg: ArrayLike) -> NDArray[np.f
     return out
 
 
-class _PannedFormat:
+class _PannedFormat(_TableFormat):
     """Shared code of the gain-panned formats: ``gain_c(dir) * gain * air * delay``."""
 
     n_channels: int
@@ -365,17 +379,6 @@ class _PannedFormat:
             np.ascontiguousarray(d),
             np.asarray(air_index, np.int32),
         )
-
-    def filters(
-        self,
-        az_deg: NDArray[np.float64],
-        el_deg: NDArray[np.float64],
-        gain: NDArray[np.float64],
-        air_index: NDArray[np.intp],
-        delay: NDArray[np.float64],
-    ) -> NDArray[np.complex64]:
-        """Filter spectra (R, C, B); parameters as :meth:`BinauralFormat.filters`."""
-        return self.tables.filters(self.params(az_deg, el_deg, gain, air_index, delay))
 
     def static_filters(
         self,
