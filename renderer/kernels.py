@@ -218,6 +218,9 @@ def lagrange_read(buf, rows, start, tau, hop, out):  # type: ignore[no-untyped-d
     n_v = out.shape[0]
     n_j = tau.shape[1] - 1
     half, sixth = np.float32(0.5), np.float32(1.0 / 6.0)
+    ramp = np.empty(hop, np.float32)  # position in the hop, 0 .. (hop - 1) / hop
+    for h in range(hop):
+        ramp[h] = np.float32(h) / np.float32(hop)
     for v in range(n_v):
         src = buf[rows[v]]
         for j in range(n_j):
@@ -226,14 +229,15 @@ def lagrange_read(buf, rows, start, tau, hop, out):  # type: ignore[no-untyped-d
             base = math.floor(tau[v, j])
             r0 = np.float32(tau[v, j] - base)
             slope = np.float32(tau[v, j + 1] - tau[v, j])
+            k0 = start + j * hop - int(base)
+            o = out[v, j * hop : (j + 1) * hop]
             for h in range(hop):
-                k = j * hop + h
-                t_loc = r0 + slope * (np.float32(h) / np.float32(hop))
-                ti = math.ceil(t_loc)
-                f = np.float32(ti - t_loc)
-                i = start + k - int(base) - int(ti)  # read position k - t = i + f
+                t_loc = r0 + slope * ramp[h]
+                ti = np.float32(math.ceil(t_loc))
+                f = ti - t_loc
+                i = k0 + h - int(ti)  # read position k - t = i + f
                 xm1, x0, x1, x2 = src[i - 1], src[i], src[i + 1], src[i + 2]
                 c2 = half * (xm1 + x1) - x0
                 c3 = sixth * (x2 - xm1) + half * (x0 - x1)
                 c1 = x1 - x0 - c2 - c3
-                out[v, k] = x0 + f * (c1 + f * (c2 + f * c3))
+                o[h] = x0 + f * (c1 + f * (c2 + f * c3))
