@@ -103,6 +103,10 @@ class Renderer:
         Length of the material in seconds: the motion time base when the scene has no
         ``timing`` (motion t = 0..1 is stretched over it). Without timing or duration,
         objects stay at their t = 0 position.
+    motion_origin_s : float
+        Stream time in seconds where the scene's motion starts: motion t = (stream time -
+        origin) / section length, clamped to the keyframes as :func:`positions_at` does (a
+        section's scene played from its start in the song). Default 0 (t from stream start).
 
     Examples
     --------
@@ -123,6 +127,7 @@ class Renderer:
         *,
         model: HRTFModel | None = None,
         duration_s: float | None = None,
+        motion_origin_s: float = 0.0,
     ) -> None:
         self.scene = scene
         self.config = cfg = config or RenderConfig()
@@ -139,6 +144,8 @@ class Renderer:
                 )
             section = float("inf")
         self.section_s = float(section)
+        self._motion_origin_s = float(motion_origin_s)
+        self._motion_origin = self._motion_origin_s * self.sample_rate  # samples
         log.info("renderer: %s", cfg.to_dict())
 
         # ---- output format and engine geometry
@@ -352,6 +359,18 @@ class Renderer:
         return int(np.ceil(tail * self.sample_rate))
 
     @property
+    def motion_origin_s(self) -> float:
+        """Stream time in seconds where motion t = 0 is (see the constructor). Setting it takes
+        effect from the next :meth:`reset` (positions are a function of time: no state kept)."""
+        return self._motion_origin_s
+
+    @motion_origin_s.setter
+    def motion_origin_s(self, seconds: float) -> None:
+        self._motion_origin_s = float(seconds)
+        self._motion_origin = self._motion_origin_s * self.sample_rate
+        self._pos_cache = (0, None)
+
+    @property
     def time_s(self) -> float:
         """Stream position in seconds: input time of the next sample :meth:`process` takes."""
         return (self._hop_index * self.hop + self._in_fifo.shape[1]) / self.sample_rate
@@ -373,7 +392,7 @@ class Renderer:
             c0 = h0
             k = np.arange(h0, h0 + max(self.POSITION_BLOCK, h1 - h0 + 1))
             t = (
-                k * self.hop / (self.sample_rate * self.section_s)
+                (k * self.hop - self._motion_origin) / (self.sample_rate * self.section_s)
                 if np.isfinite(self.section_s)
                 else np.zeros(len(k))
             )
