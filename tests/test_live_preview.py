@@ -27,9 +27,8 @@ import soundfile as sf
 from pythonosc.udp_client import SimpleUDPClient
 
 from bridge.live import LiveBridge, LiveConfig
-from bridge.preview import LivePreview, song_timeline_keyframes
+from bridge.preview import LivePreview
 from bridge.targets import TargetSpec
-from gravity.motion import positions_at
 from test_preview import device  # noqa: F401  (fixture: jackd, dummy backend, our own server)
 
 FS = 48000
@@ -146,8 +145,7 @@ class Session:
                  all(b.sections.get(k) is not None and b.sections[k].source.startswith("file:") for k in "ab"),
                  20, "both scenes pinned")
         wait_for(lambda: len(self.bridge.transport.state.markers) == 2, 5, "the markers")
-        self.preview = LivePreview(self.bridge, stems, device=device, block=BLOCK, rate=FS,
-                                   capture_s=STEM_S, workdir=tmp / "preview")
+        self.preview = LivePreview(self.bridge, stems, device=device, block=BLOCK, rate=FS, capture_s=STEM_S)
         self.preview.start()
         self.player = self.preview.player
 
@@ -186,7 +184,6 @@ def test_parks_where_the_daw_locates_while_stopped(live: Session) -> None:
     t0 = time.monotonic()
     wait_for(lambda: round(live.pos() * FS) == round(0.5 * FS), 2, "the player parked at 0.5 s")
     print(f"\nparked at 0.5 s in {1e3 * (time.monotonic() - t0):.1f} ms")
-    wait_for(lambda: not live.preview.warming_up, 3, "the preview's start-up scene rewrites")
     time.sleep(0.2)
     assert not live.player.stats().playing and round(live.pos() * FS) == FS // 2
 
@@ -241,24 +238,38 @@ def test_a_jump_in_time_makes_it_seek(live: Session) -> None:
     print(f"step back 0.15 s: {live.preview.seeks - seeks} crossfaded seek(s), on the playhead after "
           f"{1e3 * (landed - t_step):.0f} ms (request -> first frame {st.last_seek_ms:.0f} ms, off by {st.last_seek_error_ms:+.1f} ms), then |max| "
           f"{1e3 * float(np.max(np.abs(err))):.1f} ms")
-    assert landed - t_step < 1.0  # the ring buffer (0.2 s) plus preparing the new place (about 0.3 s idle)
+    assert landed - t_step < 0.6  # the ring buffer (0.2 s) plus a reset of the spare renderer (measured 0.21 s)
     assert float(np.percentile(np.abs(err), 90)) < 0.05
     assert live.player.underflows == 0
 
 
 def test_section_marker_switches_the_players_scene(live: Session) -> None:
+    """Scene B is armed at marker B's sample (``swap_at``): the crossfade begins on it, and the
+    sound moves from the left to the right half a crossfade later."""
     assert live.daw.truth() < MARK_B - 0.1
     wait_for(lambda: live.daw.truth() > MARK_B + 0.4, 3, "the playhead past marker B", 0.01)
     assert [o.keyframes[0, 1] for o in live.player.scene.objects] == [-90.0, -90.0]  # scene B
-    swaps = [t for t in live.player.transitions if t[1] == "swap"]
+    swaps = [t for t in list(live.player.transitions) if t[1] == "swap"]
     w, kind, at = swaps[-1]
     st = live.preview.stats()
-    print(f"\nscene B swap started at song time {at / FS:.3f} s (marker {MARK_B} s, {st.last_swap_late_ms:+.0f} ms; "
-          f"measured swap latency {st.swap_lead_ms:.0f} ms); {st.scene_writes} scene writes, {len(swaps)} swaps")
-    assert abs(at / FS - MARK_B) < 0.2  # written ahead of the marker by the measured latency
-    assert len(swaps) == 2  # the start-up calibration (same scene), then scene B
+    late_ms = 1e3 * (at / FS - MARK_B)
     n = live.player.n_captured
     y, pos = live.player.captured[:n], live.player.captured_pos[:n]
+    # where the sound crosses over: left-minus-right level in 64-sample windows around the marker
+    win = 64
+    k0 = int(np.flatnonzero(pos == round((MARK_B - 0.05) * FS))[0])
+    seg = y[k0 : k0 + 8 * FS // 50].reshape(-1, win, 2)
+    ild = 10 * np.log10(np.mean(seg[:, :, 0] ** 2, axis=1) / np.mean(seg[:, :, 1] ** 2, axis=1))
+    assert np.all(np.diff(pos[k0 : k0 + seg.size // 2]) == 1)  # played straight through the marker
+    cross = pos[k0 + win * int(np.flatnonzero(ild < 0)[0])] / FS
+    print(f"\nscene B swap began at song time {at / FS:.4f} s: {late_ms:+.3f} ms from marker B ({MARK_B} s; "
+          f"preview measured {st.last_swap_late_ms:+.3f} ms); the sound crosses to the right at {cross:.4f} s "
+          f"(marker + {1e3 * (cross - MARK_B):.1f} ms, fade {1e3 * live.player.fade / FS:.0f} ms); "
+          f"{st.swap_requests} swap requests, {len(swaps)} swap(s)")
+    assert abs(at - MARK_B * FS) <= BLOCK  # on the marker (armed there: in fact to the sample)
+    assert st.last_swap_late_ms is not None and abs(st.last_swap_late_ms - late_ms) < 1e-6
+    assert 0.0 < cross - MARK_B < live.player.fade / FS  # during the crossfade that began on the marker
+    assert len(swaps) == 1  # scene B (A played from the start: no swap)
     after = y[(pos > at + live.player.fade) & (pos < (MARK_B + 0.35) * FS)]
     rms = np.sqrt(np.mean(after**2, axis=0))
     print(f"scene B (both stems at -90 deg, right): rms L {rms[0]:.4f} R {rms[1]:.4f}")
@@ -291,19 +302,39 @@ def test_stop_pauses_and_holds(live: Session) -> None:
     assert live.player.underflows == 0
 
 
-def test_song_timeline_keyframes_match_the_bridge_section_time() -> None:
-    kf = np.array([[0.0, 0.0, 10.0, 2.0], [0.25, 90.0, 10.0, 2.0], [0.5, 180.0, 10.0, 2.0], [1.0, -30.0, 0.0, 3.0]])
-    start, section = 12.0, 8.0
-    keys = song_timeline_keyframes(kf, section, start)
-    from bridge.preview import TIMELINE_S
+def test_locate_back_into_section_a_while_stopped_plays_a_then_b_on_the_marker(live: Session) -> None:
+    """Stopped in section B, the DAW locates to 2.9 s (section A, 0.6 s before marker B): the
+    paused player takes scene A before play (no crossfade heard) and arms B at the marker again."""
+    wait_for(lambda: not live.player.stats().playing, 1, "the player paused")
+    assert live.daw.truth() > MARK_B
+    n_tr, swaps0 = live.player.transition_count, live.player.swaps
+    t0 = time.monotonic()
+    live.daw.locate(2.9)
+    wait_for(lambda: live.player.scene.objects[0].keyframes[0, 1] == 90.0, 3, "scene A in the paused player")
+    swap_ms = 1e3 * (time.monotonic() - t0)
+    wait_for(lambda: round(live.pos() * FS) == round(2.9 * FS), 2, "the player parked at 2.9 s")
+    time.sleep(0.5)  # (scene B is armed at the marker meanwhile)
+    n0 = live.player.n_captured
+    live.daw.play()
+    wait_for(lambda: live.daw.truth() > MARK_B + 0.4, 3, "the playhead past marker B", 0.01)
+    live.daw.stop()
+    n = live.player.n_captured
+    y, pos = live.player.captured[n0:n], live.player.captured_pos[n0:n]
+    new = list(live.player.transitions)[-(live.player.transition_count - n_tr):]
+    swaps = [stem for _, kind, stem in new if kind == "swap"]
 
-    new = np.array([[k["t"], k["az_deg"], k["el_deg"], k["dist_m"]] for k in keys])
-    assert new[0, 0] == 0.0 and new[-1, 0] == 1.0 and np.all(np.diff(new[:, 0]) > 0)
-    song = np.linspace(0.0, 30.0, 3001)
-    bridge = positions_at(kf, np.clip((song - start) / section, 0.0, 1.0))
-    player = positions_at(new, song / TIMELINE_S)
-    d_az = (bridge[:, 0] - player[:, 0] + 180.0) % 360.0 - 180.0
-    assert np.max(np.abs(d_az)) < 1e-6 and np.allclose(bridge[:, 1:], player[:, 1:], atol=1e-9)
+    def ild(a: float, b: float) -> float:
+        sel = y[(pos >= a * FS) & (pos < b * FS)]
+        return float(10 * np.log10(np.mean(sel[:, 0] ** 2) / np.mean(sel[:, 1] ** 2)))
+
+    a_db, b_db = ild(2.91, MARK_B - 0.01), ild(MARK_B + 0.06, MARK_B + 0.35)
+    print(f"\nlocate to 2.9 s while stopped: scene A in the paused player after {swap_ms:.0f} ms; swaps at "
+          f"{[s / FS for s in swaps]} s; left-right level before the marker {a_db:+.1f} dB, after {b_db:+.1f} dB; "
+          f"{live.preview.stats()}")
+    assert len(swaps) == 2 and swaps[1] == MARK_B * FS  # A (paused, at once), then B on the marker's sample
+    assert live.player.swaps == swaps0 + 2
+    assert a_db > 3.0 and b_db < -3.0  # scene A from the first frame played, B after the marker
+    assert live.player.underflows == 0
 
 
 def test_cli_preview_plays_the_stems_folder(device: int, tmp_path: Path) -> None:  # noqa: F811
