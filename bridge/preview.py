@@ -248,13 +248,19 @@ class LivePreview:
             raise BridgeError("start the bridge before the preview")
         sec = sch.section
         name, start = (sec.name, sec.start_s) if sec is not None else (None, 0.0)
+        st = self.bridge.transport.state
+        pos = self.bridge.transport.position()
+        i = st.marker_index(pos)
+        if i >= 0 and (name is None or st.markers[i].time_s > start):
+            # the scheduler has not ticked since the markers came: open on the marker's scene, or
+            # the first tick would crossfade to it
+            name, start = st.markers[i].name, st.markers[i].time_s
         want = self._want(book.resolve(name), start)
         if want is None:
             raise BridgeError("--preview: no object of the scene has a stem file to play "
                               f"(stems: {sorted(self.stems)})")
         from renderer.stream import Player  # the bridge imports the renderer for the preview only
 
-        pos = self.bridge.transport.position()
         try:
             self.player = Player(list(self.stems.values()), want.scene, start_s=max(0.0, pos),
                                  stem_map={sid: str(p) for sid, p in self.stems.items()},
@@ -451,7 +457,8 @@ class LivePreview:
         self._observe(p)
         prepared, start = book.resolve(frame.section), frame.section_start_s
         i = st.marker_index(daw)
-        if i >= 0 and st.markers[i].time_s > start:  # crossed a marker the last frame has not shown yet
+        if i >= 0 and (st.markers[i].time_s > start or frame.section is None):
+            # crossed a marker the last frame has not shown yet (or markers came after the frame)
             prepared, start = book.resolve(st.markers[i].name), st.markers[i].time_s
         cur = self._want(prepared, start)
         if cur is None:
