@@ -281,6 +281,7 @@ class Player:
         self._file_sig = self._stat()
         self._signals: dict[tuple[tuple[str, ...], ...], NDArray[np.float32]] = {}
         self._look = self._make_look(first_scene, motion_origin_s, section_s)
+        self.renderer_builds = 0  # Renderer constructions (a seek should need none: it resets the spare)
         first = self._renderer(self._look)
         self._spare: Renderer | None = self._renderer(self._look)
         # Seconds a renderer reset + pre-roll takes (running mean); sizes how far ahead a swap
@@ -392,6 +393,7 @@ class Player:
                      float("inf") if section is None else float(section))
 
     def _renderer(self, look: _Look) -> Renderer:
+        self.renderer_builds += 1
         return Renderer(look.scene, self.rate, self.config, model=self.model,
                         duration_s=look.duration_s, motion_origin_s=look.origin_s)
 

@@ -28,6 +28,7 @@ import pytest
 
 from gravity.motion import angle_between, positions_at
 from gravity.scene import Scene
+from waiting import free_port, wait_for
 
 OSCDUMP, OSCSEND = shutil.which("oscdump"), shutil.which("oscsend")
 pytestmark = pytest.mark.skipif(not (OSCDUMP and OSCSEND), reason="needs Debian's liblo-tools (oscdump, oscsend)")
@@ -55,24 +56,6 @@ VERSE = _scene([_obj("v1", "lead_vocal", [(0, 0, 10, 2), (0.25, 90, 10, 2), (0.5
                 _obj("k1", "kick", [(0, -30, 0, 1.5), (1, -30, 0, 1.5)], width=0.0)])
 CHORUS = _scene([_obj("v1", "lead_vocal", [(0, 120, -20, 3), (1, 120, -20, 3)]),
                  _obj("k1", "kick", [(0, 45, 0, 2), (1, 45, 45, 2)])])
-
-
-def free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(pred, timeout_s: float, what: str, step_s: float = 0.01):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step_s)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 class Capture:

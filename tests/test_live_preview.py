@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -30,6 +30,7 @@ from bridge.live import LiveBridge, LiveConfig
 from bridge.preview import LivePreview
 from bridge.targets import TargetSpec
 from test_preview import device  # noqa: F401  (fixture: jackd, dummy backend, our own server)
+from waiting import free_port, wait_for
 
 FS = 48000
 BLOCK = 512
@@ -49,24 +50,6 @@ def _scene(az: float) -> dict[str, Any]:
             for sid, cls in (("v1", "lead_vocal"), ("k1", "kick"))]
     return {"version": "1.0", "bed": {"layout": "binaural"},
             "timing": {"bpm": 120, "time_signature": "4/4", "section_bars": 4}, "objects": objs}
-
-
-def free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(pred: Callable[[], Any], timeout_s: float, what: str, step_s: float = 0.002) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step_s)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 class Daw(threading.Thread):

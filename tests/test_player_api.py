@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,19 +22,10 @@ from renderer import RenderConfig, Renderer
 from renderer.offline import render_files
 from renderer.stream import Player
 from test_preview import _scene_doc, _write_scene, device, material  # noqa: F401  (fixtures)
+from waiting import wait_for
 
 FS = 48000
 BLOCK = 512
-
-
-def wait_for(pred: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.001)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +215,9 @@ def test_a_seek_after_a_swap_needs_no_renderer_build(device: int, material: dict
                  "the spare renderer of the new scene")
         spare_ms = 1e3 * (time.monotonic() - t_swap)
         time.sleep(0.1)
+        builds = player.renderer_builds
         after = seek(1.0)
+        seek_builds = player.renderer_builds - builds
         time.sleep(0.3)
     finally:
         player.close()
@@ -233,8 +226,9 @@ def test_a_seek_after_a_swap_needs_no_renderer_build(device: int, material: dict
           f"{after[0]:.1f} ms, heard {after[1]:.0f} ms after the request "
           f"(buffer {1e3 * player.capacity / FS:.0f} ms)")
     assert player.scene is shifted["scene"]
-    assert after[0] < 60.0  # a reset and 0.1 s of pre-roll; a renderer build is 150-600 ms here
-    assert after[1] < 1e3 * player.capacity / FS + 80.0
+    assert seek_builds == 0  # the spare of the new scene was reset, not a renderer built (150-600 ms here)
+    assert after[0] < 150.0  # a reset and 0.1 s of pre-roll (25-90 ms here, machine load dependent)
+    assert after[1] < 1e3 * player.capacity / FS + after[0] + 40.0  # the buffered audio, then the seek
     assert player.underflows == 0
 
 
