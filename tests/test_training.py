@@ -31,6 +31,11 @@ def test_same_seed_same_bytes_and_manifest_is_idempotent(tmp_path: Path) -> None
     assert generate(tmp_path / "c", DataConfig(n_train=6, n_val=2, n_test=2, seed=7))["sha256"] != m1["sha256"]
 
 
+def test_parallel_workers_write_the_same_files(tmp_path: Path) -> None:
+    cfg = DataConfig(n_train=260, n_val=1, n_test=1, max_stems=3)  # >= 256 rows: the pool is used
+    assert generate(tmp_path / "one", cfg)["sha256"] == generate(tmp_path / "two", cfg, workers=2)["sha256"]
+
+
 def test_prefix_stable_rows(tmp_path: Path) -> None:
     """Row i does not depend on the split size."""
     generate(tmp_path / "s", DataConfig(n_train=3, n_val=1, n_test=1))
@@ -102,6 +107,22 @@ def test_lr_schedule_warmup_then_cosine_to_floor() -> None:
     assert lr_at(60, cfg) == pytest.approx(0.55e-3)
     assert lr_at(110, cfg) == pytest.approx(1e-4)
     assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(10, 110))
+
+
+@pytest.mark.parametrize("preset", sorted((Path(__file__).parents[1] / "training" / "configs").glob("*.json")), ids=lambda p: p.name)
+def test_shipped_presets_load(preset: Path) -> None:
+    cfg = TrainConfig.load(preset)
+    assert cfg.lora_r > 0 and cfg.max_steps > cfg.warmup_steps
+
+
+def test_steps_for_budget_pays_for_evals_and_saves() -> None:
+    from training.train import steps_for_budget
+
+    cfg = TrainConfig(budget_minutes=10, eval_every=50, save_every=25)
+    # 600 s budget, 60 s gone at step 20, 1 s/step, eval 10 s (+0.2 s/step), save 2.5 s (+0.1 s/step)
+    n = steps_for_budget(20, 60.0, 1.0, 10.0, 2.5, cfg)
+    assert n == 20 + int((600 - 60 - 12.5) / 1.3)
+    assert steps_for_budget(20, 900.0, 1.0, 10.0, 2.5, cfg) == 21  # over budget: one more step, never fewer
 
 
 def test_collate_masks_prompt_and_padding() -> None:

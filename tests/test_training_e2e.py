@@ -51,6 +51,18 @@ def test_train_writes_adapter_config_and_log(run: dict) -> None:
     assert any("val_loss" in e for e in events) and any("loss" in e for e in events)
 
 
+def test_budget_fixes_max_steps_at_the_end_of_warmup(run: dict) -> None:
+    cfg = TrainConfig.from_dict({**json.loads(run["cfg"].to_json()), "out_dir": str(run["root"] / "budget"),
+                                 "max_steps": 1000, "warmup_steps": 2, "budget_minutes": 0.05})
+    summary = train(cfg, progress=False)
+    saved = json.loads((Path(cfg.out_dir) / "last" / "train_config.json").read_text())
+    assert saved["budget_minutes"] == 0.05 and saved["max_steps"] != 1000
+    assert summary["steps"] == saved["max_steps"] > cfg.warmup_steps and not summary["stopped_early"]
+    # resuming keeps the schedule fixed at warm-up, whatever max_steps the caller passes
+    again = train(cfg, progress=False)
+    assert again["steps"] == saved["max_steps"]
+
+
 def test_resume_continues_from_last(run: dict) -> None:
     cfg = TrainConfig.from_dict({**json.loads(run["cfg"].to_json()), "max_steps": 5})
     summary = train(cfg, progress=False)

@@ -24,11 +24,12 @@ log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- data
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    """``gravity data OUT_DIR [--config JSON] [--set key=value ...] [--force]``."""
+    """``gravity data OUT_DIR [--config JSON] [--set key=value ...] [--force] [--workers N]``."""
     p.add_argument("out_dir", help="folder for train/val/test.jsonl and manifest.json")
     p.add_argument("--config", help="DataConfig JSON preset (unknown keys are errors)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override DataConfig fields")
     p.add_argument("--force", action="store_true", help="rewrite even when the manifest matches")
+    p.add_argument("--workers", type=int, default=1, help="processes drawing rows (same files for any count)")
 
 
 def run_data(args: argparse.Namespace) -> int:
@@ -39,7 +40,7 @@ def run_data(args: argparse.Namespace) -> int:
     for item in args.set:
         k, _, v = item.partition("=")
         d[k] = json.loads(v) if v[:1] in "0123456789-." else v
-    manifest = generate(args.out_dir, DataConfig.from_dict(d), force=args.force)
+    manifest = generate(args.out_dir, DataConfig.from_dict(d), force=args.force, workers=args.workers)
     print(json.dumps(manifest["counts"]))
     return 0
 

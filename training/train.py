@@ -60,7 +60,12 @@ class TrainConfig:
     Bookkeeping
         out_dir; eval_every, save_every : steps; eval_rows : validation rows per eval;
         log_every : steps; seed; max_minutes : wall-clock budget (0 = none) after which the
-        loop saves and stops; stop_step : evaluate, save and stop after this step without
+        loop saves and stops; budget_minutes : wall-clock minutes of the loop (0 = off; loading
+        not counted): at the end of warm-up ``max_steps`` is set from the measured seconds per
+        step (with the evaluation and checkpoint costs) so that the cosine ends inside the
+        budget; the resolved value is saved in ``train_config.json`` and kept on resume (repeat
+        the run elsewhere with ``max_steps=N``); stop_step : evaluate, save and stop after this
+        step without
         changing the schedule (0 = run to ``max_steps``; makes a stopped-and-resumed run
         reproducible); threads : torch CPU threads (0 = torch's choice).
     """
@@ -90,6 +95,7 @@ class TrainConfig:
     log_every: int = 5
     seed: int = 1234
     max_minutes: float = 0.0
+    budget_minutes: float = 0.0
     stop_step: int = 0
     threads: int = 0
 
@@ -319,6 +325,19 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * frac))
 
 
+def steps_for_budget(step: int, elapsed_s: float, step_s: float, eval_s: float, save_s: float,
+                     cfg: TrainConfig) -> int:
+    """``max_steps`` that ends the run ``budget_minutes`` after it started.
+
+    step, elapsed_s : where the run is now; step_s : seconds per optimizer step (median);
+    eval_s, save_s : seconds per evaluation / checkpoint, paid every ``eval_every`` /
+    ``save_every`` steps. Never below ``step`` + 1.
+    """
+    per_step = step_s + eval_s / max(1, cfg.eval_every) + save_s / max(1, cfg.save_every)
+    left = cfg.budget_minutes * 60.0 - elapsed_s - eval_s - save_s  # the final eval + save
+    return step + max(1, int(left / max(per_step, 1e-9)))
+
+
 def _rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
@@ -368,6 +387,8 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         drift = [k for k in arch if getattr(saved, k) != getattr(cfg, k)]
         if drift:
             raise ValueError(f"resume: {drift} differ from the checkpoint in {out / 'last'}; use a new out_dir")
+        if cfg.budget_minutes > 0 and saved.budget_minutes > 0:  # the schedule was fixed at warm-up
+            cfg = dataclasses.replace(cfg, max_steps=saved.max_steps)
         model = PeftModel.from_pretrained(model, str(out / "last"), is_trainable=True)
         state = torch.load(state_path, weights_only=False)
         start_step, best_val, rows_seen = state["step"], state["best_val"], state["rows_seen"]
@@ -430,8 +451,12 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
     model.train()
     step = start_step
     step_times: list[float] = []
+    eval_s = save_s = 0.0
+    budget_open = cfg.budget_minutes > 0 and start_step <= cfg.warmup_steps
     if start_step == 0 and master and val_data:
+        t_eval = time.perf_counter()
         v0 = evaluate()
+        eval_s = time.perf_counter() - t_eval
         log.info("step 0: val loss %.4f", v0)
         print(json.dumps({"step": 0, "val_loss": v0}), file=logf, flush=True)
     while step < cfg.max_steps and not stop["flag"]:
@@ -455,6 +480,23 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         opt.zero_grad(set_to_none=True)
         step += 1
         step_times.append(time.perf_counter() - t0)
+        if budget_open and step >= cfg.warmup_steps:
+            # the schedule is still linear warm-up here, so max_steps can be fixed now
+            budget_open = False
+            if eval_s == 0.0 and val_data:
+                t_eval = time.perf_counter()
+                evaluate()
+                eval_s = time.perf_counter() - t_eval
+            if save_s == 0.0:
+                t_save = time.perf_counter()
+                save("last", step)
+                save_s = time.perf_counter() - t_save
+            n = steps_for_budget(step, time.perf_counter() - t_start, float(np.median(step_times[1:] or step_times)),
+                                 eval_s, save_s, cfg)
+            cfg = dataclasses.replace(cfg, max_steps=n)
+            bar.total = n
+            log.info("budget %.1f min: max_steps = %d (%.2f s/step, eval %.1f s, save %.1f s)", cfg.budget_minutes, n,
+                     float(np.median(step_times[1:] or step_times)), eval_s, save_s)
         bar.update(1)
         bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.1e}", s_step=f"{step_times[-1]:.1f}")
         if master and step % cfg.log_every == 0:
