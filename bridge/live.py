@@ -23,6 +23,7 @@ Ctrl-C stops the threads and sends nothing more: objects stay where the last fra
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import importlib.util
 import json
@@ -56,6 +57,7 @@ __all__ = ["LiveConfig", "LiveStatus", "LiveBridge", "add_arguments", "run", "ma
            "rss_bytes", "preview_available"]
 
 log = logging.getLogger("gravity.live")
+STOP_WATCHDOG_S = 5.0  # a shutdown slower than this dumps every thread's stack to stderr
 
 @dataclass(frozen=True)
 class LiveConfig:
@@ -644,7 +646,9 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     in_main = threading.current_thread() is threading.main_thread()
+    # Ctrl-C sets the event like SIGTERM: a KeyboardInterrupt could land anywhere in this thread
     old_term = signal.signal(signal.SIGTERM, _on_signal) if in_main else None
+    old_int = signal.signal(signal.SIGINT, _on_signal) if in_main else None
     tty = sys.stderr.isatty()
     interval = 0.5 if tty else 10.0
     next_status = time.monotonic() + (0.5 if tty else interval)
@@ -668,11 +672,16 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # every stop below is bounded; should one still hang, say where (all thread stacks)
+        faulthandler.dump_traceback_later(STOP_WATCHDOG_S, exit=False)
         if preview is not None:
             preview.close()
         bridge.stop()
+        faulthandler.cancel_dump_traceback_later()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+        if old_int is not None:
+            signal.signal(signal.SIGINT, old_int)
         if tty and not args.no_status:
             sys.stderr.write("\n")
     summary = bridge.report()
