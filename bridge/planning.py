@@ -303,19 +303,26 @@ class PlanProcess:
             raise BridgeError("planning process closed")
         if self._proc is None or not self._proc.is_alive():
             self._start()
+        proc, conn = self._proc, self._conn  # close() clears these from another thread at shutdown
+        if self._closed or proc is None or conn is None:
+            raise BridgeError("planning process closed")
         try:
-            self._conn.send(job)
+            conn.send(job)
             deadline = time.monotonic() + self.timeout_s
-            while not self._conn.poll(0.5):
-                if self._closed or time.monotonic() > deadline or not self._proc.is_alive():
+            while not conn.poll(0.5):
+                if self._closed or time.monotonic() > deadline or not proc.is_alive():
                     raise BridgeError("planning process stopped or timed out")
-            kind, value = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            self._kill()
-            raise BridgeError(f"planning process failed ({exc}); it restarts on the next plan") from None
+            kind, value = conn.recv()
         except BridgeError:
             self._kill()
             raise
+        except Exception as exc:
+            if self._closed:  # the pipe was closed under us by close(): not a failure
+                raise BridgeError("planning process closed") from None
+            if not isinstance(exc, (EOFError, OSError)):
+                raise
+            self._kill()
+            raise BridgeError(f"planning process failed ({exc}); it restarts on the next plan") from None
         if kind == "err":
             raise BridgeError(value)
         return value

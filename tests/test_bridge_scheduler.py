@@ -211,3 +211,33 @@ def test_plan_process_plans_and_loads_in_another_process(tmp_path):
         proc.close()
     with pytest.raises(BridgeError, match="closed"):
         proc.plan({}, "planner", 0)
+
+
+def test_closing_the_plan_process_under_a_running_plan_is_a_clean_bridge_error():
+    """close() (shutdown, main thread) clears the pipe while the planning thread waits on it: the
+    thread must see BridgeError('closed'), never an AttributeError/OSError (a logged traceback)."""
+    import threading
+
+    from bridge.errors import BridgeError
+    from bridge.planning import PlanProcess
+
+    proc = PlanProcess(REQUEST, planner="planner")
+    proc.start()
+    proc.plan({"section": "verse", "bars": 4, "bpm": 100.0}, "planner", 0)  # the process is up
+    seen: list[BaseException] = []
+
+    def keep_planning() -> None:
+        while True:
+            try:
+                proc.plan({"section": "chorus", "bars": 4, "bpm": 100.0}, "planner", 0)
+            except BaseException as exc:  # noqa: BLE001 - the type is what the test checks
+                seen.append(exc)
+                return
+
+    t = threading.Thread(target=keep_planning)
+    t.start()
+    time.sleep(0.3)
+    proc.close()
+    t.join(10)
+    assert not t.is_alive() and len(seen) == 1
+    assert isinstance(seen[0], BridgeError) and "closed" in str(seen[0]), repr(seen[0])
