@@ -669,8 +669,6 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     sys.stderr.write(line + "\n")
                 sys.stderr.flush()
-    except KeyboardInterrupt:
-        pass
     finally:
         # every stop below is bounded; should one still hang, say where (all thread stacks)
         faulthandler.dump_traceback_later(STOP_WATCHDOG_S, exit=False)

@@ -65,9 +65,8 @@ class TrainConfig:
         step (with the evaluation and checkpoint costs) so that the cosine ends inside the
         budget; the resolved value is saved in ``train_config.json`` and kept on resume (repeat
         the run elsewhere with ``max_steps=N``); stop_step : evaluate, save and stop after this
-        step without
-        changing the schedule (0 = run to ``max_steps``; makes a stopped-and-resumed run
-        reproducible); threads : torch CPU threads (0 = torch's choice).
+        step without changing the schedule (0 = run to ``max_steps``; makes a stopped-and-resumed
+        run reproducible); threads : torch CPU threads (0 = torch's choice).
     """
 
     base: str = SMOLLM2
@@ -353,6 +352,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
     import numpy as np
     import torch
     from accelerate import Accelerator
+    from accelerate.utils import broadcast_object_list
     from tqdm import tqdm
 
     from training.data import load_rows
@@ -483,7 +483,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         if budget_open and step >= cfg.warmup_steps:
             # the schedule is still linear warm-up here, so max_steps can be fixed now
             budget_open = False
-            if eval_s == 0.0 and val_data:
+            if master and eval_s == 0.0 and val_data:  # evaluation and saving run on the main process only
                 t_eval = time.perf_counter()
                 evaluate()
                 eval_s = time.perf_counter() - t_eval
@@ -491,12 +491,13 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
                 t_save = time.perf_counter()
                 save("last", step)
                 save_s = time.perf_counter() - t_save
-            n = steps_for_budget(step, time.perf_counter() - t_start, float(np.median(step_times[1:] or step_times)),
-                                 eval_s, save_s, cfg)
+            step_s = float(np.median(step_times[1:] or step_times))  # the first step pays for warm-up
+            n = steps_for_budget(step, time.perf_counter() - t_start, step_s, eval_s, save_s, cfg)
+            n = broadcast_object_list([n], from_process=0)[0]  # every rank must stop at the same step
             cfg = dataclasses.replace(cfg, max_steps=n)
             bar.total = n
             log.info("budget %.1f min: max_steps = %d (%.2f s/step, eval %.1f s, save %.1f s)", cfg.budget_minutes, n,
-                     float(np.median(step_times[1:] or step_times)), eval_s, save_s)
+                     step_s, eval_s, save_s)
         bar.update(1)
         bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.1e}", s_step=f"{step_times[-1]:.1f}")
         if master and step % cfg.log_every == 0:
