@@ -297,9 +297,49 @@ def _lit(s: str) -> str:
     return json.dumps(s)
 
 
+def _bounded_pos(i: int, b: Any) -> str | None:
+    """A ``p<i>`` rule holding stem i's hard limits (None: the generic ``pos`` is as tight)."""
+    def rng(field: str, lo: int, hi: int) -> str:
+        return field if (lo, hi) == RANGES[field] else f"({int_range(lo, hi)})"
+
+    def azs(ranges: tuple[tuple[int, int], ...]) -> str:
+        return "az" if ranges == (RANGES["az"],) else "(" + " | ".join(f"({int_range(lo, hi)})" for lo, hi in ranges) + ")"
+
+    direction = " | ".join(f'{azs(a)} " " {rng("el", *e)}' for a, e in b.directions)
+    parts = [f"({direction})" if len(b.directions) > 1 else direction, rng("dm", *b.dm), rng("ninth", *b.width),
+             '"s"' if b.static else "motion"]
+    if parts == ['az " " el', "dm", "ninth", "motion"]:
+        return None
+    return f'p{i} ::= {parts[0]} " " {parts[1]} " " {parts[2]} ninth ninth " " gain " " {parts[3]}'
+
+
 def grammar(request: Request) -> str:
-    """GBNF for one request: one line per stem, at most ``budget`` objects, every number in range."""
+    """GBNF for one request: one line per stem, at most ``budget`` objects, every number in range.
+
+    A stem's own line also carries the hard limits :func:`gravity.rules.stem_bounds` turns into
+    integer ranges (anchors, ``mono_low_end``, ``max_elevation``, static motion, width), and an
+    anchored stem opens its own object, so raw proposals already hold those rules; lines that
+    fold into another object (``>N``) and zones are left to the rule engine.
+    """
+    from .rules import stem_bounds  # rules imports nothing from here; keep the module light
+
     n, budget = len(request.stems), request.budget
+    bounds = [stem_bounds(request, s) for s in request.stems]
+    pos = [f"p{i}" if b is not None and _bounded_pos(i, b) else "pos" for i, b in enumerate(bounds)]
+
+    def layout(own: list[bool]) -> list[list[tuple[int, bool]]] | None:
+        """viable[i] = [(k, can join)] for states 'k objects open before stem i' that can finish."""
+        ok = [set() for _ in range(n + 1)]
+        ok[n] = set(range(budget + 1))
+        for i in range(n - 1, -1, -1):
+            for k in range(1 if i else 0, min(i, budget) + 1):
+                if (k < budget and k + 1 in ok[i + 1]) or (i and not own[i] and k in ok[i + 1]):
+                    ok[i].add(k)
+        return None if 0 not in ok[0] else [sorted(x) for x in ok]
+
+    own = [b is not None and b.anchored for b in bounds]
+    viable = layout(own) or layout([False] * n)  # more anchored stems than objects: the engine decides
+    assert viable is not None
     rules = [
         'root ::= "room " room "\\n" l0x0',
         "room ::= " + " | ".join(_lit(r) for r in ROOM_PRESETS),
@@ -307,16 +347,17 @@ def grammar(request: Request) -> str:
         'pos ::= az " " el " " dm " " ninth ninth ninth " " gain " " motion',
         'motion ::= "s" | "pan " az " " az | "fly " az " " az | "orb " ("cw" | "ccw") " " bars'
         ' | "pp " az " " az " " bars | ("rise " | "fall ") el " " el | ("appr " | "rec ") dm " " dm',
+        *(r for i, b in enumerate(bounds) if b is not None and (r := _bounded_pos(i, b))),
     ]
+    may_join = layout(own) is not None
     for i in range(n):
-        join = f'">" ({" | ".join(_lit(str(j)) for j in range(1, i + 1))})' if i else None
-        for k in range(1 if i else 0, min(i, budget) + 1):  # k = objects opened so far
-            nxt_full = f" l{i + 1}x{k + 1}" if i + 1 < n else ""
-            nxt_join = f" l{i + 1}x{k}" if i + 1 < n else ""
+        join = f'">" ({" | ".join(_lit(str(j)) for j in range(1, i + 1))})' if i and not (may_join and own[i]) else None
+        for k in viable[i]:
+            last = i + 1 == n
             alts = []
-            if k < budget:
-                alts.append(f'pos "\\n"{nxt_full}')
-            if join:
-                alts.append(f'{join} "\\n"{nxt_join}')
+            if k < budget and (last or k + 1 in viable[i + 1]):
+                alts.append(f'{pos[i]} "\\n"' + ("" if last else f" l{i + 1}x{k + 1}"))
+            if join and (last or k in viable[i + 1]):
+                alts.append(f'{join} "\\n"' + ("" if last else f" l{i + 1}x{k}"))
             rules.append(f"l{i}x{k} ::= " + " | ".join(alts))
     return "\n".join(rules) + "\n"

@@ -32,7 +32,8 @@ from .request import Request, Stem
 from .schema import check_scene
 from .vocab import BANDS, LOW_CLASSES, ROOM_PRESETS, family_of
 
-__all__ = ["Violation", "Enforcement", "enforce", "check", "check_feasible", "constraints_applied", "REGIONS"]
+__all__ = ["Violation", "Enforcement", "enforce", "check", "check_feasible", "constraints_applied", "REGIONS",
+           "StemBounds", "stem_bounds"]
 
 EPS_DEG = 0.1  # checks tolerate quantisation to 0.1 degree
 EPS_M = 0.006
@@ -238,6 +239,76 @@ def _limits(request: Request, members: Sequence[Stem]) -> tuple[_Limits, list[Is
     if lim.dist and max(d[0] for d in lim.dist) > min(d[1] for d in lim.dist) + 1e-9:
         issues.append(Issue(", ".join(d[2] for d in lim.dist), "anchors ask for distances that do not overlap", "conflict"))
     return lim, issues
+
+
+# ----------------------------------------------------------------------------- bounds
+@dataclass(frozen=True)
+class StemBounds:
+    """What the hard rules let one stem's own object be, in the model's integer output units.
+
+    directions : (azimuth ranges, elevation range) pairs, inclusive integer degrees (+ = left;
+    two azimuth ranges where they wrap at 180): an anchor with a tolerance is a disc, written
+    as the azimuths allowed at each band of elevations; dm : distance range (decimetres); width
+    : width range in ninths; static : no motion allowed; anchored : the stem must open its own
+    object (an anchor holds only where the stem is placed itself).
+    """
+
+    directions: tuple[tuple[tuple[tuple[int, int], ...], tuple[int, int]], ...]
+    dm: tuple[int, int]
+    width: tuple[int, int]
+    static: bool
+    anchored: bool
+
+
+_AZ_INT = np.arange(-179, 181)
+_GRID_EPS = EPS_DEG  # the check's own slack: a raw proposal inside the bounds passes check()
+
+
+def _int_ranges(v: np.ndarray) -> tuple[tuple[int, int], ...]:
+    cuts = np.flatnonzero(np.diff(v) != 1) + 1
+    return tuple((int(a[0]), int(a[-1])) for a in np.split(v, cuts))
+
+
+def stem_bounds(request: Request, stem: Stem) -> StemBounds | None:
+    """The anchor, ``mono_low_end``, ``max_elevation``, ``motion`` and ``width`` limits of
+    ``stem`` as integer ranges (so a sampling grammar can hold them), or None when integers
+    cannot meet them (the rule engine decides then). Zones are left to the engine.
+
+    Directions use :func:`check`'s own slack, so a proposal inside the bounds passes it;
+    distance and width use the teacher's rounding (``round(x)``). The engine projects onto a
+    1-degree grid, so rule-checked scenes written by :func:`gravity.prompt.encode_scene` (the
+    training targets) stay inside (tested on generated rows).
+    """
+    lim, issues = _limits(request, [stem])
+    if issues:
+        return None
+    lim = _Limits(caps=lim.caps, dist=lim.dist, centre=lim.centre, el_max=lim.el_max, static=lim.static, width=lim.width)
+    el_lo, el_hi = -90, 90 if lim.el_max is None else int(math.floor(lim.el_max[0] + _GRID_EPS))
+    discs = [(cel, tol) for _, cel, tol, _ in lim.caps if cel is not None] + ([(0.0, 0.0)] if lim.centre else [])
+    for cel, tol in discs:  # elevations a disc can reach
+        el_lo, el_hi = max(el_lo, math.ceil(cel - tol - _GRID_EPS)), min(el_hi, math.floor(cel + tol + _GRID_EPS))
+    directions: list[tuple[tuple[tuple[int, int], ...], tuple[int, int]]] = []
+    # without a disc the azimuth set does not depend on elevation: one band
+    for e in range(el_lo, el_hi + 1) if discs else [max(min(0, el_hi), el_lo)] if el_lo <= el_hi else []:
+        ok = _ok(lim, _AZ_INT.astype(float), np.full(len(_AZ_INT), float(e)), eps=_GRID_EPS)
+        if not ok.any():
+            continue
+        az = _int_ranges(_AZ_INT[ok])
+        if directions and directions[-1][0] == az and directions[-1][1][1] == e - 1:
+            directions[-1] = (az, (directions[-1][1][0], e))
+        else:
+            directions.append((az, (e, e) if discs else (el_lo, el_hi)))
+    if not directions:
+        return None
+    lo_m = max([d[0] for d in lim.dist], default=0.3)
+    hi_m = min([d[1] for d in lim.dist], default=50.0)
+    dm = (max(3, round(lo_m * 10)), min(500, round(hi_m * 10)))
+    width = (round(lim.width[0] * 9), round(lim.width[1] * 9))
+    if dm[0] > dm[1] or width[0] > width[1]:
+        return None
+    pinned = bool(lim.caps or lim.centre)
+    return StemBounds(directions=tuple(directions), dm=dm, width=width, static=bool(lim.static) or pinned,
+                      anchored=bool(lim.caps))
 
 
 # ----------------------------------------------------------------------------- objects

@@ -11,7 +11,7 @@ import pytest
 
 from gravity.errors import GravityError, RuleConflictError
 from gravity.pipeline import make_scene
-from gravity.prompt import RANGES, build_prompt, grammar
+from gravity.prompt import RANGES, build_prompt, decode, grammar
 from gravity.request import Request
 from gravity.rules import check, enforce
 from gravity.runtime import LLMConfig, SceneLLM, list_models, resolve_model
@@ -111,7 +111,8 @@ def test_shipped_adapter_becomes_the_default(tmp_path, monkeypatch):
 
 def test_tiny_model_grammar_bounds_every_field(tiny_llm):
     rng = random.Random(0)
-    for _ in range(12):
+    anchored = 0
+    for _ in range(30):
         req = random_request(rng)
         text, stats = tiny_llm.generate(build_prompt(req), grammar(req), 16 + 40 * len(req.stems))
         assert stats["finish"] == "stop", (text, stats)
@@ -120,6 +121,10 @@ def test_tiny_model_grammar_bounds_every_field(tiny_llm):
         assert len(lines) == len(req.stems)  # every stem, one line each
         assert sum(1 for ln in lines if not ln.startswith(">")) <= req.budget  # never over budget
         assert numbers_in_range(text), text
+        # anchors live in the grammar: the raw proposal already holds them (a random model!)
+        anchored += any(r["type"] == "anchor" for r in req.rules)
+        assert not [v for v in check(req, decode(text, req)) if v.rule.endswith(".anchor")], text
+    assert anchored >= 8
 
 
 def test_tiny_model_pipeline_records_numbers(tiny_llm):

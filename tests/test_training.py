@@ -14,7 +14,7 @@ from gravity.request import Request
 from gravity.rules import check
 from training import data as D
 from training.data import DataConfig, Label, generate, load_rows, make_example, render_hint, teacher_scene
-from training.evaluate import PLANNER, EvalConfig, evaluate, markdown
+from training.evaluate import PLANNER, EvalConfig, evaluate, markdown, score_rows
 from training.train import TrainConfig, lr_at
 
 
@@ -193,3 +193,24 @@ def test_planner_eval_report_and_table(tmp_path: Path) -> None:
     table = markdown([rep])
     assert table.count("\n") == 3 and "planner" in table
     json.dumps(rep)  # JSON-ready
+
+
+def test_hint_error_counts_the_hints_the_rules_let_stand(tmp_path: Path) -> None:
+    generate(tmp_path, DataConfig(n_train=1, n_val=1, n_test=40, p_hint=0.9))
+    rows = load_rows(tmp_path / "test.jsonl")
+
+    completions = iter([r["completion"] for r in rows])  # score_rows asks in row order
+
+    def teacher(request: Request) -> tuple[None, dict, dict]:
+        return None, decode(next(completions), request), {}
+
+    def centre(request: Request) -> tuple[None, dict, dict]:
+        return None, decode("room studio_large\n" + "0 0 20 111 0 s\n" * len(request.stems), request), {}
+
+    t = score_rows(rows, teacher, "teacher")
+    # the teacher obeys the rules: it misses only the hints a rule overrides, and those are left out
+    assert t["hint_stems"] > 20 and t["hint_angle_deg"] <= 1.0
+    assert t["hint_stems_all"] > t["hint_stems"] and t["hint_angle_all_deg"] > t["hint_angle_deg"]
+    assert t["motion_acc"] == 100.0
+    c = score_rows(rows, centre, "everything in front")
+    assert c["hint_stems"] == t["hint_stems"] and c["hint_angle_deg"] > 30

@@ -70,6 +70,19 @@ def test_resume_continues_from_last(run: dict) -> None:
     assert json.loads((Path(cfg.out_dir) / "log.jsonl").read_text().splitlines()[-1])["step"] == 5
 
 
+def test_init_adapter_starts_a_new_run_from_saved_weights(run: dict) -> None:
+    best = Path(run["cfg"].out_dir) / "best"
+    cfg = TrainConfig.from_dict({**json.loads(run["cfg"].to_json()), "out_dir": str(run["root"] / "stage2"),
+                                 "init_adapter": str(best), "max_steps": 1})
+    train(cfg, progress=False)
+    first = json.loads((Path(cfg.out_dir) / "log.jsonl").read_text().splitlines()[0])
+    # step 0 evaluates the saved weights on the same rows: the best run's validation loss
+    assert first["step"] == 0 and abs(first["val_loss"] - json.loads((best / "best.json").read_text())["val_loss"]) < 1e-4
+    with pytest.raises(ValueError, match="lora_r"):
+        train(TrainConfig.from_dict({**json.loads(cfg.to_json()), "out_dir": str(run["root"] / "stage2b"), "lora_r": 8}),
+              progress=False)
+
+
 def test_merged_q8_0_passes_parity_and_makes_a_valid_scene(run: dict) -> None:
     out = run["root"] / "gravity-tiny.Q8_0.gguf"
     res = convert(ConvertConfig(adapter_dir=str(Path(run["cfg"].out_dir) / "best"), out=str(out), quant="Q8_0",

@@ -48,7 +48,9 @@ class TrainConfig:
     Model / adapter
         base : ``smollm2`` | HF id or local dir | ``gguf:PATH``; lora_r, lora_alpha,
         lora_dropout : LoRA rank, scale numerator, dropout; target_modules : ``all-linear`` or
-        comma-separated module names; qlora : load the base in 4-bit (CUDA + bitsandbytes).
+        comma-separated module names; qlora : load the base in 4-bit (CUDA + bitsandbytes);
+        init_adapter : PEFT adapter folder whose weights start a new run (fresh optimizer and
+        schedule: continue a finished run on new rows; rank, alpha and targets must match).
     Data
         data_dir : folder with ``train.jsonl`` / ``val.jsonl``; max_seq_len : tokens (longer
         rows are dropped); n_train : rows used (0 = all).
@@ -75,6 +77,7 @@ class TrainConfig:
     lora_dropout: float = 0.05
     target_modules: str = "all-linear"
     qlora: bool = False
+    init_adapter: str = ""
     data_dir: str = "runs/data"
     max_seq_len: int = 1024
     n_train: int = 0
@@ -393,6 +396,16 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         state = torch.load(state_path, weights_only=False)
         start_step, best_val, rows_seen = state["step"], state["best_val"], state["rows_seen"]
         log.info("resumed from %s at step %d (best val %.4f)", out / "last", start_step, best_val)
+    elif cfg.init_adapter:
+        from peft import PeftModel
+
+        state = None
+        start = TrainConfig.from_dict(json.loads((Path(cfg.init_adapter) / "train_config.json").read_text()))
+        drift = [k for k in ("base", "lora_r", "lora_alpha", "target_modules", "qlora") if getattr(start, k) != getattr(cfg, k)]
+        if drift:
+            raise ValueError(f"init_adapter: {drift} differ from {cfg.init_adapter}/train_config.json")
+        model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
+        log.info("started from the adapter in %s", cfg.init_adapter)
     else:
         state = None
         model = add_lora(model, cfg)
