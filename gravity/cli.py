@@ -37,6 +37,8 @@ def _add_llm_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=float, default=0.2)
     g.add_argument("--top-p", type=float, default=0.9)
     g.add_argument("--timeout", type=float, default=20.0, help="generation time limit in seconds, then the planner")
+    g.add_argument("--draft", action="store_true",
+                   help="propose the planner's scene as draft tokens (pays where a batch is cheap: GPU, bigger models)")
 
 
 def load_llm(args: argparse.Namespace, planner: str) -> object | None:
@@ -48,7 +50,8 @@ def load_llm(args: argparse.Namespace, planner: str) -> object | None:
         return None
     print(f"model: {info.path} ({info.source})", file=sys.stderr)
     cfg = LLMConfig(model_path=str(info.path), lora_path=args.lora, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads,
-                    n_ctx=args.ctx, seed=args.llm_seed, temperature=args.temperature, top_p=args.top_p, timeout_s=args.timeout)
+                    n_ctx=args.ctx, seed=args.llm_seed, temperature=args.temperature, top_p=args.top_p, timeout_s=args.timeout,
+                    draft=args.draft)
     return SceneLLM(cfg, info)
 
 

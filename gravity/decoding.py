@@ -12,7 +12,8 @@ Three things make a scene cheap to generate on a laptop CPU:
 * **Drafts.** A caller-supplied draft (the deterministic planner's scene in the model's
   output format) is proposed a few tokens at a time; they are evaluated in one batch and
   each position is sampled from the model as usual, keeping drafted tokens while they match
-  (speculative decoding with a free draft). Every position is still sampled from the model,
+  (speculative decoding with a free draft); after the model departs from it, its own earlier
+  lines are proposed where the line it is writing repeats one. Every position is still sampled from the model,
   so a draft does not steer the text; only the number of sequential evaluations changes
   (up to the last bits of the logits: a batch is computed by other kernels than a single
   token, so a greedy near-tie can flip). A fine-tuned model agrees with its teacher on most
@@ -54,11 +55,15 @@ class DecodeStats:
 
 
 class LineDraft:
-    """Draft continuations from a reference answer, aligned line by line.
+    """Draft continuations from a reference answer, aligned line by line, and from the answer's
+    own earlier lines.
 
     While the partial line the model is writing is a prefix of the reference's line of the
-    same index, the rest of that line and the following lines are proposed; after the model
-    departs from it, proposals resume at the next field (space) or line boundary.
+    same index, the rest of that line and the following lines are proposed. After the model
+    departs from it, an earlier line of the answer that starts with the partial line is
+    proposed to its end (models repeat lines: low stems share the centre, an untrained model
+    writes the same line again); failing that, the reference resumes at the next field
+    (space) or line boundary.
 
     Parameters
     ----------
@@ -72,13 +77,16 @@ class LineDraft:
     def __call__(self, text: str) -> str:
         """Proposed continuation of ``text`` (the answer so far); "" for none."""
         n = text.count("\n")
-        if n >= len(self.lines):
-            return ""
         partial = text[text.rfind("\n") + 1 :]
-        line, rest = self.lines[n], "".join(self.lines[n + 1 :])
-        if line.startswith(partial):
+        line = self.lines[n] if n < len(self.lines) else ""
+        rest = "".join(self.lines[n + 1 :])
+        if line and line.startswith(partial):
             return line[len(partial) :] + rest
-        if partial.endswith(" "):  # departed earlier in the line: realign at the next field
+        if partial and n >= 2:  # line 0 is the room; an earlier stem line that goes on like this one
+            for prev in reversed(text.split("\n")[1:n]):
+                if prev.startswith(partial) and len(prev) > len(partial):
+                    return prev[len(partial) :] + "\n"
+        if line and partial.endswith(" "):  # departed earlier in the line: realign at the next field
             fields = line.rstrip("\n").split(" ")
             k = partial.count(" ")
             if k < len(fields):
@@ -253,6 +261,8 @@ class Decoder:
             st.ttft_s = time.perf_counter() - t0
             while not done(t):
                 out.append(t)
+                if k == 0 and b"\n" in llm.detokenize([t]):  # a new line: draft again
+                    k = min(4, self.max_draft)
                 proposal: list[int] = []
                 if draft is not None and k > 0:
                     text = llm.detokenize(out).decode("utf-8", errors="ignore")
@@ -273,7 +283,9 @@ class Decoder:
                 st.accepted += kept
                 self._truncate(base + 1 + kept)
                 if proposal:
-                    k = min(self.max_draft, 2 * k) if kept == len(proposal) else max(1, kept)
+                    # A batch costs about its tokens on a compute-bound CPU: a fully rejected
+                    # draft stops drafting until the next line.
+                    k = min(self.max_draft, 2 * k) if kept == len(proposal) else kept
                 t = nxt
             st.tokens_out = len(out)
             text = llm.detokenize(out).decode("utf-8", errors="ignore")

@@ -325,6 +325,8 @@ def grammar(request: Request) -> str:
 
     n, budget = len(request.stems), request.budget
     bounds = [stem_bounds(request, s) for s in request.stems]
+    if budget == 1 and n > 1:  # one object holds every stem: its line carries all their limits
+        bounds[0] = stem_bounds(request, request.stems[0], request.stems)
     pos = [f"p{i}" if b is not None and _bounded_pos(i, b) else "pos" for i, b in enumerate(bounds)]
 
     def layout(own: list[bool]) -> list[list[tuple[int, bool]]] | None:

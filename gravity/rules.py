@@ -269,17 +269,18 @@ def _int_ranges(v: np.ndarray) -> tuple[tuple[int, int], ...]:
     return tuple((int(a[0]), int(a[-1])) for a in np.split(v, cuts))
 
 
-def stem_bounds(request: Request, stem: Stem) -> StemBounds | None:
+def stem_bounds(request: Request, stem: Stem, members: Sequence[Stem] = ()) -> StemBounds | None:
     """The anchor, ``mono_low_end``, ``max_elevation``, ``motion`` and ``width`` limits of
     ``stem`` as integer ranges (so a sampling grammar can hold them), or None when integers
-    cannot meet them (the rule engine decides then). Zones are left to the engine.
+    cannot meet them (the rule engine decides then). Zones are left to the engine. ``members``:
+    every stem the object will hold, when known (an object budget of one), else ``stem`` alone.
 
     Directions use :func:`check`'s own slack, so a proposal inside the bounds passes it;
     distance and width use the teacher's rounding (``round(x)``). The engine projects onto a
     1-degree grid, so rule-checked scenes written by :func:`gravity.prompt.encode_scene` (the
     training targets) stay inside (tested on generated rows).
     """
-    lim, issues = _limits(request, [stem])
+    lim, issues = _limits(request, list(members) or [stem])
     if issues:
         return None
     lim = _Limits(caps=lim.caps, dist=lim.dist, centre=lim.centre, el_max=lim.el_max, static=lim.static, width=lim.width)

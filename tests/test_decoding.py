@@ -40,6 +40,16 @@ def test_line_draft_aligns_by_line_and_field():
     assert d("room studio_small\n0 10 16 122 1 s\n30 0 20 333 -2 pan 30 -30\n") == ""
 
 
+def test_line_draft_echoes_the_answers_own_lines_after_departing():
+    d = LineDraft("room dry\n0 10 16 122 1 s\n30 0 20 333 -2 pan 30 -30\n60 0 20 333 0 s\n")
+    text = "room dry\n120 12 12 120 12 s\n"
+    assert d(text + "1") == "20 12 12 120 12 s\n"  # departed from the planner; repeats its own line
+    assert d(text + "120 12 12 120 12 s\n12") == "0 12 12 120 12 s\n"  # the latest matching line
+    assert d(text + "7") == ""  # no line goes on like this one, mid-number: nothing
+    assert d(text + "30 0 ") == "20 333 -2 pan 30 -30\n60 0 20 333 0 s\n"  # back on the planner's line
+    assert d("room dry\n0 0 18 001 0 s\n-90 0 ") == "20 333 -2 pan 30 -30\n60 0 20 333 0 s\n"  # next field
+
+
 def test_draft_changes_the_work_not_the_output(greedy):
     """Greedy text is the same with and without a draft equal to the answer, which is taken in
     batches (far fewer sequential evaluations than tokens)."""

@@ -166,10 +166,19 @@ def test_grammar_holds_anchors_centre_and_static_on_a_stems_own_line():
 
 
 def test_grammar_falls_back_when_anchors_outnumber_objects():
-    req = band_request(3, budget=1, rules=[
+    req = band_request(3, budget=2, rules=[
         {"type": "anchor", "track_class": "kick", "az_deg": 0, "tolerance_deg": 5},
         {"type": "anchor", "track_class": "bass", "az_deg": 0, "tolerance_deg": 5}])
-    assert accepts(grammar(req), "room dry\n30 0 16 122 0 s\n>1\n>1\n")  # the rule engine decides
+    # three stems, two objects, two anchored stems after the first: one of them has to fold in
+    assert accepts(grammar(req), "room dry\n30 0 16 122 0 s\n0 0 16 122 0 s\n>1\n")  # the rule engine decides
+
+
+def test_one_object_carries_the_limits_of_every_stem():
+    req = band_request(3, budget=1, rules=[
+        {"type": "anchor", "track_class": "kick", "az_deg": 0, "el_deg": 0, "dist_m": 1.0}])
+    g = grammar(req)  # lead_vocal_0 opens the only object; the anchored kick folds into it
+    assert accepts(g, "room dry\n0 0 10 122 0 s\n>1\n>1\n")
+    assert not accepts(g, "room dry\n180 0 10 122 0 s\n>1\n>1\n")
 
 
 def test_teacher_targets_stay_inside_the_grammar():
