@@ -327,21 +327,25 @@ def grammar(request: Request) -> str:
     bounds = [stem_bounds(request, s) for s in request.stems]
     if budget == 1 and n > 1:  # one object holds every stem: its line carries all their limits
         bounds[0] = stem_bounds(request, request.stems[0], request.stems)
-    pos = [f"p{i}" if b is not None and _bounded_pos(i, b) else "pos" for i, b in enumerate(bounds)]
+    bounded = [None if b is None else _bounded_pos(i, b) for i, b in enumerate(bounds)]
+    pos = [f"p{i}" if r else "pos" for i, r in enumerate(bounded)]
 
-    def layout(own: list[bool]) -> list[list[tuple[int, bool]]] | None:
-        """viable[i] = [(k, can join)] for states 'k objects open before stem i' that can finish."""
-        ok = [set() for _ in range(n + 1)]
+    def layout(own: list[bool]) -> list[set[int]] | None:
+        """For each stem i, the counts k of objects opened before it from which the rest can be
+        written (None: no way through when the stems marked ``own`` open their own objects)."""
+        ok: list[set[int]] = [set() for _ in range(n + 1)]
         ok[n] = set(range(budget + 1))
         for i in range(n - 1, -1, -1):
             for k in range(1 if i else 0, min(i, budget) + 1):
                 if (k < budget and k + 1 in ok[i + 1]) or (i and not own[i] and k in ok[i + 1]):
                     ok[i].add(k)
-        return None if 0 not in ok[0] else [sorted(x) for x in ok]
+        return ok if 0 in ok[0] else None
 
     own = [b is not None and b.anchored for b in bounds]
-    viable = layout(own) or layout([False] * n)  # more anchored stems than objects: the engine decides
-    assert viable is not None
+    strict = layout(own)
+    may_join = strict is None  # more anchored stems than objects: any stem may fold, the engine decides
+    viable = strict or layout([False] * n)
+    assert viable is not None  # folding every later stem into the first object always works
     rules = [
         'root ::= "room " room "\\n" l0x0',
         "room ::= " + " | ".join(_lit(r) for r in ROOM_PRESETS),
@@ -349,12 +353,11 @@ def grammar(request: Request) -> str:
         'pos ::= az " " el " " dm " " ninth ninth ninth " " gain " " motion',
         'motion ::= "s" | "pan " az " " az | "fly " az " " az | "orb " ("cw" | "ccw") " " bars'
         ' | "pp " az " " az " " bars | ("rise " | "fall ") el " " el | ("appr " | "rec ") dm " " dm',
-        *(r for i, b in enumerate(bounds) if b is not None and (r := _bounded_pos(i, b))),
+        *(r for r in bounded if r),
     ]
-    may_join = layout(own) is not None
     for i in range(n):
-        join = f'">" ({" | ".join(_lit(str(j)) for j in range(1, i + 1))})' if i and not (may_join and own[i]) else None
-        for k in viable[i]:
+        join = f'">" ({" | ".join(_lit(str(j)) for j in range(1, i + 1))})' if i and (may_join or not own[i]) else None
+        for k in sorted(viable[i]):
             last = i + 1 == n
             alts = []
             if k < budget and (last or k + 1 in viable[i + 1]):
