@@ -40,13 +40,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from .motion import Motion, expand, keyframes_array, wrap_az
 from .request import Request
 from .vocab import ROOM_PRESETS
+
+if TYPE_CHECKING:
+    from .rules import StemBounds
 
 __all__ = [
     "PROMPT_VERSION", "SYSTEM", "RANGES", "build_prompt", "build_messages", "compact_request",
@@ -297,7 +300,7 @@ def _lit(s: str) -> str:
     return json.dumps(s)
 
 
-def _bounded_pos(i: int, b: Any) -> str | None:
+def _bounded_pos(i: int, b: "StemBounds") -> str | None:
     """A ``p<i>`` rule holding stem i's hard limits (None: the generic ``pos`` is as tight)."""
     def rng(field: str, lo: int, hi: int) -> str:
         return field if (lo, hi) == RANGES[field] else f"({int_range(lo, hi)})"
@@ -359,10 +362,10 @@ def grammar(request: Request) -> str:
         join = f'">" ({" | ".join(_lit(str(j)) for j in range(1, i + 1))})' if i and (may_join or not own[i]) else None
         for k in sorted(viable[i]):
             last = i + 1 == n
-            alts = []
-            if k < budget and (last or k + 1 in viable[i + 1]):
+            alts = []  # viable[n] holds every count, so only states that can finish are named
+            if k < budget and k + 1 in viable[i + 1]:
                 alts.append(f'{pos[i]} "\\n"' + ("" if last else f" l{i + 1}x{k + 1}"))
-            if join and (last or k in viable[i + 1]):
+            if join and k in viable[i + 1]:
                 alts.append(f'{join} "\\n"' + ("" if last else f" l{i + 1}x{k}"))
             rules.append(f"l{i}x{k} ::= " + " | ".join(alts))
     return "\n".join(rules) + "\n"

@@ -288,9 +288,11 @@ def stem_bounds(request: Request, stem: Stem, members: Sequence[Stem] = ()) -> S
     discs = [(cel, tol) for _, cel, tol, _ in lim.caps if cel is not None] + ([(0.0, 0.0)] if lim.centre else [])
     for cel, tol in discs:  # elevations a disc can reach
         el_lo, el_hi = max(el_lo, math.ceil(cel - tol - _GRID_EPS)), min(el_hi, math.floor(cel + tol + _GRID_EPS))
+    if el_lo > el_hi:
+        return None
     directions: list[tuple[tuple[tuple[int, int], ...], tuple[int, int]]] = []
-    # without a disc the azimuth set does not depend on elevation: one band
-    for e in range(el_lo, el_hi + 1) if discs else [max(min(0, el_hi), el_lo)] if el_lo <= el_hi else []:
+    # without a disc the azimuth set does not depend on elevation: one band, tested at one elevation
+    for e in range(el_lo, el_hi + 1) if discs else [min(max(0, el_lo), el_hi)]:
         ok = _ok(lim, _AZ_INT.astype(float), np.full(len(_AZ_INT), float(e)), eps=_GRID_EPS)
         if not ok.any():
             continue

@@ -345,6 +345,11 @@ def _rss_gb() -> float:
 
 
 # ----------------------------------------------------------------------------- loop
+def _arch_drift(saved: TrainConfig, cfg: TrainConfig) -> list[str]:
+    """Settings fixed by saved adapter weights that ``cfg`` changes (base, LoRA shape)."""
+    return [k for k in ("base", "lora_r", "lora_alpha", "target_modules", "qlora") if getattr(saved, k) != getattr(cfg, k)]
+
+
 def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) a fine-tuning run; returns a summary (best val loss, steps, timings).
 
@@ -386,8 +391,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         from peft import PeftModel
 
         saved = TrainConfig.from_dict(json.loads((out / "last" / "train_config.json").read_text()))
-        arch = ("base", "lora_r", "lora_alpha", "target_modules", "qlora")  # fixed by the checkpoint
-        drift = [k for k in arch if getattr(saved, k) != getattr(cfg, k)]
+        drift = _arch_drift(saved, cfg)
         if drift:
             raise ValueError(f"resume: {drift} differ from the checkpoint in {out / 'last'}; use a new out_dir")
         if cfg.budget_minutes > 0 and saved.budget_minutes > 0:  # the schedule was fixed at warm-up
@@ -401,7 +405,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
 
         state = None
         start = TrainConfig.from_dict(json.loads((Path(cfg.init_adapter) / "train_config.json").read_text()))
-        drift = [k for k in ("base", "lora_r", "lora_alpha", "target_modules", "qlora") if getattr(start, k) != getattr(cfg, k)]
+        drift = _arch_drift(start, cfg)
         if drift:
             raise ValueError(f"init_adapter: {drift} differ from {cfg.init_adapter}/train_config.json")
         model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
