@@ -5,12 +5,15 @@ embedded model (or --model), against the planner in the same run; grammar overhe
 prompts generated with and without the GBNF grammar, tokens/s compared); prompt-cache effect
 (time to first token when the system prompt's KV cache is reused vs reset before each call).
 
+Weight layouts (:mod:`gravity.requant`): 8-stem p50 with the model file as it is (the embedded
+model is Q4_1) vs re-quantized to Q8_0 (the default for the embedded model) and IQ4_NL.
+
 Also: tokens/s with the lazy grammar check (default) vs filtering the whole vocabulary through
 the grammar each step vs no grammar; the planner's scene as draft tokens vs none (sequential
 evaluations per scene).
 
 Run: ``python benchmarks/scene_latency.py [--model PATH.gguf] [--lora ADAPTER.gguf] [--runs 10]
-[--threads N]``.
+[--threads N] [--quant auto|none|q8_0|iq4_nl...]``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import random
 import statistics
 import time
+from dataclasses import replace
 
 from gravity.pipeline import make_scene
 from gravity.prompt import build_prompt, grammar
@@ -47,9 +51,11 @@ def main() -> None:
     ap.add_argument("--lora")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--quant", default="auto")
     args = ap.parse_args()
-    llm = SceneLLM(LLMConfig(model_path=args.model, lora_path=args.lora, n_threads=args.threads, seed=0, temperature=0.2))
-    print(f"model: {llm.info.path.name} ({llm.info.source}), load {llm.load_s:.2f} s")
+    cfg = LLMConfig(model_path=args.model, lora_path=args.lora, n_threads=args.threads, seed=0, temperature=0.2, quant=args.quant)
+    llm = SceneLLM(cfg)
+    print(f"model: {llm.info.path.name} ({llm.info.source}) run as {llm.model_file.name}, load {llm.load_s:.2f} s")
     print(f"{'stems':>5} {'llm p50 s':>10} {'llm p95 s':>10} {'tok out':>8} {'evals':>6} {'tok in':>7} {'ttft s':>7} "
           f"{'planner ms':>11} {'ratio':>7} {'usable':>7}")
     rng = random.Random(0)
@@ -76,6 +82,14 @@ def main() -> None:
               f"{statistics.median(t_llm) / statistics.median(t_plan):>6.0f}x {usable:>3}/{len(reqs)}")
 
     reqs = [request(8, rng) for _ in range(max(3, args.runs // 2))]
+
+    # weight layouts: the same requests through the file as it is and re-quantized copies
+    for quant in ("none", "q8_0", "iq4_nl"):
+        other = SceneLLM(replace(cfg, quant=quant))
+        make_scene(reqs[0], planner="llm", llm=other)
+        times = [make_scene(r, planner="llm", llm=other).seconds for r in reqs]
+        print(f"8 stems as {other.model_file.name:>48}: p50 {statistics.median(times):.2f} s")
+        del other
 
     # grammar: lazy check (ours) vs the whole vocabulary through the grammar each step vs none
     for label, use, lazy in (("lazy grammar (default)", True, True), ("full grammar every step", True, False),

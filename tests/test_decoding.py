@@ -26,7 +26,9 @@ def band(n: int, seed: int, rules: bool = True) -> Request:
 
 @pytest.fixture(scope="module")
 def greedy() -> SceneLLM:
-    return SceneLLM(LLMConfig(temperature=0.0, timeout_s=60, draft=False))
+    # The file as shipped (Q4_1): the draft test's request was chosen for having no near-tied
+    # digits under these weights (each re-quantized layout has its own ties).
+    return SceneLLM(LLMConfig(temperature=0.0, timeout_s=60, draft=False, quant="none"))
 
 
 def test_line_draft_aligns_by_line_and_field():

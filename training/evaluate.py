@@ -57,7 +57,8 @@ class EvalConfig:
     model_path : GGUF (None = the runtime's default resolution; ``"planner"`` = the planner
     baseline); lora_path : GGUF LoRA; data : JSONL rows; limit : rows (0 = all); n_threads :
     llama.cpp threads; use_grammar : GBNF-bounded sampling (as the runtime does); temperature :
-    0 = greedy (deterministic; the default for evaluation); label : name in the report.
+    0 = greedy (deterministic; the default for evaluation); label : name in the report; quant :
+    weight layout (``LLMConfig.quant``: ``auto`` evaluates what the runtime runs).
     """
 
     model_path: str | None = None
@@ -68,6 +69,7 @@ class EvalConfig:
     use_grammar: bool = True
     temperature: float = 0.0
     label: str | None = None
+    quant: str = "auto"
 
 
 def _host_kf(scene: Mapping[str, Any], stem_id: str) -> np.ndarray | None:
@@ -210,7 +212,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         from gravity.runtime import LLMConfig, SceneLLM
 
         llm = SceneLLM(LLMConfig(model_path=cfg.model_path, lora_path=cfg.lora_path, n_threads=cfg.n_threads,
-                                 temperature=cfg.temperature, use_grammar=cfg.use_grammar, timeout_s=60.0))
+                                 temperature=cfg.temperature, use_grammar=cfg.use_grammar, timeout_s=60.0,
+                                 quant=cfg.quant))
 
         def propose(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
             p = llm.propose(request)
@@ -222,6 +225,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         report = score_rows(rows, propose, name)
         report["model"] = str(llm.info.path)
         report["lora"] = cfg.lora_path
+        report["weights"] = llm.model_file.name
     report["data"] = cfg.data
     report["grammar"] = cfg.use_grammar
     report["temperature"] = cfg.temperature
