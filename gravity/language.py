@@ -132,9 +132,9 @@ _ONE_IS_NUMBER = _rx(r"\s*(?:oclock|degrees|:|m\b|metres?|meters?|bars?|beats?|f
                      r"|yards?)")
 _CLOCK_WORDS = _rx(r"\b(half|quarter)\s+(past|to)\s+(\d{1,2})\b")
 # "right" as an adverb ("right above me") unless a side context precedes it ("to the right").
-_ADVERB_RIGHT = "".join(rf"(?<!\b{w} )" for w in (
-    "to the on at hard far from and my your front rear back or bit little touch more fully way "
-    "left slightly towards toward in").split()) + r"\bright\s+"
+_ADVERB_RIGHT = "".join(rf"(?<!\b{w.replace('_', ' ')} )" for w in (
+    "to the on at hard far from my your front rear back or bit little touch more fully way "
+    "left slightly towards toward in left_and front_and back_and rear_and").split()) + r"\bright\s+"
 _NORM_SUBS = tuple((_rx(a), b) for a, b in (
     (r"(?<=[a-z0-9])-(?=[a-z])", " "), (r"(?<=[a-z])-(?=[0-9])", " "),
     (r"\bo\s*'?\s*clock\b", " oclock"), (r"\s*\u00b0\s*", " degrees "),
@@ -233,7 +233,7 @@ _HARD = _alt("hard_panned panned_hard hard fully full extremely extreme really_f
 _SIDE_AHEAD = r"(?!\s+(?:to\s+(?:the\s+)?)?(?:left|right|up|above|over|below|down)\b)"
 _END = (r"(?=\s*(?:$|[,;.!?\x00]|\b(?:and|then|every|over|within|across|slowly|quickly)\b"
         r"|\bin\s+\d))")
-_DIRWORD = (r"(?:(?:hard|far)\s+)?(?:the\s+)?(?:front|back|rear|behind|left|right|cent(?:er|re)"
+_DIRWORD = (r"(?:(?:hard|far)\s+)?(?:the\s+)?(?:(?:(?:front|back|rear)\s+)?(?:left|right)|front|back|rear|behind|cent(?:er|re)"
             r"|middle)(?:\s+side)?")
 _DIRNUM = r"\d{1,2}(?::\d\d)?\s+oclock|[-+]?\d{1,3}\s*degrees"
 _DIRW = f"{_DIRWORD}|{_DIRNUM}"
@@ -248,7 +248,7 @@ _STATIC = _rx(r"\b(?:" + _alt("static stationary fixed motionless immobile locke
               r"(?:\s+(?:a)?round|\s+at\s+all)?"
               r"|stays?\s+(?:put|still|fixed|in\s+place|where\s+(?:it|they)\s+(?:is|are))"
               r"|keep\s+(?:it\s+|them\s+)?(?:still|in\s+place))\b")
-_FROM_TO = _rx(rf"\bfrom\s+(?P<a>{_SPAN})\s+(?:(?:over|across|round|up|down|in)\s+to|towards?|into"
+_FROM_TO = _rx(rf"\bfrom\s+(?!{_ME}\b)(?P<a>{_SPAN})\s+(?:(?:over|across|round|up|down|in)\s+to|towards?|into"
                rf"|to)\s+(?P<b>{_SPAN}){_END}")
 _STARTS_ENDS = _rx(rf"\bstart(?:s|ing)?\s+(?:off\s+)?(?P<a>{_SPAN})\s+(?:and|then)\s+" + _alt(
     "ends? ending finish(?:es|ing)? moves? moving goes going travels? pans? panning sweeps? "
@@ -610,7 +610,8 @@ _BOTH_SIDES = _rx(r"\b(?:(?:hard|wide|far)\s+)?" + _alt(
     "left_and_right right_and_left both_(?:sides|ears|speakers) either_side each_side") + r"\b")
 _PUSH_BACK = _rx(r"\b(?:(?:push(?:ed|ing)?|set|sits?|sitting|sat|tuck(?:ed)?|further|farther)\s+"
                  r"(?:it\s+|them\s+|way\s+|a\s+bit\s+|slightly\s+|a\s+little\s+)?back\b"
-                 r"(?!\s+(?:to|of|left|right|corner)\b)|back\s+in\s+the\s+mix|(?:(?:at|in)\s+)?"
+                 r"(?!\s+(?:to|of|left|right|corner|and\s+(?:to\s+)?(?:the\s+)?(?:left|right))\b)"
+                 r"|back\s+in\s+the\s+mix|(?:(?:at|in)\s+)?"
                  r"(?:the\s+)?back\s+of\s+the\s+(?:room|hall|stage|venue|club|space|church|mix))")
 
 

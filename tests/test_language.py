@@ -136,6 +136,27 @@ def test_diagonals(text: str, want: float) -> None:
     assert az_err(parse_hint(text).az_deg, want) < 1e-6
 
 
+@pytest.mark.parametrize("text, az, dist, ends", [
+    # compound endpoints of a ping-pong: "front left" is one place, not "front" + "left"
+    ("bouncing between front left and right every 8 bars", 45, None, (45, -90)),
+    ("alternating between back right and back left each 4 bars", -135, None, (-135, 135)),
+    # "right" as an intensifier after "and": "distant and right in front of me" is straight ahead
+    ("I want it distant and right in front of me", 0, 8.0, None),
+    ("left and right in front", 0, None, None),
+    # "set it back and to the left" is a direction (back-left), "set it back" alone a distance
+    ("could you set it back and to the left?", 135, None, None),
+    ("set it back", None, 8.0, None),
+    # "10 metres from me and 20 deg to the right" is a distance and a direction, not a from-to
+    ("10 metres from me and 20 deg to the right, moving towards me", -20, 10.0, None),
+])
+def test_compound_phrases(text: str, az: float | None, dist: float | None, ends: tuple | None) -> None:
+    p = parse_hint(text)
+    assert (p.az_deg is None) == (az is None) and (az is None or az_err(p.az_deg, az) < 1e-6)
+    assert p.dist_m == dist
+    if ends is not None:
+        assert (p.motion.params["from_az"], p.motion.params["to_az"]) == ends
+
+
 def test_side_modifiers_are_consistent() -> None:
     for side, sign in (("left", 1), ("right", -1)):
         assert parse_hint(side).az_deg == 90 * sign
