@@ -57,7 +57,6 @@ def requantized(src: Path, quant: str, cache: Path | None = None, threads: int =
     Raises :class:`GravityError` when the type is unknown or the file cannot be written.
     """
     import llama_cpp
-    import llama_cpp._logger as llama_log
 
     ftype = _ftype(quant)
     src = Path(src)
@@ -78,8 +77,9 @@ def requantized(src: Path, quant: str, cache: Path | None = None, threads: int =
     params.ftype = ftype
     params.allow_requantize = True  # the source is already quantized; we only change the layout
     params.nthread = threads
-    level = llama_log.logger.level
-    llama_log.logger.setLevel(logging.ERROR)  # llama.cpp lists every tensor at INFO
+    llama_log = logging.getLogger("llama-cpp-python")  # llama-cpp-python's log callback obeys it
+    level = llama_log.level
+    llama_log.setLevel(logging.ERROR)  # llama.cpp lists every tensor at INFO
     try:
         rc = llama_cpp.llama_model_quantize(str(src).encode(), tmp.encode(), ctypes.byref(params))
         if rc != 0:
@@ -87,7 +87,7 @@ def requantized(src: Path, quant: str, cache: Path | None = None, threads: int =
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is an ordinary file
         os.replace(tmp, dst)
     finally:
-        llama_log.logger.setLevel(level)
+        llama_log.setLevel(level)
         if os.path.exists(tmp):
             os.unlink(tmp)
     for old in cache.glob(f"{src.stem}.{quant}.*.gguf"):  # versions for an older source or llama.cpp
