@@ -6,7 +6,7 @@ prompts generated with and without the GBNF grammar, tokens/s compared); prompt-
 (time to first token when the system prompt's KV cache is reused vs reset before each call).
 
 Weight layouts (:mod:`gravity.requant`): 8-stem p50 with the model file as it is (the embedded
-model is Q4_1) vs re-quantized to Q8_0 (the default for the embedded model) and IQ4_NL.
+model is Q4_1) vs re-quantized to Q8_0 and to IQ4_NL (the default for the embedded model).
 
 Also: tokens/s with the lazy grammar check (default) vs filtering the whole vocabulary through
 the grammar each step vs no grammar; the planner's scene as draft tokens vs none (sequential

@@ -233,8 +233,8 @@ _HARD = _alt("hard_panned panned_hard hard fully full extremely extreme really_f
 _SIDE_AHEAD = r"(?!\s+(?:to\s+(?:the\s+)?)?(?:left|right|up|above|over|below|down)\b)"
 _END = (r"(?=\s*(?:$|[,;.!?\x00]|\b(?:and|then|every|over|within|across|slowly|quickly)\b"
         r"|\bin\s+\d))")
-_DIRWORD = (r"(?:(?:hard|far)\s+)?(?:the\s+)?(?:(?:(?:front|back|rear)\s+)?(?:left|right)|front|back|rear|behind|cent(?:er|re)"
-            r"|middle)(?:\s+side)?")
+_DIRWORD = (r"(?:(?:hard|far)\s+)?(?:the\s+)?(?:(?:(?:front|back|rear)\s+)?(?:left|right)"  # "front left": one place
+            r"|front|back|rear|behind|cent(?:er|re)|middle)(?:\s+side)?")
 _DIRNUM = r"\d{1,2}(?::\d\d)?\s+oclock|[-+]?\d{1,3}\s*degrees"
 _DIRW = f"{_DIRWORD}|{_DIRNUM}"
 _SPAN = r"[^,;.!?\x00]{1,40}?"  # an endpoint phrase inside "from X to Y"
