@@ -20,7 +20,7 @@ Precedence notes: ``mono_low_end`` pins low stems to (0, 0) with width 0 and no 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -283,7 +283,7 @@ def stem_bounds(request: Request, stem: Stem, members: Sequence[Stem] = ()) -> S
     lim, issues = _limits(request, list(members) or [stem])
     if issues:
         return None
-    lim = _Limits(caps=lim.caps, dist=lim.dist, centre=lim.centre, el_max=lim.el_max, static=lim.static, width=lim.width)
+    lim = replace(lim, zones=[])  # zones are the engine's: the grammar does not bound them
     el_lo, el_hi = -90, 90 if lim.el_max is None else int(math.floor(lim.el_max[0] + _GRID_EPS))
     discs = [(cel, tol) for _, cel, tol, _ in lim.caps if cel is not None] + ([(0.0, 0.0)] if lim.centre else [])
     for cel, tol in discs:  # elevations a disc can reach

@@ -5,6 +5,7 @@ cache that cannot be written leaves the runtime working."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -51,8 +52,6 @@ def test_q8_0_keeps_the_weights(embedded, tmp_path):
     """Teacher completions score through Q8_0 as through Q4_1 itself: the two differ by about
     what Q4_1's own kernels differ from its exact weights (f16); IQ4_NL, a real change of
     weights, differs 6x more (measured 0.072, 0.055, 0.42 nats/token)."""
-    import json
-
     from llama_cpp import Llama
 
     doc = json.loads(EXAMPLE.read_text())
@@ -99,5 +98,5 @@ def test_unwritable_cache_runs_the_file_as_is(embedded, tmp_path, monkeypatch, c
     with caplog.at_level(logging.WARNING, logger="gravity.runtime"):
         llm = SceneLLM(LLMConfig(n_ctx=1024))
     assert llm.model_file == embedded and "running" in caplog.text and "as is" in caplog.text
-    r = Request.from_dict(__import__("json").loads(EXAMPLE.read_text()))
+    r = Request.from_dict(json.loads(EXAMPLE.read_text()))
     assert llm.propose(r).scene is not None
