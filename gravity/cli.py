@@ -43,6 +43,8 @@ def _add_llm_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quant", default="auto", choices=["auto", "none", *QUANTS],
                    help="weight layout to run, re-quantized once and cached: auto = the embedded Q4_1 model as iq4_nl "
                         "(1.35x faster on CPU), other models as they are; q8_0 keeps its weights exactly")
+    g.add_argument("--no-pin-hints", action="store_true",
+                   help="let the model read the hints alone (default: what the phrase parser reads is written exactly)")
 
 
 def load_llm(args: argparse.Namespace, planner: str) -> object | None:
@@ -55,7 +57,7 @@ def load_llm(args: argparse.Namespace, planner: str) -> object | None:
     print(f"model: {info.path} ({info.source})", file=sys.stderr)
     cfg = LLMConfig(model_path=str(info.path), lora_path=args.lora, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads,
                     n_ctx=args.ctx, seed=args.llm_seed, temperature=args.temperature, top_p=args.top_p, timeout_s=args.timeout,
-                    draft=args.draft, quant=args.quant)
+                    draft=args.draft, quant=args.quant, pin_hints=not args.no_pin_hints)
     llm = SceneLLM(cfg, info)
     if llm.model_file != info.path:
         print(f"running as {llm.model_file}", file=sys.stderr)

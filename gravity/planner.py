@@ -24,7 +24,7 @@ from .placement import CLASS_PLACEMENT, STYLE_LOUDNESS, STYLE_ROOM
 from .request import Request, Stem
 from .vocab import family_of
 
-__all__ = ["plan", "SECTION_SPREAD", "SECTION_MOTION"]
+__all__ = ["plan", "read_hints", "SECTION_SPREAD", "SECTION_MOTION"]
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,9 @@ def _spread_out(objs: list[dict[str, Any]], stems: list[Stem], fixed: list[bool]
         placed.append(i)
 
 
-def _hints(request: Request) -> dict[str, Any]:
-    """Placements from each stem's hint, over those from the scene prompt."""
+def read_hints(request: Request) -> dict[str, Any]:
+    """Stem id -> :class:`gravity.language.Placement`: what each stem's hint and the scene
+    prompt say (the stem's own hint wins field by field); stems the text is silent on are absent."""
     if not request.prompt and not any(s.hint for s in request.stems):
         return {}
     from . import language  # deferred: only needed when there is text
@@ -164,7 +165,7 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
     amount = SECTION_MOTION.get(request.section, 0.5)
     wet = _WET_STYLES.get(request.style, 1.0) * (1.15 if request.section in ("intro", "breakdown", "outro") else 1.0)
     far = 1.15 if request.section in ("intro", "breakdown", "outro", "interlude") else (0.9 if request.section == "drop" else 1.0)
-    hints = _hints(request)
+    hints = read_hints(request)
     counts: dict[str, int] = {}
     singles = 0  # lone stems of pair classes placed so far (they alternate sides)
     objs: list[dict[str, Any]] = []
@@ -190,7 +191,12 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
             el = h.el_deg if h.el_deg is not None else el
             dist = h.dist_m if h.dist_m is not None else dist
             width = h.width if h.width is not None else width
-            motion = h.motion if h.motion is not None else motion
+            if h.motion is not None:
+                motion = h.motion
+            elif h.az_deg is not None or h.el_deg is not None or h.dist_m is not None:
+                # The class's motion was planned from the home position (a ping-pong starts at
+                # its own azimuth): a stem the user placed holds still unless asked to move.
+                motion = None
         if not request.has_height:
             el = 0.0
         objs.append({

@@ -34,10 +34,14 @@ of the N-th stem (1-based, an earlier one) when the object budget is short.
 :func:`grammar` writes a GBNF grammar for one request that bounds every field: the ids in
 request order, at most ``budget`` objects, enums and integer ranges (llama-cpp-python's
 JSON-schema converter ignores minimum/maximum, so the ranges are spelled out digit by digit).
+Given the phrase parser's readings of the hints (``pins``), it also writes what a hint states
+exactly (azimuth, elevation, distance, width, motion pattern and the parameters the text
+gives) wherever the hard rules allow it: the model writes the rest of the line around them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import TYPE_CHECKING, Any, Mapping
@@ -49,6 +53,7 @@ from .request import Request
 from .vocab import ROOM_PRESETS
 
 if TYPE_CHECKING:
+    from .language import Placement
     from .rules import StemBounds
 
 __all__ = [
@@ -300,8 +305,81 @@ def _lit(s: str) -> str:
     return json.dumps(s)
 
 
-def _bounded_pos(i: int, b: "StemBounds") -> str | None:
-    """A ``p<i>`` rule holding stem i's hard limits (None: the generic ``pos`` is as tight)."""
+def _num(v: Any, field: str, scale: float = 1.0) -> str:
+    """A GBNF literal for a known value, else the field's generic rule (the model chooses)."""
+    if v is None:
+        return field
+    return _lit(str(_az(v) if field == "az" else _i(float(v) * scale, field)))
+
+
+def _motion_pin(m: Motion, az: float | None, dist_m: float | None) -> tuple[str, dict[str, float | None]]:
+    """GBNF for a hinted motion and the first-keyframe fields it fixes (None: the model's).
+
+    Parameters the text left out take :func:`gravity.motion.expand`'s defaults, as the planner
+    and the training targets do (a rise starts at 0 deg, a ping-pong swings 45 deg either side
+    of the hinted azimuth); those that depend on a position the text did not give stay free.
+    """
+    p, name = m.params, m.pattern
+    if name == "static":
+        return '"s"', {}
+    if name == "orbit":
+        return f'"orb " {_lit(p.get("direction", "ccw"))} " " {_num(p.get("period_bars", 4), "bars")}', {}
+    if name in ("pan", "fly_over"):
+        a = p.get("from_az", az)
+        b = p.get("to_az", None if az is None else (-az if az else -90.0))
+        return f'"{"pan" if name == "pan" else "fly"} " {_num(a, "az")} " " {_num(b, "az")}', {"az": a}
+    if name == "ping_pong":
+        a = p.get("from_az", None if az is None else float(wrap_az(az + 45.0)))
+        b = p.get("to_az", None if az is None else float(wrap_az(az - 45.0)))
+        return f'"pp " {_num(a, "az")} " " {_num(b, "az")} " " {_num(p.get("period_bars", 2), "bars")}', {"az": a}
+    if name in ("rise", "fall"):
+        lo, hi = (0.0, 45.0) if name == "rise" else (45.0, 0.0)
+        a, b = p.get("from_el", lo), p.get("to_el", hi)
+        return f'"{name} " {_num(a, "el")} " " {_num(b, "el")}', {"el": a}
+    if name == "approach":
+        a, b = p.get("from_dist", 8.0), p.get("to_dist", dist_m)
+    else:
+        a, b = p.get("from_dist", dist_m), p.get("to_dist", 8.0)
+    return f'"{"appr" if name == "approach" else "rec"} " {_num(a, "dm", 10)} " " {_num(b, "dm", 10)}', {"dist": a}
+
+
+def _pin(b: "StemBounds | None", h: "Placement", has_height: bool) -> tuple["StemBounds", str | None]:
+    """Stem bounds narrowed to what its hint states, where the hard limits ``b`` allow it
+    (a value outside them is dropped: rules beat hints), and the motion to write (None: any)."""
+    from .rules import StemBounds
+
+    base = b or StemBounds(directions=(((RANGES["az"],), RANGES["el"]),), dm=RANGES["dm"],
+                           width=RANGES["ninth"], static=False, anchored=False)
+    motion, start = None, {"az": h.az_deg, "el": h.el_deg, "dist": h.dist_m}
+    if not base.static and h.motion is not None:
+        motion, moved = _motion_pin(h.motion, h.az_deg, h.dist_m)
+        start.update(moved)  # the line holds the first keyframe: where the motion starts
+    elif not base.static and any(v is not None for v in start.values()):
+        motion = '"s"'  # a placed stem holds still unless asked to move (as the planner does)
+    az = None if start["az"] is None else _az(start["az"])
+    el = None if start["el"] is None or not has_height else _i(start["el"], "el")
+    dirs = base.directions
+    for a, e in ((az, el), (az, None), (None, el)):  # both if the rules allow, else the one they do
+        if a is None and e is None:
+            continue
+        hit = tuple((((a, a),) if a is not None else azr, (e, e) if e is not None else elr) for azr, elr in base.directions
+                    if (a is None or any(lo <= a <= hi for lo, hi in azr)) and (e is None or elr[0] <= e <= elr[1]))
+        if hit:
+            dirs = hit
+            break
+    dm, width = base.dm, base.width
+    d = None if start["dist"] is None else _i(start["dist"] * 10, "dm")
+    if d is not None and dm[0] <= d <= dm[1]:
+        dm = (d, d)
+    w = None if h.width is None else _i(h.width * 9, "ninth")
+    if w is not None and width[0] <= w <= width[1]:
+        width = (w, w)
+    return dataclasses.replace(base, directions=dirs, dm=dm, width=width), motion
+
+
+def _bounded_pos(i: int, b: "StemBounds", motion: str | None = None) -> str | None:
+    """A ``p<i>`` rule holding stem i's hard limits (None: the generic ``pos`` is as tight);
+    ``motion``: GBNF the motion field must match (a hint's), else any the limits allow."""
     def rng(field: str, lo: int, hi: int) -> str:
         return field if (lo, hi) == RANGES[field] else f"({int_range(lo, hi)})"
 
@@ -310,19 +388,21 @@ def _bounded_pos(i: int, b: "StemBounds") -> str | None:
 
     direction = " | ".join(f'{azs(a)} " " {rng("el", *e)}' for a, e in b.directions)
     parts = [f"({direction})" if len(b.directions) > 1 else direction, rng("dm", *b.dm), rng("ninth", *b.width),
-             '"s"' if b.static else "motion"]
+             '"s"' if b.static else (motion or "motion")]
     if parts == ['az " " el', "dm", "ninth", "motion"]:
         return None
     return f'p{i} ::= {parts[0]} " " {parts[1]} " " {parts[2]} ninth ninth " " gain " " {parts[3]}'
 
 
-def grammar(request: Request) -> str:
+def grammar(request: Request, pins: "Mapping[str, Placement] | None" = None) -> str:
     """GBNF for one request: one line per stem, at most ``budget`` objects, every number in range.
 
     A stem's own line also carries the hard limits :func:`gravity.rules.stem_bounds` turns into
     integer ranges (anchors, ``mono_low_end``, ``max_elevation``, static motion, width), and an
     anchored stem opens its own object, so raw proposals already hold those rules; lines that
-    fold into another object (``>N``) and zones are left to the rule engine.
+    fold into another object (``>N``) and zones are left to the rule engine. ``pins``: stem id
+    -> what its hint says (:func:`gravity.planner.read_hints`); each stated value is written
+    exactly where those limits allow it.
     """
     from .rules import stem_bounds  # rules imports nothing from here; keep the module light
 
@@ -330,7 +410,14 @@ def grammar(request: Request) -> str:
     bounds = [stem_bounds(request, s) for s in request.stems]
     if budget == 1 and n > 1:  # one object holds every stem: its line carries all their limits
         bounds[0] = stem_bounds(request, request.stems[0], request.stems)
-    bounded = [None if b is None else _bounded_pos(i, b) for i, b in enumerate(bounds)]
+    motions: list[str | None] = [None] * n
+    pinned = [False] * n
+    for i, s in enumerate(request.stems):
+        h = (pins or {}).get(s.id)
+        if h is not None and not h.is_empty() and (i == 0 or budget > 1 or n == 1):
+            bounds[i], motions[i] = _pin(bounds[i], h, request.has_height)
+            pinned[i] = True
+    bounded = [None if b is None else _bounded_pos(i, b, m) for i, (b, m) in enumerate(zip(bounds, motions))]
     pos = [f"p{i}" if r else "pos" for i, r in enumerate(bounded)]
 
     def layout(own: list[bool]) -> list[set[int]] | None:
@@ -345,6 +432,14 @@ def grammar(request: Request) -> str:
         return ok if 0 in ok[0] else None
 
     own = [b is not None and b.anchored for b in bounds]
+    # A hinted stem opens its own object too (folded into another it could not be where the
+    # text put it): after the anchors, the most important first, as far as the budget allows
+    # (the rule engine also folds the least important stems first).
+    if layout(own) is not None:
+        for i in sorted((i for i in range(n) if pinned[i] and not own[i]), key=lambda i: (-request.stems[i].leadness, i)):
+            trial = own[:i] + [True] + own[i + 1:]
+            if layout(trial) is not None:
+                own = trial
     strict = layout(own)
     may_join = strict is None  # more anchored stems than objects: any stem may fold, the engine decides
     viable = strict or layout([False] * n)

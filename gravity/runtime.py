@@ -54,7 +54,10 @@ class LLMConfig:
     embedded Q4_1 model as IQ4_NL (another 4-bit layout that llama.cpp repacks for the CPU:
     8-stem scenes 1.35x faster, the adapter's eval unchanged, measured) and any other model as
     is; ``none`` runs every file as is; a type (``q8_0``, ``iq4_nl`` ...) re-quantizes whatever
-    model is loaded.
+    model is loaded. pin_hints : write what the phrase parser reads in each hint exactly
+    (azimuth, elevation, distance, width, motion, where the hard rules allow it) into the
+    grammar, so the model places the rest around the user's explicit words; off to measure
+    the model's own reading of hints.
     """
 
     model_path: str | None = None
@@ -70,6 +73,7 @@ class LLMConfig:
     draft: bool = False
     max_draft: int = 16
     quant: str = "auto"
+    pin_hints: bool = True
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,14 @@ class SceneLLM:
     def propose(self, request: Request) -> Proposal:
         """Generate and parse a scene proposal for ``request`` (never raises for bad output)."""
         prompt = build_prompt(request)
-        gbnf = grammar(request) if self.config.use_grammar else None
+        gbnf = None
+        if self.config.use_grammar:
+            pins = None
+            if self.config.pin_hints:
+                from .planner import read_hints
+
+                pins = read_hints(request)
+            gbnf = grammar(request, pins)
         max_tokens = 16 + 40 * len(request.stems)
         try:
             draft = self._draft(request) if self.config.draft else None

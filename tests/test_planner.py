@@ -130,6 +130,21 @@ def test_stem_hints_and_scene_prompt_steer_placement():
     assert gtr["az_deg"] == pytest.approx(-90, abs=5) and gtr["dist_m"] >= 5
 
 
+def test_a_placed_mover_holds_its_hint():
+    # An arp in a busy drop would ping-pong from its own home azimuth; once the user places it,
+    # it starts (and stays) where asked. A hint that asks for motion still gets it.
+    def arp(hint: str) -> dict:
+        doc = {"target_format": "7.1.4", "max_objects": 4, "section": "drop", "global": {"energy": 1.0}, "stems": [
+            {"id": "vox", "class": "lead_vocal"}, {"id": "arp", "class": "arp", "hint": hint}]}
+        return next(o for o in plan(Request.from_dict(doc))["objects"] if o["id"] == "arp")
+
+    assert moving(arp("bright"))  # no placement in the hint: the class's motion stands
+    held = arp("5 deg to the left")
+    assert not moving(held) and held["az_deg"] == pytest.approx(5.0)
+    bounce = arp("at 2 o'clock, bouncing between left and right every 2 bars")
+    assert moving(bounce) and bounce["motion"][0]["az_deg"] == pytest.approx(90.0)
+
+
 def test_planner_proposal_is_not_yet_rule_checked():
     doc = json.loads((ROOT / "examples/sample_input.json").read_text())
     prop = plan(Request.from_dict(doc))

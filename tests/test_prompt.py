@@ -181,6 +181,37 @@ def test_one_object_carries_the_limits_of_every_stem():
     assert not accepts(g, "room dry\n180 0 10 122 0 s\n>1\n>1\n")
 
 
+def test_grammar_pins_what_a_hint_states_where_the_rules_allow():
+    from gravity.planner import read_hints
+
+    stems = [{"id": "vox", "class": "lead_vocal", "leadness": 1.0, "hint": "at 10 o'clock, 3 metres away"},
+             {"id": "arp", "class": "arp", "leadness": 0.6, "hint": "bouncing between left and right every 2 bars"},
+             {"id": "pad", "class": "pad", "leadness": 0.7, "hint": "behind me and very high"},
+             {"id": "gtr", "class": "guitar", "leadness": 0.3, "hint": "moving away"},
+             {"id": "kick", "class": "kick", "leadness": 0.2, "hint": "hard left"}]
+    doc = {"target_format": "7.1.4", "max_objects": 8, "stems": stems, "rules": [{"type": "mono_low_end", "hz_below": 120}]}
+    req = Request.from_dict(doc)
+    g = grammar(req, read_hints(req))
+    ok = "room dry\n{v}\n{a}\n{p}\n{g}\n0 0 20 011 0 s\n"
+    lines = dict(v="60 0 30 122 0 s", a="90 20 25 333 0 pp 90 -90 2", p="180 60 40 555 -2 s", g="-40 5 30 444 0 rec 30 80")
+    assert accepts(g, ok.format(**lines))
+    # what the text leaves out takes the motion's defaults (a recede ends at 8 m), except where
+    # it hangs on a position the text did not give (where the recede starts): the model's choice
+    assert accepts(g, ok.format(**{**lines, "g": "-70 10 50 444 -1 rec 50 80"}))
+    for k, bad in (("v", "45 0 30 122 0 s"), ("v", "60 0 31 122 0 s"), ("v", "60 0 30 122 0 rec 30 80"),
+                   ("a", "90 20 25 333 0 pp 90 -90 4"), ("a", "90 20 25 333 0 pan 90 -90"), ("p", "180 40 40 555 -2 s"),
+                   ("g", "-40 5 30 444 0 s"), ("g", "-40 5 30 444 0 rec 30 90")):
+        assert not accepts(g, ok.format(**{**lines, k: bad})), bad
+    # mono_low_end holds the kick at the centre: its hint cannot move it (rules beat hints)
+    assert not accepts(g, ok.format(**lines).replace("0 0 20 011 0 s", "90 0 20 011 0 s"))
+    assert not accepts(g, ok.format(**{**lines, "p": ">2"}))  # a hinted stem keeps its own object...
+    short = Request.from_dict({**doc, "max_objects": 3})
+    gs = grammar(short, read_hints(short))  # ...as far as the budget allows: the most important first
+    assert accepts(gs, "room dry\n{v}\n{a}\n{p}\n>3\n>1\n".format(**lines))
+    assert not accepts(gs, "room dry\n{v}\n{a}\n>2\n{g}\n>1\n".format(**lines))
+    assert grammar(req, {}) == grammar(req)
+
+
 def test_teacher_targets_stay_inside_the_grammar():
     """Training targets (planner + labels + rule engine) are texts the grammar allows, so the
     model is not taught answers the runtime cannot sample. The one known exception: the engine

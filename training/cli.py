@@ -78,6 +78,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="llama.cpp CPU threads")
     p.add_argument("--quant", default="auto", help="weight layout to run (gravity.requant; auto = as the runtime does)")
     p.add_argument("--no-grammar", action="store_true", help="sample without the GBNF grammar")
+    p.add_argument("--no-pin-hints", action="store_true", help="measure the model's own reading of hints (no parser pins)")
     p.add_argument("--label", default=None, help="name of this model in the report")
 
 
@@ -85,7 +86,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from training.evaluate import EvalConfig, evaluate, markdown
 
     cfg = EvalConfig(model_path=args.model, lora_path=args.lora, data=args.data, limit=args.limit,
-                     n_threads=args.threads, use_grammar=not args.no_grammar, label=args.label, quant=args.quant)
+                     n_threads=args.threads, use_grammar=not args.no_grammar, label=args.label, quant=args.quant,
+                     pin_hints=not args.no_pin_hints)
     report = evaluate(cfg)
     md = markdown([report])
     if args.out:

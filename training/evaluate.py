@@ -58,7 +58,9 @@ class EvalConfig:
     baseline); lora_path : GGUF LoRA; data : JSONL rows; limit : rows (0 = all); n_threads :
     llama.cpp threads; use_grammar : GBNF-bounded sampling (as the runtime does); temperature :
     0 = greedy (deterministic; the default for evaluation); label : name in the report; quant :
-    weight layout (``LLMConfig.quant``: ``auto`` evaluates what the runtime runs).
+    weight layout (``LLMConfig.quant``: ``auto`` evaluates what the runtime runs); pin_hints :
+    the phrase parser's readings pinned in the grammar, as the runtime does (off: the model's
+    own reading of every hint).
     """
 
     model_path: str | None = None
@@ -70,6 +72,7 @@ class EvalConfig:
     temperature: float = 0.0
     label: str | None = None
     quant: str = "auto"
+    pin_hints: bool = True
 
 
 def _host_kf(scene: Mapping[str, Any], stem_id: str) -> np.ndarray | None:
@@ -213,7 +216,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
 
         llm = SceneLLM(LLMConfig(model_path=cfg.model_path, lora_path=cfg.lora_path, n_threads=cfg.n_threads,
                                  temperature=cfg.temperature, use_grammar=cfg.use_grammar, timeout_s=60.0,
-                                 quant=cfg.quant))
+                                 quant=cfg.quant, pin_hints=cfg.pin_hints))
 
         def propose(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
             p = llm.propose(request)
@@ -226,6 +229,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         report["model"] = str(llm.info.path)
         report["lora"] = cfg.lora_path
         report["weights"] = llm.model_file.name
+        report["pin_hints"] = cfg.pin_hints and cfg.use_grammar
     report["data"] = cfg.data
     report["grammar"] = cfg.use_grammar
     report["temperature"] = cfg.temperature
