@@ -12,7 +12,9 @@ time). It never raises for a bad generation: the caller falls back to the planne
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import logging
 import os
 import threading
@@ -163,13 +165,21 @@ class SceneLLM:
         t0 = time.perf_counter()
         threads = config.n_threads or max(1, (os.cpu_count() or 2) // 2)
         self.model_file = self._weights(info, config.quant, threads)
+        lora = config.lora_path or (str(info.lora) if info.lora else None)
+        # llama.cpp reports, at error level, every LoRA tensor that falls back from the repacked
+        # CPU layout (one line per tensor, 210 for our adapter; harmless): keep the rest.
+        said = io.StringIO()
         try:
-            lora = config.lora_path or (str(info.lora) if info.lora else None)
-            self._llm = Llama(model_path=str(self.model_file), lora_path=lora, n_gpu_layers=config.n_gpu_layers,
-                              n_threads=threads, n_threads_batch=threads, n_ctx=config.n_ctx, seed=config.seed,
-                              verbose=False)
+            with contextlib.redirect_stderr(said):
+                self._llm = Llama(model_path=str(self.model_file), lora_path=lora, n_gpu_layers=config.n_gpu_layers,
+                                  n_threads=threads, n_threads_batch=threads, n_ctx=config.n_ctx, seed=config.seed,
+                                  verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise GravityError(f"{info.path}: cannot load this model ({exc})") from None
+        finally:
+            for line in said.getvalue().splitlines():
+                if line.strip() and "fallback to CPU" not in line:
+                    log.warning("llama.cpp: %s", line.strip())
         self.load_s = time.perf_counter() - t0
         self._decoder = Decoder(self._llm, max_draft=config.max_draft)
         self._lock = threading.Lock()

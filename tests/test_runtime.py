@@ -88,8 +88,10 @@ def numbers_in_range(text: str) -> bool:
 
 
 def test_model_resolution_order(tmp_path):
-    emb = resolve_model(None)
-    assert emb is not None and emb.source.startswith("embedded") and emb.path.name.endswith(".gguf")
+    first = resolve_model(None)  # Gravity's adapter on the embedded base, then the base alone
+    assert first is not None and first.source.startswith("gravity fine-tune") and first.lora is not None
+    assert [m.source.split(" ")[0] for m in list_models()] == ["gravity", "embedded"]
+    assert all(m.path == first.path and m.path.name.endswith(".gguf") for m in list_models())
     fake = tmp_path / "mine.gguf"
     fake.write_bytes(b"GGUF")
     assert [m.source for m in list_models(str(fake))][0] == "--model"

@@ -41,6 +41,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gravity.atomic import atomic_path
+
 __all__ = ["ConvertConfig", "ParityError", "convert", "write_merged_gguf", "write_lora_gguf", "quantize", "parity",
            "llama_permute", "QUANT_TYPES", "TOLERANCE"]
 
@@ -359,12 +361,15 @@ def convert(cfg: ConvertConfig) -> dict[str, Any]:
         if base_gguf is None:
             raise ValueError("lora_only needs a GGUF base (the LoRA is applied on that file at run time)")
         log.info("[2/4] writing GGUF LoRA %s", out)
-        write_lora_gguf(adapter, base_gguf, out)
+        with atomic_path(out, suffix=".gguf") as tmp_out:  # a file that fails parity never appears
+            write_lora_gguf(adapter, base_gguf, tmp_out)
+            if cfg.verify:
+                log.info("[3/4] parity: base GGUF + LoRA through llama.cpp vs merged transformers model")
+                result["parity"].append(parity(model, base_gguf, rows or [], lora_path=tmp_out,
+                                               tolerance=cfg.tolerance or TOLERANCE["LORA"], label="lora"))
+        for r in result["parity"]:
+            r["file"] = f"{base_gguf} + {out}"
         result.update(kind="lora", size_bytes=out.stat().st_size, base_gguf=str(base_gguf))
-        if cfg.verify:
-            log.info("[3/4] parity: base GGUF + LoRA through llama.cpp vs merged transformers model")
-            result["parity"].append(parity(model, base_gguf, rows or [], lora_path=out,
-                                           tolerance=cfg.tolerance or TOLERANCE["LORA"], label="lora"))
         result["seconds"] = round(time.perf_counter() - t0, 2)
         log.info("[4/4] done in %.1f s: %s (%.1f MB)", result["seconds"], out, out.stat().st_size / 1e6)
         return result
@@ -389,10 +394,12 @@ def convert(cfg: ConvertConfig) -> dict[str, Any]:
             log.info("[3/4] parity of the f16 file")
             result["parity"].append(parity(model, f16, rows or [], tolerance=cfg.tolerance or TOLERANCE["F16"], label="f16", cache=hf_cache))
         log.info("[4/4] quantizing to %s", cfg.quant)
-        quantize(f16, out, cfg.quant)
-        if cfg.verify and cfg.quant.upper() != "F16":
-            result["parity"].append(parity(model, out, rows or [], tolerance=cfg.tolerance or TOLERANCE[cfg.quant.upper()],
-                                           label=cfg.quant.upper(), cache=hf_cache))
+        with atomic_path(out, suffix=".gguf") as tmp_out:
+            quantize(f16, tmp_out, cfg.quant)
+            if cfg.verify and cfg.quant.upper() != "F16":
+                result["parity"].append(parity(model, tmp_out, rows or [], tolerance=cfg.tolerance or TOLERANCE[cfg.quant.upper()],
+                                               label=cfg.quant.upper(), cache=hf_cache))
+                result["parity"][-1]["file"] = str(out)
         if cfg.keep_f16:
             shutil.copyfile(f16, out.with_name(out.stem + ".f16.gguf"))
     result.update(kind="merged", quant=cfg.quant.upper(), size_bytes=out.stat().st_size,
