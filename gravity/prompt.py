@@ -414,6 +414,7 @@ def grammar(request: Request, pins: "Mapping[str, Placement] | None" = None) -> 
     pinned = [False] * n
     for i, s in enumerate(request.stems):
         h = (pins or {}).get(s.id)
+        # (a budget of one: every later stem folds into the first line, whose limits are all of theirs)
         if h is not None and not h.is_empty() and (i == 0 or budget > 1 or n == 1):
             bounds[i], motions[i] = _pin(bounds[i], h, request.has_height)
             pinned[i] = True
