@@ -102,6 +102,12 @@ class Placement:
     motion: Motion | None = None
     matched: tuple[str, ...] = ()
 
+    @property
+    def places(self) -> bool:
+        """True when the text gives a position (azimuth, elevation or distance): without a
+        motion of its own, such a stem holds still there (planner and hint pins agree)."""
+        return self.az_deg is not None or self.el_deg is not None or self.dist_m is not None
+
     def is_empty(self) -> bool:
         """True when no field (other than ``matched``) was set."""
         return all(getattr(self, f.name) is None for f in fields(self) if f.name != "matched")

@@ -193,7 +193,7 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
             width = h.width if h.width is not None else width
             if h.motion is not None:
                 motion = h.motion
-            elif h.az_deg is not None or h.el_deg is not None or h.dist_m is not None:
+            elif h.places:
                 # The class's motion was planned from the home position (a ping-pong starts at
                 # its own azimuth): a stem the user placed holds still unless asked to move.
                 motion = None

@@ -354,7 +354,7 @@ def _pin(b: "StemBounds | None", h: "Placement", has_height: bool) -> tuple["Ste
     if not base.static and h.motion is not None:
         motion, moved = _motion_pin(h.motion, h.az_deg, h.dist_m)
         start.update(moved)  # the line holds the first keyframe: where the motion starts
-    elif not base.static and any(v is not None for v in start.values()):
+    elif not base.static and h.places:
         motion = '"s"'  # a placed stem holds still unless asked to move (as the planner does)
     az = None if start["az"] is None else _az(start["az"])
     el = None if start["el"] is None or not has_height else _i(start["el"], "el")

@@ -1,5 +1,5 @@
-"""Decoding on real llama.cpp (the embedded SmolLM2 base, no adapter): lazy grammar, prompt cache and drafts change
-how much work a scene costs, never what the model writes."""
+"""Decoding on real llama.cpp (the embedded SmolLM2 base, no adapter): lazy grammar, prompt
+cache and drafts change how much work a scene costs, never what the model writes."""
 
 from __future__ import annotations
 

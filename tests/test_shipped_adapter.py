@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gravity.request import Request
 from gravity.runtime import LLMConfig, SceneLLM, model_for, resolve_model
 from training.data import DataConfig, _row
-from training.evaluate import score_rows
+from training.evaluate import proposer, score_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "gravity" / "models" / "gravity-smollm2-135m.lora.gguf"
@@ -56,15 +55,7 @@ def default_llm() -> SceneLLM:
 
 
 def _report(rows: list[dict], llm: SceneLLM | None) -> dict:
-    from gravity.planner import plan
-
-    def propose(request: Request):
-        if llm is None:
-            return None, plan(request), {}
-        p = llm.propose(request)
-        return p.text, p.scene, p.stats
-
-    return score_rows(rows, propose, "planner" if llm is None else "adapter")
+    return score_rows(rows, proposer(llm), "planner" if llm is None else "adapter")
 
 
 def test_held_out_rows_raw_output_and_hints(default_llm):

@@ -41,7 +41,7 @@ from gravity.request import Request
 from gravity.rules import enforce
 from gravity.schema import check_scene
 
-__all__ = ["EvalConfig", "evaluate", "score_rows", "markdown", "PLANNER"]
+__all__ = ["EvalConfig", "evaluate", "proposer", "score_rows", "markdown", "PLANNER"]
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,28 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
     }
 
 
+def proposer(llm: Any = None) -> Any:
+    """``propose(request) -> (text | None, scene | None, stats)`` for :func:`score_rows`: a loaded
+    :class:`gravity.runtime.SceneLLM`'s raw proposals, or the planner + phrase parser (None)."""
+    if llm is None:
+        from gravity.planner import plan
+
+        def planned(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
+            t = time.perf_counter()
+            scene = plan(request)
+            return None, scene, {"total_s": time.perf_counter() - t}
+
+        return planned
+
+    def generated(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
+        p = llm.propose(request)
+        if p.scene is None and p.error and "unparsable" not in p.error:
+            log.warning("%s", p.error)
+        return p.text, p.scene, p.stats
+
+    return generated
+
+
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Evaluate one model (or the planner) on ``cfg.data``; returns the JSON report."""
     from training.data import load_rows
@@ -202,14 +224,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     rows = load_rows(cfg.data, cfg.limit or None)
     t0 = time.perf_counter()
     if cfg.model_path == PLANNER:
-        from gravity.planner import plan
-
-        def propose(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
-            t = time.perf_counter()
-            scene = plan(request)
-            return None, scene, {"total_s": time.perf_counter() - t}
-
-        report = score_rows(rows, propose, cfg.label or "planner + phrase parser")
+        report = score_rows(rows, proposer(None), cfg.label or "planner + phrase parser")
         report["model"] = PLANNER
     else:
         from gravity.runtime import LLMConfig, SceneLLM
@@ -217,15 +232,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         llm = SceneLLM(LLMConfig(model_path=cfg.model_path, lora_path=cfg.lora_path, n_threads=cfg.n_threads,
                                  temperature=cfg.temperature, use_grammar=cfg.use_grammar, timeout_s=60.0,
                                  quant=cfg.quant, pin_hints=cfg.pin_hints))
-
-        def propose(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
-            p = llm.propose(request)
-            if p.scene is None and p.error and "unparsable" not in p.error:
-                log.warning("%s", p.error)
-            return p.text, p.scene, p.stats
-
         name = cfg.label or (Path(cfg.lora_path).name if cfg.lora_path else llm.name)
-        report = score_rows(rows, propose, name)
+        report = score_rows(rows, proposer(llm), name)
         report["model"] = str(llm.info.path)
         report["lora"] = cfg.lora_path
         report["weights"] = llm.model_file.name
