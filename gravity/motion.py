@@ -29,6 +29,7 @@ __all__ = [
     "positions_at",
     "expand",
     "path_speed_deg_s",
+    "detect_motion",
 ]
 
 # name -> parameter names (with units) a pattern takes; documented in expand().
@@ -221,3 +222,29 @@ def expand(motion: Motion, base: tuple[float, float, float], section_bars: int =
         raise ValueError(name)
     return [{"t": round(float(t), 4), "az_deg": float(wrap_az(az)), "el_deg": float(el), "dist_m": float(d)}
             for t, az, el, d in rows]
+
+
+def detect_motion(keyframes: np.ndarray, section_bars: int) -> Motion:
+    """Name the pattern a keyframe list follows (the inverse of :func:`gravity.motion.expand`).
+
+    Falls back to the closest simple pattern (a pan between the end points) for free-form paths.
+    """
+    kf = np.asarray(keyframes, dtype=float)
+    moves = np.ptp(kf[:, 1:], axis=0) if len(kf) > 1 else np.zeros(3)
+    if not moves.any():
+        return Motion("static")
+    az, el, dist = kf[:, 1], kf[:, 2], kf[:, 3]
+    daz = wrap_az(np.diff(az))
+    if moves[0] == 0 and moves[1] == 0:
+        return Motion("approach" if dist[-1] < dist[0] else "recede", {"from_dist": dist[0], "to_dist": dist[-1]})
+    if moves[0] == 0 and moves[2] == 0:
+        return Motion("rise" if el[-1] > el[0] else "fall", {"from_el": el[0], "to_el": el[-1]})
+    if len(kf) >= 3 and abs(el[-1] - el[0]) < 0.5 and el.max() > el[0] + 30:
+        return Motion("fly_over", {"from_az": az[0], "to_az": az[-1]})
+    total = float(np.sum(daz))
+    if len(daz) >= 2 and np.all(np.sign(daz) == np.sign(daz[0])) and abs(total) > 200:
+        period = section_bars * 360.0 / abs(total)
+        return Motion("orbit", {"direction": "ccw" if total > 0 else "cw", "period_bars": period})
+    if len(kf) >= 3 and np.all(np.isin(np.round(az, 1), np.round(az[:2], 1))) and az[0] != az[1]:
+        return Motion("ping_pong", {"from_az": az[0], "to_az": az[1], "period_bars": 2.0 * section_bars / (len(kf) - 1)})
+    return Motion("pan", {"from_az": az[0], "to_az": az[-1]})

@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .planner import plan
-from .request import Request
-from .rules import Violation, enforce
+from gravity.plan.planner import plan
+from gravity.request import Request
+from gravity.rules import Violation, enforce
 
 if TYPE_CHECKING:
-    from .runtime import SceneLLM
+    from gravity.llm.runtime import SceneLLM
 
 __all__ = ["SceneResult", "make_scene", "PLANNERS"]
 

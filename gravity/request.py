@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import ValidationError
-from .motion import section_seconds
-from .schema import check_request
-from .vocab import BANDS, CLASS_DEFAULTS, FLAT_FORMATS
+from gravity.errors import ValidationError
+from gravity.motion import section_seconds
+from gravity.schema import check_request
+from gravity.vocab import BANDS, CLASS_DEFAULTS, FLAT_FORMATS
 
 __all__ = ["Stem", "Request"]
 

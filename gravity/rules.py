@@ -25,12 +25,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import Issue, RuleConflictError
-from .motion import angle_between, keyframes_array, path_speed_deg_s, positions_at, wrap_az
-from .placement import STYLE_LOUDNESS, STYLE_ROOM, default_object
-from .request import Request, Stem
-from .schema import check_scene
-from .vocab import BANDS, LOW_CLASSES, ROOM_PRESETS, family_of
+from gravity.errors import Issue, RuleConflictError
+from gravity.motion import angle_between, keyframes_array, path_speed_deg_s, positions_at, wrap_az
+from gravity.defaults import STYLE_LOUDNESS, STYLE_ROOM, default_object
+from gravity.request import Request, Stem
+from gravity.schema import check_scene
+from gravity.vocab import BANDS, LOW_CLASSES, ROOM_PRESETS, family_of
 
 __all__ = ["Violation", "Enforcement", "enforce", "check", "check_feasible", "constraints_applied", "REGIONS",
            "StemBounds", "stem_bounds"]
@@ -277,7 +277,7 @@ def stem_bounds(request: Request, stem: Stem, members: Sequence[Stem] = ()) -> S
 
     Directions use :func:`check`'s own slack, so a proposal inside the bounds passes it;
     distance and width use the teacher's rounding (``round(x)``). The engine projects onto a
-    1-degree grid, so rule-checked scenes written by :func:`gravity.prompt.encode_scene` (the
+    1-degree grid, so rule-checked scenes written by :func:`gravity.llm.format.encode_scene` (the
     training targets) stay inside (tested on generated rows).
     """
     lim, issues = _limits(request, list(members) or [stem])

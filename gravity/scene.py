@@ -13,10 +13,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import ValidationError
-from .motion import keyframes_array, positions_at, section_seconds
-from .schema import check_scene, load_scene
+from gravity.atomic import atomic_path
+from gravity.errors import ValidationError
+from gravity.motion import keyframes_array, positions_at, section_seconds
+from gravity.schema import check_scene, load_scene
 
 __all__ = ["SceneObject", "Scene", "dumps", "write_json_atomic"]
 

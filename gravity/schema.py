@@ -17,7 +17,7 @@ from typing import Any, Iterable, Literal
 
 from jsonschema import Draft202012Validator
 
-from .errors import Issue, ValidationError
+from gravity.errors import Issue, ValidationError
 
 __all__ = [
     "schema",

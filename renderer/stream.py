@@ -27,7 +27,7 @@ All three helper threads run below the worker's priority.
 Alignment: output frame ``k`` of a preview started at 0 is sample ``k`` of
 :func:`renderer.offline.render_files` (the renderer latency is dropped exactly as there:
 the first ``latency_samples`` output samples are discarded), so the preview plays the same
-samples as the offline render (tested through JACK in ``tests/test_preview.py``).
+samples as the offline render (tested through JACK in ``tests/test_renderer_preview.py``).
 """
 
 from __future__ import annotations

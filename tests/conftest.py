@@ -20,7 +20,7 @@ def pytest_unconfigure(config) -> None:  # noqa: ARG001
 @pytest.fixture(scope="session")
 def embedded_base():
     """The embedded SmolLM2 base as a ModelInfo with no adapter (the runtime's default adds one)."""
-    from gravity.runtime import list_models
+    from gravity.llm.runtime import list_models
 
     base = next((m for m in list_models() if m.source.startswith("embedded")), None)
     if base is None:

@@ -1,4 +1,4 @@
-"""Tests for gravity.analysis and gravity.tempo: measured behaviour on the example song,
+"""Tests for gravity.analysis and gravity.analysis.tempo: measured behaviour on the example song,
 loudness against ffmpeg's ebur128, hostile files, names, ids, hints and the request."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from gravity.analysis import (
     sanitize_id,
 )
 from gravity.schema import check_request
-from gravity.tempo import HOP, estimate_tempo
+from gravity.analysis.tempo import HOP, estimate_tempo
 from gravity.vocab import STEM_CLASSES
 
 ROOT = Path(__file__).resolve().parent.parent

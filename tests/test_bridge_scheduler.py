@@ -143,7 +143,7 @@ def test_blend_goes_over_the_top_for_opposite_directions():
 
 
 class FakeLLM:
-    """Stands in for gravity.runtime.SceneLLM: make_scene(planner='auto', llm=...) labels it 'llm'."""
+    """Stands in for gravity.llm.runtime.SceneLLM: make_scene(planner='auto', llm=...) labels it 'llm'."""
 
 
 def test_plan_worker_plans_sections_pins_files_and_replaces_with_the_llm(tmp_path):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gravity.errors import RuleConflictError
 from gravity.motion import angle_between, positions_at, keyframes_array, path_speed_deg_s
-from gravity.planner import plan
+from gravity.plan.planner import plan
 from gravity.request import Request
 from gravity.rules import REGIONS, check, enforce
 from gravity.schema import check_scene

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gravity.motion import angle_between
-from gravity.prompt import PROMPT_VERSION, build_prompt, decode, encode_scene
+from gravity.llm.format import FORMAT_VERSION, model_input, parse_answer, encode_scene
 from gravity.request import Request
 from gravity.rules import check
 from training import data as D
@@ -24,7 +24,7 @@ def test_same_seed_same_bytes_and_manifest_is_idempotent(tmp_path: Path) -> None
     m1 = generate(tmp_path / "a", cfg)
     m2 = generate(tmp_path / "b", cfg)
     assert m1["sha256"] == m2["sha256"]
-    assert m1["counts"]["train"] == 6 and m1["seed"] == cfg.seed and m1["prompt_version"] == PROMPT_VERSION
+    assert m1["counts"]["train"] == 6 and m1["seed"] == cfg.seed and m1["prompt_version"] == FORMAT_VERSION
     before = (tmp_path / "a" / "train.jsonl").stat().st_mtime_ns
     assert generate(tmp_path / "a", cfg) == m1  # matching manifest: nothing rewritten
     assert (tmp_path / "a" / "train.jsonl").stat().st_mtime_ns == before
@@ -85,8 +85,8 @@ def test_rows_use_the_runtime_prompt_format_and_the_teacher_obeys_the_rules() ->
     for i in range(8):
         ex = make_example(np.random.default_rng([cfg.seed, 0, i]), "train", cfg)
         req = Request.from_dict(ex.request)
-        assert ex.prompt == build_prompt(req)
-        scene = decode(ex.completion, req)
+        assert ex.prompt == model_input(req)
+        scene = parse_answer(ex.completion, req)
         assert check(req, scene) == []
         assert encode_scene(scene, req) == ex.completion  # the target is a fixed point of the format
 
@@ -202,10 +202,10 @@ def test_hint_error_counts_the_hints_the_rules_let_stand(tmp_path: Path) -> None
     completions = iter([r["completion"] for r in rows])  # score_rows asks in row order
 
     def teacher(request: Request) -> tuple[None, dict, dict]:
-        return None, decode(next(completions), request), {}
+        return None, parse_answer(next(completions), request), {}
 
     def centre(request: Request) -> tuple[None, dict, dict]:
-        return None, decode("room studio_large\n" + "0 0 20 111 0 s\n" * len(request.stems), request), {}
+        return None, parse_answer("room studio_large\n" + "0 0 20 111 0 s\n" * len(request.stems), request), {}
 
     t = score_rows(rows, teacher, "teacher")
     # the teacher obeys the rules: it misses only the hints a rule overrides, and those are left out

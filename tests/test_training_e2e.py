@@ -22,7 +22,7 @@ from tiny_gguf import build_tiny_gguf  # noqa: E402
 from gravity.pipeline import make_scene  # noqa: E402
 from gravity.request import Request  # noqa: E402
 from gravity.rules import check  # noqa: E402
-from gravity.runtime import LLMConfig, SceneLLM  # noqa: E402
+from gravity.llm.runtime import LLMConfig, SceneLLM  # noqa: E402
 from training.convert import ConvertConfig, convert  # noqa: E402
 from training.data import DataConfig, generate, load_rows  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402

@@ -12,7 +12,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-from gravity.runtime import resolve_model
+from gravity.llm.runtime import resolve_model
 
 
 def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int = 2, n_head: int = 4,

@@ -3,7 +3,7 @@
 Modules (import them directly; this package imports nothing heavy):
 
 * :mod:`training.data` -- deterministic request + phrase-grammar generator, teacher targets
-  in :mod:`gravity.prompt` format, held-out templates and vocabulary, manifest.
+  in :mod:`gravity.llm.format` format, held-out templates and vocabulary, manifest.
 * :mod:`training.train` -- :class:`~training.train.TrainConfig` and the prompt-masked
   LoRA / QLoRA loop (transformers + peft, accelerate for multi-GPU).
 * :mod:`training.evaluate` -- ``gravity eval``: raw and post-rule pass rates, teacher and

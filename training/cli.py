@@ -76,7 +76,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=100, help="rows to evaluate (0 = all)")
     p.add_argument("--out", help="write the JSON report here (a .md table is written beside it)")
     p.add_argument("--threads", type=int, default=None, help="llama.cpp CPU threads")
-    p.add_argument("--quant", default="auto", help="weight layout to run (gravity.requant; auto = as the runtime does)")
+    p.add_argument("--quant", default="auto", help="weight layout to run (gravity.llm.requant; auto = as the runtime does)")
     p.add_argument("--no-grammar", action="store_true", help="sample without the GBNF grammar")
     p.add_argument("--no-pin-hints", action="store_true", help="measure the model's own reading of hints (no parser pins)")
     p.add_argument("--label", default=None, help="name of this model in the report")

@@ -10,7 +10,7 @@ defaults, rules (anchors, mono low end, budgets, widths, masking, elevation caps
 feasibility, and plain-language text: stem ``hint`` strings and sometimes a scene ``prompt``.
 The text comes from a phrase grammar that *renders a structured label* (azimuth degrees,
 + = left; elevation degrees; distance metres; a named motion pattern): labels are never parsed
-back from the text. The value conventions are those of :mod:`gravity.language` (its value
+back from the text. The value conventions are those of :mod:`gravity.plan.language` (its value
 table), so the phrase parser is a fair baseline.
 
 Generalisation is measured, not memorisation: the grammar has two disjoint pools of
@@ -21,7 +21,7 @@ Generalisation is measured, not memorisation: the grammar has two disjoint pools
 Targets: the teacher is the deterministic planner run on the request *without its text*,
 with every labelled field written over the hinted stem (what the planner does with a parsed
 hint, but from the true label), then :func:`gravity.rules.enforce`; the scene is written with
-:func:`gravity.prompt.encode_scene` and the prompt with :func:`gravity.prompt.build_prompt`.
+:func:`gravity.llm.format.encode_scene` and the prompt with :func:`gravity.llm.format.model_input`.
 """
 
 from __future__ import annotations
@@ -37,12 +37,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from gravity.motion import Motion, expand, wrap_az
-from gravity.planner import plan
-from gravity.prompt import PROMPT_VERSION, build_prompt, encode_scene
+from gravity.plan.planner import plan
+from gravity.llm.format import FORMAT_VERSION, model_input, encode_scene
 from gravity.errors import RuleConflictError
 from gravity.request import Request
 from gravity.rules import check_feasible, enforce
-from gravity.vocab import FLAT_FORMATS
 
 __all__ = [
     "DataConfig", "Label", "Example", "SPLITS", "POOLS", "make_example", "generate", "load_rows",
@@ -126,7 +125,7 @@ class Example:
 
 # ----------------------------------------------------------------------------- vocabulary
 # (value, train synonyms, held-out synonyms). "{s}" = side word (left/right); the right-hand
-# value is the mirror (-az). Values follow gravity.language's value table.
+# value is the mirror (-az). Values follow gravity.plan.language's value table.
 _SIDED: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
     (90.0, ("{s}", "to the {s}", "on the {s}", "hard {s}", "panned hard {s}"),
      ("fully {s}", "far {s}", "over on the {s} side", "all the way {s}")),
@@ -499,7 +498,7 @@ def make_example(rng: np.random.Generator, pool: str, cfg: DataConfig) -> Exampl
         except RuleConflictError:  # e.g. a budget that forces incompatible stems together
             continue
         # stems in the prompt also appear in labels; the scene prompt text is in doc["prompt"]
-        return Example(doc, build_prompt(request), encode_scene(scene, request), labels, texts)
+        return Example(doc, model_input(request), encode_scene(scene, request), labels, texts)
     raise RuntimeError("could not draw a feasible request in 20 tries")  # pragma: no cover
 
 
@@ -548,11 +547,11 @@ def generate(out_dir: str | Path, cfg: DataConfig = DataConfig(), *, force: bool
     want_cfg = dataclasses.asdict(cfg)
     if mpath.is_file() and not force:
         old = json.loads(mpath.read_text())
-        same = old.get("config") == want_cfg and old.get("prompt_version") == PROMPT_VERSION and old.get("data_version") == DATA_VERSION
+        same = old.get("config") == want_cfg and old.get("prompt_version") == FORMAT_VERSION and old.get("data_version") == DATA_VERSION
         if same and all((out / f).is_file() and _sha256(out / f) == h for f, h in old["sha256"].items()):
             log.info("%s: up to date (manifest matches), nothing to do", out)
             return old
-    manifest: dict[str, Any] = {"data_version": DATA_VERSION, "prompt_version": PROMPT_VERSION, "seed": cfg.seed,
+    manifest: dict[str, Any] = {"data_version": DATA_VERSION, "prompt_version": FORMAT_VERSION, "seed": cfg.seed,
                                 "config": want_cfg, "counts": {}, "sha256": {}, "pools": {k: v[1] for k, v in SPLITS.items()}}
     for split in SPLITS:
         path = out / f"{split}.jsonl"

@@ -1,7 +1,7 @@
 """``gravity eval``: how well a model proposes scenes, before and after the rule engine.
 
 For every held-out row (requests whose hints use phrase templates and vocabulary never seen
-in training) the model's raw output is decoded with :func:`gravity.prompt.decode` and scored:
+in training) the model's raw output is decoded with :func:`gravity.llm.format.decode` and scored:
 
 * **raw** (before :func:`gravity.rules.enforce`): parse rate (the text decodes), schema-valid
   rate (:func:`gravity.schema.check_scene` on the decoded proposal), object-budget pass rate,
@@ -22,7 +22,7 @@ in training) the model's raw output is decoded with :func:`gravity.prompt.decode
 * tokens out per scene, latency p50 / p90 in seconds.
 
 ``planner`` rows score the deterministic planner with the phrase parser
-(:mod:`gravity.language`) on the same rows: the baseline a model must beat on hints.
+(:mod:`gravity.plan.language`) on the same rows: the baseline a model must beat on hints.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from gravity.motion import angle_between, keyframes_array, wrap_az
-from gravity.prompt import DecodeError, decode, detect_motion
+from gravity.llm.format import parse_answer
+from gravity.motion import detect_motion
 from gravity.request import Request
 from gravity.rules import enforce
 from gravity.schema import check_scene
@@ -127,7 +128,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
     """Score ``propose(request) -> (text | None, scene | None, stats)`` on rows; returns the report."""
     from tqdm import tqdm
 
-    from gravity.planner import plan
+    from gravity.plan.planner import plan
 
     raw: dict[str, list[bool]] = {k: [] for k in ("parse", "schema", "budget", "anchor")}
     after: dict[str, list[bool]] = {k: [] for k in raw}
@@ -136,7 +137,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
     rows = list(rows)
     for row in tqdm(rows, desc=f"eval {label}", unit="req", disable=None):
         request = Request.from_dict(row["request"])
-        teacher = decode(row["completion"], request)
+        teacher = parse_answer(row["completion"], request)
         text, scene, stats = propose(request)
         if stats.get("tokens_out") is not None:
             tokens.append(stats["tokens_out"])
@@ -197,9 +198,9 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
 
 def proposer(llm: Any = None) -> Any:
     """``propose(request) -> (text | None, scene | None, stats)`` for :func:`score_rows`: a loaded
-    :class:`gravity.runtime.SceneLLM`'s raw proposals, or the planner + phrase parser (None)."""
+    :class:`gravity.llm.runtime.SceneLLM`'s raw proposals, or the planner + phrase parser (None)."""
     if llm is None:
-        from gravity.planner import plan
+        from gravity.plan.planner import plan
 
         def planned(request: Request) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
             t = time.perf_counter()
@@ -227,7 +228,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         report = score_rows(rows, proposer(None), cfg.label or "planner + phrase parser")
         report["model"] = PLANNER
     else:
-        from gravity.runtime import LLMConfig, SceneLLM
+        from gravity.llm.runtime import LLMConfig, SceneLLM
 
         llm = SceneLLM(LLMConfig(model_path=cfg.model_path, lora_path=cfg.lora_path, n_threads=cfg.n_threads,
                                  temperature=cfg.temperature, use_grammar=cfg.use_grammar, timeout_s=60.0,

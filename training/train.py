@@ -152,7 +152,7 @@ class TrainConfig:
 def _gguf_location(base: str) -> tuple[str, str] | None:
     """(directory, file name) of a GGUF base, or None for a hub id / local HF directory."""
     if base == SMOLLM2:
-        from gravity.runtime import _embedded_model
+        from gravity.llm.runtime import _embedded_model
 
         p = _embedded_model()
         if p is None:

@@ -26,7 +26,7 @@ import ctypes
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 __all__ = ["Decoder", "DecodeStats", "LineDraft"]

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import GravityError
+from gravity.errors import GravityError
 
 __all__ = ["QUANTS", "cache_dir", "requantized"]
 

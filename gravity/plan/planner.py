@@ -5,7 +5,7 @@ centred, backing vocals as a left/right pair, pads and ambience wide and high, p
 around the listener, fx and arps in motion. Style, section and energy shape width, distance,
 reverb and motion (intro sparse, drop wide and moving); motion keyframes fall on bar
 boundaries. Stems with similar band energy are pushed apart to avoid masking. Stem ``hint``
-and request ``prompt`` text steer placement through :mod:`gravity.language` (a stem's own
+and request ``prompt`` text steer placement through :mod:`gravity.plan.language` (a stem's own
 hint wins over the prompt).
 
 The planner proposes; :func:`gravity.rules.enforce` makes the proposal obey the hard rules.
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .motion import Motion, angle_between, expand, wrap_az
-from .placement import CLASS_PLACEMENT, STYLE_LOUDNESS, STYLE_ROOM
-from .request import Request, Stem
-from .vocab import family_of
+from gravity.motion import Motion, angle_between, expand, wrap_az
+from gravity.defaults import CLASS_PLACEMENT, STYLE_LOUDNESS, STYLE_ROOM
+from gravity.request import Request, Stem
+from gravity.vocab import family_of
 
 __all__ = ["plan", "read_hints", "SECTION_SPREAD", "SECTION_MOTION"]
 
@@ -125,11 +125,11 @@ def _spread_out(objs: list[dict[str, Any]], stems: list[Stem], fixed: list[bool]
 
 
 def read_hints(request: Request) -> dict[str, Any]:
-    """Stem id -> :class:`gravity.language.Placement`: what each stem's hint and the scene
+    """Stem id -> :class:`gravity.plan.language.Placement`: what each stem's hint and the scene
     prompt say (the stem's own hint wins field by field); stems the text is silent on are absent."""
     if not request.prompt and not any(s.hint for s in request.stems):
         return {}
-    from . import language  # deferred: only needed when there is text
+    from gravity.plan import language  # deferred: only needed when there is text
 
     out: dict[str, Any] = {}
     if request.prompt:

@@ -1,7 +1,7 @@
 """gravity-live --preview: the stems through the streaming player, following a DAW over real OSC.
 
 The sound card is a JACK server with the dummy backend (the ``device`` fixture of
-``tests/test_preview.py``: our own server, real time on JACK's clock, nothing heard). The DAW
+``tests/test_renderer_preview.py``: our own server, real time on JACK's clock, nothing heard). The DAW
 is a python-osc UDP client sending REAPER's messages (``/play``, ``/stop``, ``/time``,
 ``/tempo/raw``, ``/marker/@/...``) to a real :class:`bridge.live.LiveBridge`; the stems are WAV
 files. The tests measure what the player did: its position against the DAW's playhead, its

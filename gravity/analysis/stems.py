@@ -44,7 +44,7 @@ Descriptors (one mono analysis signal per stem: the channel mean, DC removed, at
     confidence 0.95, less for vague or conflicting names); otherwise from the features by a
     nearest-prototype classifier (:func:`classify_features`); ``other`` when nothing fits.
 
-Tempo comes from the caller (``bpm=``) or :func:`gravity.tempo.estimate_tempo` on the stems'
+Tempo comes from the caller (``bpm=``) or :func:`gravity.analysis.tempo.estimate_tempo` on the stems'
 onset envelopes. ``global.section_bars`` is the longest stem's length in bars (4/4) and
 ``global.energy`` maps the loudness of all stems summed from -30 LUFS (0) to -10 LUFS (1).
 
@@ -77,10 +77,10 @@ import pyloudnorm
 import soundfile as sf
 from scipy import signal
 
-from .errors import GravityError
-from .schema import check_request
-from .tempo import HOP, N_FFT, TempoEstimate, band_powers, estimate_tempo, onset_envelope
-from .vocab import CLASS_DEFAULTS, SECTIONS, STEM_CLASSES, STYLES, TARGET_FORMATS, family_of
+from gravity.errors import GravityError
+from gravity.schema import check_request
+from gravity.analysis.tempo import HOP, N_FFT, TempoEstimate, band_powers, estimate_tempo, onset_envelope
+from gravity.vocab import CLASS_DEFAULTS, SECTIONS, STEM_CLASSES, STYLES, TARGET_FORMATS, family_of
 
 __all__ = [
     "AnalysisError",

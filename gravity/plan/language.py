@@ -673,7 +673,7 @@ _EYE = r"(?:the\s+)?(?:ear|head|eye)\s*(?:level|height|line)"
 _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
     (f, v, _rx(r"\b(?:" + p + r")\b")) for f, v, p in (
         ("el_deg", 90.0, r"(?:directly|straight|right|dead|exactly|immediately|vertically)\s+"
-                         rf"(?:above|over(?:head)?|up)(?:\s+(?:me|you|us|(?:my|your)\s+head|the\s+"
+                         r"(?:above|over(?:head)?|up)(?:\s+(?:me|you|us|(?:my|your)\s+head|the\s+"
                          r"(?:listener|head)))?|"
                          + _alt("zenith (?:on_)?top_of_(?:my|your|the)_head "
                                                         "straight_above directly_on_top")),

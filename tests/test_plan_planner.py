@@ -13,7 +13,7 @@ import pytest
 
 from gravity.motion import angle_between, keyframes_array, positions_at
 from gravity.pipeline import make_scene
-from gravity.planner import plan
+from gravity.plan.planner import plan
 from gravity.request import Request
 from gravity.rules import check
 from gravity.scene import dumps

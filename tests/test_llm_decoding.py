@@ -7,10 +7,11 @@ import random
 
 import pytest
 
-from gravity.decoding import LineDraft
-from gravity.prompt import build_prompt, decode, grammar
+from gravity.llm.decoding import LineDraft
+from gravity.llm.format import model_input, parse_answer
+from gravity.llm.grammar import grammar
 from gravity.request import Request
-from gravity.runtime import LLMConfig, SceneLLM
+from gravity.llm.runtime import LLMConfig, SceneLLM
 
 
 def band(n: int, seed: int, rules: bool = True) -> Request:
@@ -61,11 +62,11 @@ def test_draft_changes_the_work_not_the_output(greedy):
     # Each call starts from the same fully evaluated prompt.
     for seed in (2,):
         req = band(4, seed, rules=False)
-        prompt, g = build_prompt(req), grammar(req)
+        prompt, g = model_input(req), grammar(req)
         greedy.reset_cache()  # every call starts from the same (fully evaluated) prompt
         plain, st0 = greedy.generate(prompt, g, 200)
         assert st0["evals"] == st0["tokens_out"] and st0["drafted"] == 0
-        decode(plain, req)  # a usable scene
+        parse_answer(plain, req)  # a usable scene
         greedy.reset_cache()
         same, st1 = greedy.generate(prompt, g, 200, draft=plain)
         assert same == plain
@@ -74,18 +75,18 @@ def test_draft_changes_the_work_not_the_output(greedy):
         # not taken. (Past the first line near-ties may flip, as above.)
         greedy.reset_cache()
         other, _ = greedy.generate(prompt, g, 200, draft="room outdoor\n-90 0 50 000 0 s\n" * 2)
-        decode(other, req)
+        parse_answer(other, req)
         assert other.splitlines()[0] == plain.splitlines()[0] != "room outdoor"
 
 
 def test_prompt_cache_reuses_the_system_text(greedy):
     req = band(3, 4)
-    greedy.generate(build_prompt(req), grammar(req), 120)
-    _, st = greedy.generate(build_prompt(band(3, 6)), grammar(band(3, 6)), 120)
-    n_system = greedy.count_tokens(build_prompt(req).split("<|im_start|>user")[0])
+    greedy.generate(model_input(req), grammar(req), 120)
+    _, st = greedy.generate(model_input(band(3, 6)), grammar(band(3, 6)), 120)
+    n_system = greedy.count_tokens(model_input(req).split("<|im_start|>user")[0])
     assert st["tokens_cached"] >= n_system
     greedy.reset_cache()
-    _, st2 = greedy.generate(build_prompt(req), grammar(req), 120)
+    _, st2 = greedy.generate(model_input(req), grammar(req), 120)
     assert st2["tokens_cached"] == 0 and st2["ttft_s"] > st["ttft_s"]
 
 
@@ -97,8 +98,8 @@ def test_lazy_grammar_output_is_always_in_the_grammar(embedded_base):
     resampled = 0
     for seed in range(3):
         req = band(3, seed)
-        text, st = llm.generate(build_prompt(req), grammar(req), 150)
+        text, st = llm.generate(model_input(req), grammar(req), 150)
         resampled += st["grammar_resamples"]
         assert st["finish"] == "stop", (text, st)
-        decode(text, req)
+        parse_answer(text, req)
     assert resampled > 0

@@ -11,8 +11,9 @@ import pytest
 
 from gravity.motion import Motion, expand, keyframes_array
 from gravity.pipeline import make_scene
-from gravity.prompt import (RANGES, SYSTEM, DecodeError, build_prompt, compact_request, decode, detect_motion,
-                            encode_scene, grammar, int_range)
+from gravity.llm.format import RANGES, SYSTEM, AnswerError, compact_request, encode_scene, model_input, parse_answer
+from gravity.llm.grammar import grammar, int_range
+from gravity.motion import detect_motion
 from gravity.request import Request
 from gravity.rules import enforce
 
@@ -52,7 +53,7 @@ def test_grammar_has_one_line_per_stem_and_caps_objects():
 
 def test_prompt_is_compact_and_stable():
     req = Request.from_dict(json.loads((ROOT / "examples/sample_input.json").read_text()))
-    p = build_prompt(req)
+    p = model_input(req)
     assert p.startswith("<|im_start|>system\n" + SYSTEM) and p.endswith("<|im_start|>assistant\n")
     text = compact_request(req)
     lines = text.splitlines()
@@ -61,7 +62,7 @@ def test_prompt_is_compact_and_stable():
     assert [ln.split()[0] for ln in stem_lines] == [s.id for s in req.stems]  # one line per stem, in order
     assert all(re.fullmatch(r"\S+ \S+ -?\d+ \d{5}( \| .+)?", ln) for ln in stem_lines)
     assert "  " not in text and ": " not in text.replace("prompt: ", "")
-    assert build_prompt(req) == p
+    assert model_input(req) == p
 
 
 @pytest.mark.parametrize("motion", [
@@ -83,7 +84,7 @@ def test_encode_decode_round_trip_through_the_rule_engine():
     teacher = make_scene(req).scene
     text = encode_scene(teacher, req)
     assert text.count("\n") == 11 and "\n>" in text  # room + 10 stems, some grouped
-    again = enforce(req, decode(text, req)).scene
+    again = enforce(req, parse_answer(text, req)).scene
     assert [o.get("stems") for o in again["objects"]] == [o.get("stems") for o in teacher["objects"]]
     for a, b in zip(again["objects"], teacher["objects"]):
         ka, kb = keyframes_array(a["motion"]), keyframes_array(b["motion"])
@@ -97,8 +98,8 @@ def test_encode_decode_round_trip_through_the_rule_engine():
     ("room dry\n0 0 10 000 0 s\n0 0 10 000 0 s\n0 0 10 000 0 s\n", "3 stem lines for 2 stems"),
 ])
 def test_decode_errors_say_where(text, where):
-    with pytest.raises(DecodeError, match=where):
-        decode(text, band_request(2))
+    with pytest.raises(AnswerError, match=where):
+        parse_answer(text, band_request(2))
 
 
 # ----------------------------------------------------------------------------- grammar holds the hard rules
@@ -182,7 +183,7 @@ def test_one_object_carries_the_limits_of_every_stem():
 
 
 def test_grammar_pins_what_a_hint_states_where_the_rules_allow():
-    from gravity.planner import read_hints
+    from gravity.plan.planner import read_hints
 
     stems = [{"id": "vox", "class": "lead_vocal", "leadness": 1.0, "hint": "at 10 o'clock, 3 metres away"},
              {"id": "arp", "class": "arp", "leadness": 0.6, "hint": "bouncing between left and right every 2 bars"},

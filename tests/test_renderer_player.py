@@ -3,7 +3,7 @@
 ``swap_at`` (a scene crossfaded in at a chosen stem time), the motion origin (a section's
 scene whose motion starts at the section, not at stream time 0), the spare renderer built
 after a swap (the next seek needs no renderer build) and the fade-out a seek right after
-``pause`` must not cut. The device is the JACK dummy server of ``tests/test_preview.py``
+``pause`` must not cut. The device is the JACK dummy server of ``tests/test_renderer_preview.py``
 (our own server, real time on JACK's clock, nothing heard).
 """
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
 import pytest
 
 from gravity.errors import GravityError, RuleConflictError
 from gravity.pipeline import make_scene
-from gravity.prompt import RANGES, build_prompt, decode, grammar
+from gravity.llm.format import RANGES, model_input, parse_answer
+from gravity.llm.grammar import grammar
 from gravity.request import Request
 from gravity.rules import check, enforce
-from gravity.runtime import LLMConfig, SceneLLM, list_models, resolve_model
+from gravity.llm.runtime import LLMConfig, SceneLLM, list_models, resolve_model
 from gravity.schema import check_scene
 from gravity.vocab import STEM_CLASSES, TARGET_FORMATS
 
@@ -100,7 +100,7 @@ def test_model_resolution_order(tmp_path):
 
 
 def test_shipped_adapter_becomes_the_default(tmp_path, monkeypatch):
-    import gravity.runtime as rt
+    import gravity.llm.runtime as rt
 
     (tmp_path / "gravity-smollm2.lora.gguf").write_bytes(b"GGUF")
     monkeypatch.setattr(rt, "SHIPPED_DIR", tmp_path)
@@ -116,7 +116,7 @@ def test_tiny_model_grammar_bounds_every_field(tiny_llm):
     anchored = 0
     for _ in range(30):
         req = random_request(rng)
-        text, stats = tiny_llm.generate(build_prompt(req), grammar(req), 16 + 40 * len(req.stems))
+        text, stats = tiny_llm.generate(model_input(req), grammar(req), 16 + 40 * len(req.stems))
         assert stats["finish"] == "stop", (text, stats)
         assert re.fullmatch(r"room \w+\n(.+\n)+", text), text
         lines = text.splitlines()[1:]
@@ -125,7 +125,7 @@ def test_tiny_model_grammar_bounds_every_field(tiny_llm):
         assert numbers_in_range(text), text
         # anchors live in the grammar: the raw proposal already holds them (a random model!)
         anchored += any(r["type"] == "anchor" for r in req.rules)
-        assert not [v for v in check(req, decode(text, req)) if v.rule.endswith(".anchor")], text
+        assert not [v for v in check(req, parse_answer(text, req)) if v.rule.endswith(".anchor")], text
     assert anchored >= 8
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gravity.runtime import LLMConfig, SceneLLM, model_for, resolve_model
+from gravity.llm.runtime import LLMConfig, SceneLLM, model_for, resolve_model
 from training.data import DataConfig, _row
 from training.evaluate import proposer, score_rows
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "gravity" / "models" / "gravity-smollm2-135m.lora.gguf"
+SHIPPED = ROOT / "gravity" / "llm" / "models" / "gravity-smollm2-135m.lora.gguf"
 SOURCE = ROOT / "training" / "adapter"
 # The held-out split the adapter was evaluated on: runs/data24k (p_hint 0.6), rows are a pure
 # function of (seed, split, index), so any of them can be drawn without writing the files.

@@ -1,4 +1,4 @@
-"""Tests for gravity.language: the phrase set, phrase families, prompts and hostile input."""
+"""Tests for gravity.plan.language: the phrase set, phrase families, prompts and hostile input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gravity.language import Placement, parse_hint, parse_prompt
+from gravity.plan.language import Placement, parse_hint, parse_prompt
 from gravity.motion import PATTERNS, angle_between, expand, wrap_az
 
 PHRASES = json.loads((Path(__file__).parent / "data" / "phrases.json").read_text(encoding="utf-8"))

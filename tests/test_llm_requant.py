@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from gravity.errors import GravityError
-from gravity.planner import plan
-from gravity.prompt import build_prompt, encode_scene
+from gravity.plan.planner import plan
+from gravity.llm.format import model_input, encode_scene
 from gravity.request import Request
-from gravity.requant import requantized
+from gravity.llm.requant import requantized
 from gravity.rules import enforce
-from gravity.runtime import EMBEDDED_MODEL_FILE, LLMConfig, SceneLLM, resolve_model
+from gravity.llm.runtime import EMBEDDED_MODEL_FILE, LLMConfig, SceneLLM, resolve_model
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_input.json"
 
@@ -58,7 +58,7 @@ def test_q8_0_keeps_the_weights(embedded, tmp_path):
     requests = [Request.from_dict(doc)]
     for n, style in enumerate(("pop", "ambient", "club")):
         requests.append(Request.from_dict(dict(doc, style=style, stems=doc["stems"][: 2 + n])))
-    pairs = [(build_prompt(r), encode_scene(enforce(r, plan(r)).scene, r)) for r in requests]
+    pairs = [(model_input(r), encode_scene(enforce(r, plan(r)).scene, r)) for r in requests]
 
     def logprobs(path: Path) -> np.ndarray:
         m = Llama(str(path), n_ctx=2048, n_threads=2, logits_all=True, verbose=False)
@@ -95,7 +95,7 @@ def test_unwritable_cache_runs_the_file_as_is(embedded, tmp_path, monkeypatch, c
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache directory should be")
     monkeypatch.setenv("GRAVITY_CACHE", str(blocker))
-    with caplog.at_level(logging.WARNING, logger="gravity.runtime"):
+    with caplog.at_level(logging.WARNING, logger="gravity.llm.runtime"):
         llm = SceneLLM(LLMConfig(n_ctx=1024))
     assert llm.model_file == embedded and "running" in caplog.text and "as is" in caplog.text
     r = Request.from_dict(json.loads(EXAMPLE.read_text()))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .request import Request, Stem
-from .vocab import family_of
+from gravity.request import Request, Stem
+from gravity.vocab import family_of
 
 __all__ = ["ClassPlacement", "CLASS_PLACEMENT", "STYLE_ROOM", "STYLE_LOUDNESS", "default_object"]
 

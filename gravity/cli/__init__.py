@@ -1,0 +1,93 @@
+"""The ``gravity`` command line: one entry with subcommands, plus ``gravity-*`` aliases.
+
+Each subcommand is one module here with ``add_arguments(parser)`` and ``run(args) -> int``; only
+the module of the subcommand that runs is imported (so ``gravity validate`` never loads the
+renderer, llama.cpp or torch). Every user error (bad file, invalid document, impossible rules)
+prints one clear message naming the file and JSON path, exits 1 and writes no output file.
+Environment variables are read here only. Nothing outside this package imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Callable, Sequence
+
+__all__ = ["main", "build_parser", "COMMANDS", "scene_main", "render_main", "live_main", "convert_main"]
+
+# subcommand -> one-line help; the module gravity.cli.<name> holds its arguments and its run()
+COMMANDS: dict[str, str] = {
+    "scene": "turn a request into a rule-checked scene",
+    "models": "list the models Gravity can load, in resolution order",
+    "analyze": "describe stems (loudness, transients, bands, class, tempo) as a request",
+    "validate": "check request or scene files; exit 1 on any error",
+    "plot": "draw a scene: top view and side view with motion paths",
+    "render": "render stems placed by a scene (binaural, stereo, FOA); plans one if none is given",
+    "preview": "play stems placed by a scene in real time (binaural, follows scene edits)",
+    "live": "follow a DAW over OSC and stream the scene to spatial renderers",
+    "data": "generate the synthetic training set (JSONL + manifest)",
+    "train": "fine-tune a LoRA adapter (prompt-masked SFT)",
+    "eval": "evaluate a model or the planner on held-out requests",
+    "convert": "merge an adapter and convert to a quantized GGUF (parity-checked)",
+}
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option), if any."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the subcommand named in ``argv`` gets its arguments (and its imports).
+
+    With ``argv=None`` every subcommand is built (for documentation tools; slow).
+    """
+    from gravity import __version__
+
+    p = argparse.ArgumentParser(prog="gravity", description="Spatial scenes for immersive audio.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    p.add_argument("--version", action="version", version=f"gravity {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    want = set(COMMANDS) if argv is None else {_chosen(argv)}
+    for name, text in COMMANDS.items():
+        s = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        if name in want:
+            module = importlib.import_module(f"gravity.cli.{name}")
+            module.add_arguments(s)
+            s.set_defaults(func=module.run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    from gravity.cli.common import fail
+    from gravity.errors import GravityError, RuleConflictError, ValidationError
+
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:
+        n = len(exc.issues)
+        head = "rules cannot all hold" if isinstance(exc, RuleConflictError) else f"{n} problem{'s' * (n != 1)}"
+        return fail(f"{head}:\n" + "\n".join("  " + i.format(exc.source) for i in exc.issues))
+    except (GravityError, OSError) as exc:
+        return fail(str(exc))
+
+
+def _alias(command: str) -> Callable[[], int]:
+    def run() -> int:
+        return main([command, *sys.argv[1:]])
+    return run
+
+
+scene_main = _alias("scene")
+render_main = _alias("render")
+live_main = _alias("live")
+convert_main = _alias("convert")

@@ -1,0 +1,19 @@
+"""``gravity eval``: evaluate a model or the planner on held-out requests."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from training import cli  # argparse only at import; torch loads inside run_eval
+
+    cli.add_eval_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from training import cli
+
+    return int(cli.run_eval(args))

@@ -1,0 +1,19 @@
+"""``gravity train``: fine-tune a LoRA adapter (prompt-masked SFT)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from training import cli  # argparse only at import; torch loads inside run_train
+
+    cli.add_train_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from training import cli
+
+    return int(cli.run_train(args))
