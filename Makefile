@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   install into .venv and run the main job on the embedded defaults
-#   make test   install (with test extras) and run the whole test-suite
+#   make test   install (with test extras) and run the test-suite (all but `slow`; see test-fast, test-all)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -12,7 +12,7 @@ OUT    ?= out
 SYS_TOOLS ?= ffmpeg:ffmpeg sox:sox oscdump:liblo-tools jackd:jackd2
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test install sysdeps clean
+.PHONY: demo check test test-fast test-all install sysdeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,30 @@ sysdeps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-test: $(VENV)/.installed-train sysdeps
-	$(BIN)/python -m pytest
+# Test tiers (pytest markers, registered in pyproject.toml):
+#   make test-fast  everyday work: no model generation, no training, nothing slow (< 3 min on 2 cores;
+#                   realtime tests on the JACK dummy server stay: they are quick)
+#   make test       the README's and CI's command (.ci/run): everything but `slow`, e.g. the embedded
+#                   model on a representative 40 of its 200 random and hostile requests (< 10 min on 2 cores)
+#   make test-all   everything, `slow` included (the full 200 requests)
+PYTEST = $(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed sysdeps
+	$(PYTEST) -m "not llm and not train and not slow"
+
+# Static checks, before the tests in `make test`: lint (pyfar's rule selection, numpy docstrings),
+# formatting, types, and the house's import contracts (pyproject.toml).
+check: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: $(VENV)/.installed-train sysdeps check
+	$(PYTEST) -m "not slow"
+
+test-all: $(VENV)/.installed-train sysdeps
+	$(PYTEST)
 
 clean:
 	rm -rf $(VENV) $(OUT)

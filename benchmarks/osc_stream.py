@@ -65,7 +65,7 @@ def receive(port: int, out: str) -> None:
         n = sock.recv_into(buf)
         now = time.perf_counter_ns()
         data = view[:n]
-        if data[:len(STOP)] == STOP:
+        if data[: len(STOP)] == STOP:
             break
         datagrams += 1
         first_ns = first_ns or now
@@ -75,12 +75,12 @@ def receive(port: int, out: str) -> None:
                 size = struct.unpack_from(">i", buf, pos)[0]
                 pos += 4
                 messages += 1
-                if buf[pos:pos + len(AED1)] == AED1:
+                if buf[pos : pos + len(AED1)] == AED1:
                     frames.append((now, struct.unpack_from(">f", buf, pos + len(AED1) + 4)[0]))
                 pos += size
         else:
             messages += 1
-            if data[:len(AED1)] == AED1:
+            if data[: len(AED1)] == AED1:
                 frames.append((now, struct.unpack_from(">f", buf, len(AED1) + 4)[0]))
     Path(out).write_text(json.dumps({"datagrams": datagrams, "messages": messages, "frames": frames}))
 
@@ -88,7 +88,8 @@ def receive(port: int, out: str) -> None:
 # ------------------------------------------------------------------------------------- the "DAW"
 def daw(port: int, seconds: float, switch_every: float, replan_every: float, out: str) -> None:
     """DAW process: switches section A/B every ``switch_every`` s and re-plans every
-    ``replan_every`` s; records when each switch left (CLOCK_MONOTONIC ns)."""
+    ``replan_every`` s; records when each switch left (CLOCK_MONOTONIC ns).
+    """
     from bridge.oscio import encode_message
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -108,8 +109,9 @@ def daw(port: int, seconds: float, switch_every: float, replan_every: float, out
             next_switch += switch_every
         if now >= next_replan:
             replans += 1
-            sock.sendto(encode_message("/gravity/prompt", [f"variation {replans}: wider, more motion"]),
-                        ("127.0.0.1", port))
+            sock.sendto(
+                encode_message("/gravity/prompt", [f"variation {replans}: wider, more motion"]), ("127.0.0.1", port)
+            )
             next_replan += replan_every
         time.sleep(max(0.0, min(next_switch, next_replan, end) - time.monotonic()))
     Path(out).write_text(json.dumps({"switches": switches, "replans": replans}))
@@ -121,9 +123,14 @@ CLASSES = ("arp", "fx", "synth_lead", "riser", "pad", "lead_vocal", "backing_voc
 
 def request_doc(n: int) -> dict:
     """``n`` stems of mixed classes (several of which the planner sets in motion)."""
-    return {"target_format": "7.1.4", "max_objects": min(128, n), "style": "edm", "section": "drop",
-            "global": {"bpm": 120, "energy": 0.9},
-            "stems": [{"id": f"s{k:03d}", "class": CLASSES[k % len(CLASSES)]} for k in range(1, n + 1)]}
+    return {
+        "target_format": "7.1.4",
+        "max_objects": min(128, n),
+        "style": "edm",
+        "section": "drop",
+        "global": {"bpm": 120, "energy": 0.9},
+        "stems": [{"id": f"s{k:03d}", "class": CLASSES[k % len(CLASSES)]} for k in range(1, n + 1)],
+    }
 
 
 def orbit_scene(n: int, el: float, bars: int = 8) -> dict:
@@ -131,16 +138,38 @@ def orbit_scene(n: int, el: float, bars: int = 8) -> dict:
     objs = []
     for k in range(n):
         phase = 360.0 * k / n
-        keys = [{"t": i / 16, "az_deg": float(((phase + 90.0 * i) + 180.0) % 360.0 - 180.0) or 0.0,
-                 "el_deg": el, "dist_m": 2.0 + (k % 4)} for i in range(17)]
+        keys = [
+            {
+                "t": i / 16,
+                "az_deg": float(((phase + 90.0 * i) + 180.0) % 360.0 - 180.0) or 0.0,
+                "el_deg": el,
+                "dist_m": 2.0 + (k % 4),
+            }
+            for i in range(17)
+        ]
         for kf in keys:
             if kf["az_deg"] <= -180.0:
                 kf["az_deg"] = 180.0
-        objs.append({"id": f"s{k + 1:03d}", "class": "synth", "az_deg": keys[0]["az_deg"], "el_deg": el,
-                     "dist_m": keys[0]["dist_m"], "width": 0.2, "gain_db": -6.0, "reverb_send": 0.2,
-                     "early_reflections": 0.2, "motion": keys})
-    return {"version": "1.0", "bed": {"layout": "7.1.4"},
-            "timing": {"bpm": 120, "time_signature": "4/4", "section_bars": bars}, "objects": objs}
+        objs.append(
+            {
+                "id": f"s{k + 1:03d}",
+                "class": "synth",
+                "az_deg": keys[0]["az_deg"],
+                "el_deg": el,
+                "dist_m": keys[0]["dist_m"],
+                "width": 0.2,
+                "gain_db": -6.0,
+                "reverb_send": 0.2,
+                "early_reflections": 0.2,
+                "motion": keys,
+            }
+        )
+    return {
+        "version": "1.0",
+        "bed": {"layout": "7.1.4"},
+        "timing": {"bpm": 120, "time_signature": "4/4", "section_bars": bars},
+        "objects": objs,
+    }
 
 
 def free_port() -> int:
@@ -193,9 +222,23 @@ def bench(args: argparse.Namespace) -> dict:
     # The DAW is its own process (as in real life): this thread only sleeps, so the measured
     # process runs nothing but gravity-live's threads.
     daw_out = tmp / "daw.json"
-    subprocess.run([sys.executable, __file__, "--daw", str(ctl_port), "--seconds", str(args.seconds),
-                    "--switch-every", str(args.switch_every), "--replan-every", str(args.replan_every),
-                    "--out", str(daw_out)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--daw",
+            str(ctl_port),
+            "--seconds",
+            str(args.seconds),
+            "--switch-every",
+            str(args.switch_every),
+            "--replan-every",
+            str(args.replan_every),
+            "--out",
+            str(daw_out),
+        ],
+        check=True,
+    )
     t_end = time.perf_counter_ns()
     dawd = json.loads(daw_out.read_text())
     switches = [(int(t), float(s)) for t, s in dawd["switches"]]
@@ -226,24 +269,44 @@ def bench(args: argparse.Namespace) -> dict:
     dur = (t_end - t_start) / 1e9
     cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / dur
     return {
-        "objects": args.objects, "rate_hz": args.rate, "bundle": args.bundle, "seconds": round(dur, 2),
+        "objects": args.objects,
+        "rate_hz": args.rate,
+        "bundle": args.bundle,
+        "seconds": round(dur, 2),
         "machine": f"{os.cpu_count()} cores, load avg {os.getloadavg()[0]:.2f} at the end",
-        "achieved_rate_hz": round(len(times) / dur, 2), "frames_sent": frames_sent, "frames_received": len(frames),
+        "achieved_rate_hz": round(len(times) / dur, 2),
+        "frames_sent": frames_sent,
+        "frames_received": len(frames),
         "section_frames_out_of_cadence": len(frames) - len(times),
         "late_skipped": skipped,
-        "jitter_ms": {"p50": round(pct(jitter, 50), 3), "p99": round(pct(jitter, 99), 3),
-                      "max": round(float(jitter.max()) if len(jitter) else float("nan"), 3)},
+        "jitter_ms": {
+            "p50": round(pct(jitter, 50), 3),
+            "p99": round(pct(jitter, 99), 3),
+            "max": round(float(jitter.max()) if len(jitter) else float("nan"), 3),
+        },
         "interval_ms": {"mean": round(float(intervals_ms.mean()), 4) if len(intervals_ms) else None},
-        "sender_lateness_ms": {"p50": round(stats.lateness_p50_ms, 3), "p99": round(stats.lateness_p99_ms, 3),
-                               "max": round(stats.lateness_max_ms, 3)},
+        "sender_lateness_ms": {
+            "p50": round(stats.lateness_p50_ms, 3),
+            "p99": round(stats.lateness_p99_ms, 3),
+            "max": round(stats.lateness_max_ms, 3),
+        },
         "frame_compute_ms": {"p50": round(stats.compute_p50_ms, 3), "p99": round(stats.compute_p99_ms, 3)},
-        "datagrams": {"sent_total": total_sent, "received_total": rxd["datagrams"],
-                      "lost": total_sent - rxd["datagrams"], "sent_in_window": sent},
+        "datagrams": {
+            "sent_total": total_sent,
+            "received_total": rxd["datagrams"],
+            "lost": total_sent - rxd["datagrams"],
+            "sent_in_window": sent,
+        },
         "messages_per_s": round(rxd["messages"] / max(dur, 1e-9), 0),
-        "section_change_ms": {"n": len(lat), "median": round(statistics.median(lat), 3) if lat else None,
-                              "p99": round(pct(lat, 99), 3) if lat else None,
-                              "max": round(max(lat), 3) if lat else None},
-        "replans": n_replans, "sender_cpu_percent": round(100 * cpu, 1), "frame_thread": sch.priority,
+        "section_change_ms": {
+            "n": len(lat),
+            "median": round(statistics.median(lat), 3) if lat else None,
+            "p99": round(pct(lat, 99), 3) if lat else None,
+            "max": round(max(lat), 3) if lat else None,
+        },
+        "replans": n_replans,
+        "sender_cpu_percent": round(100 * cpu, 1),
+        "frame_thread": sch.priority,
         "rss_mb": {"start": round(rss0 / 2**20, 1), "end": round(rss_bytes() / 2**20, 1)},
         "period_error_ppm": round(stats.period_error_ppm, 1),
     }

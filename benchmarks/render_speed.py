@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/render_speed.py            # full (60 s of audio per case)
     .venv/bin/python benchmarks/render_speed.py --seconds 10
+    .venv/bin/python benchmarks/render_speed.py --end-to-end   # case 4 (+ its engine figures)
 
 Cases
 -----
@@ -15,6 +16,13 @@ Cases
    file; sofalizer runs at the SOFA file's 44.1 kHz so it does no resampling). Target >= 3x.
 3. Streaming: 64 moving objects at 512-sample blocks: fraction of the block budget
    (512 / 48000 s) used, mean and worst block.
+4. End to end, in the same run as case 1's engine figure: ``gravity render`` of case 1's
+   scene from 16 PCM-24 stem files (read, render, loudness and true peak, write), as
+   ``render_files`` reports it and as a whole process (interpreter start, imports, loading the
+   compiled kernels), with its ratio to the engine and the process's peak memory; then the
+   first process with an empty kernel cache (numba compiles) and the next one. Target >= 40x
+   end to end (reached by ``render_files``; a process adds ~0.5 s of imports and ~0.3 s of
+   numba set-up, whatever the length).
 
 The machine's load average is printed: timings on a shared machine are noisy.
 """
@@ -22,6 +30,7 @@ The machine's load average is printed: timings on a shared machine are noisy.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -39,7 +48,7 @@ import soundfile as sf  # noqa: E402
 import hrtf  # noqa: E402
 from gravity.motion import Motion, expand  # noqa: E402
 from gravity.scene import Scene  # noqa: E402
-from renderer import RenderConfig, Renderer  # noqa: E402
+from renderer import RenderConfig, Renderer, render_files  # noqa: E402
 from renderer.parallel import default_threads  # noqa: E402
 
 FS = 48000
@@ -87,9 +96,7 @@ def scene(n_objects: int, seconds: float, moving: bool, *, room: bool = False) -
     )
 
 
-def run_offline(
-    sc: Scene, x: np.ndarray, cfg: RenderConfig, model: hrtf.HRTFModel, block: int
-) -> tuple[float, float]:
+def run_offline(sc: Scene, x: np.ndarray, cfg: RenderConfig, model: hrtf.HRTFModel, block: int) -> tuple[float, float]:
     """(wall, CPU) seconds to render x (objects, n) in blocks."""
     r = Renderer(sc, FS, cfg, model=model)
     t, c = time.perf_counter(), time.process_time()
@@ -104,19 +111,77 @@ def children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+#: Runs a command and prints its wall time, CPU time, peak resident memory (KiB) and exit code.
+#: A small launcher: a child forked from this (large) benchmark process would count its
+#: parent's pages in its peak memory until it execs.
+_LAUNCHER = (
+    "import os, subprocess, sys, time; t = time.perf_counter(); "
+    "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+    "_, st, ru = os.wait4(p.pid, 0); "
+    "print(time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, os.waitstatus_to_exitcode(st))"
+)
+
+
+def cli_render(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak resident memory MiB) of one ``gravity render`` process with ``args``."""
+    cmd = [sys.executable, "-m", "gravity", "render", *args, "--quiet"]
+    r = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], env={**os.environ, **(env or {})},
+                       capture_output=True, text=True, check=True)  # fmt: skip
+    wall, cpu, rss_kib, code = r.stdout.split()
+    if int(code):
+        raise subprocess.CalledProcessError(int(code), cmd)
+    return float(wall), float(cpu), float(rss_kib) / 1024.0
+
+
+def end_to_end(x: np.ndarray, sc: Scene, seconds: float, engine_rt: float, engine: str) -> None:
+    """Case 4: ``gravity render`` from stem files, in process and as a process (see above)."""
+    print(f"\n`gravity render`, 16 moving objects, {seconds:.0f} s, --block 8192, realtime factor "
+          f"(target >= 40x end to end; median of 3)\n  {'':62s}    wall     CPU")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        stems = [folder / f"{o.id}.wav" for o in sc.objects]
+        for path, sig in zip(stems, x, strict=True):
+            sf.write(path, sig, FS, subtype="PCM_24")
+        scene_json = folder / "scene.json"
+        scene_json.write_text(json.dumps(dict(sc.raw)))
+        out = folder / "out.wav"
+        runs = []
+        for _ in range(3):
+            c = time.process_time()
+            rep = render_files(stems, scene_json, out, block=8192, progress=False)
+            runs.append((rep.realtime_factor, seconds / (time.process_time() - c)))
+        rt, rt_cpu = np.median(np.asarray(runs), axis=0)
+        args = [*map(str, stems), "--scene", str(scene_json), "-o", str(out), "--block", "8192"]
+        cli_render(args)  # page cache and kernel cache as a user's second render has them
+        wall_p, cpu_p, mem_p = np.median(np.asarray([cli_render(args) for _ in range(3)]), axis=0)
+        print(f"  {'engine only (' + engine + ')':62s} {engine_rt:7.1f}x")
+        print(f"  {'render_files: read, render, loudness + true peak, write':62s} "
+              f"{rt:7.1f}x {rt_cpu:7.1f}x")  # fmt: skip
+        print(f"  {'whole process: + interpreter, imports, kernels from cache':62s} "
+              f"{seconds / wall_p:7.1f}x {seconds / cpu_p:7.1f}x")  # fmt: skip
+        print(
+            f"  {'ratio render_files / engine, process / engine (wall)':62s} "
+            f"{rt / engine_rt:7.2f}x {seconds / wall_p / engine_rt:7.2f}x"
+        )
+        print(f"  {'whole process: peak resident memory (MiB)':62s} {mem_p:7.0f}")
+        fresh = {"NUMBA_CACHE_DIR": str(folder / "numba")}  # a new install: nothing compiled
+        first, second = cli_render(args, fresh)[0], cli_render(args, fresh)[0]
+        print(f"  {'process, empty kernel cache: first (compiles) / second (s)':62s} "
+              f"{first:7.1f}s {second:7.1f}s")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every case and print the table; returns the exit code."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="audio length per case (default 60)")
     ap.add_argument(
-        "--seconds", type=float, default=60.0, help="audio length per case (default 60)"
-    )
+        "--end-to-end", action="store_true",
+        help="only case 4 and the two engine figures it is compared with",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     T = args.seconds
     n = int(T * FS)
-    print(
-        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
-        f"{T:.0f} s of audio per case"
-    )
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {T:.0f} s of audio per case")
     model = hrtf.load_model(rate=FS)
     rng = np.random.default_rng(0)
     x16 = (0.05 * rng.standard_normal((16, n))).astype(np.float32)
@@ -138,12 +203,18 @@ def main(argv: list[str] | None = None) -> int:
         (f"room: reflections + reverb ({t_room:.0f} s), {cores}",
          RenderConfig(), True, 8192, t_room),
     ):  # fmt: skip
+        if args.end_to_end and len(rows) == 2:
+            break
         xs = x16 if secs == T else x16[:, :n_room]
         wall, cpu = run_offline(scene(16, T, True, room=room), xs, cfg, model, block)
         rows.append((label, secs / wall, secs / cpu))
     print("\n16 moving objects, realtime factor (target >= 60x)          wall     CPU")
     for label, rt, rc in rows:
         print(f"  {label:48s} {rt:7.1f}x {rc:7.1f}x")
+    # 4. End to end, here so that its ratio is to the engine figure of this very run.
+    end_to_end(x16, scene(16, T, True), T, rows[1][1], rows[1][0])
+    if args.end_to_end:
+        return 0
 
     # 2. 16 static objects vs ffmpeg sofalizer, per source-second, same run.
     print("\n16 static sources vs ffmpeg sofalizer (target >= 3x its throughput)")
@@ -175,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             "null",
             "-",
         ]
+
         def ours(cfg: RenderConfig) -> tuple[float, float]:
             r = Renderer(sc, FS, cfg, model=model)
             t, c = time.perf_counter(), time.process_time()
@@ -197,18 +269,20 @@ def main(argv: list[str] | None = None) -> int:
             res.append((t1, c1, tn, cn, t_ff, c_ff))
         med = np.median(np.asarray(res), axis=0)
         print("  16 sources, realtime factor (median of 3)        wall     CPU")
-        print(f"  {'ours (read + render, 8192 blocks, 1 thread)':44s} "
-              f"{T / med[0]:7.1f}x {T / med[1]:7.1f}x")
+        print(f"  {'ours (read + render, 8192 blocks, 1 thread)':44s} {T / med[0]:7.1f}x {T / med[1]:7.1f}x")
         print(f"  {'ours, same work (no diffuse-field EQ), 1 thread':44s} "
               f"{T / med[2]:7.1f}x {T / med[3]:7.1f}x")  # fmt: skip
         if ffmpeg:
-            print(f"  {'ffmpeg sofalizer (read + render, 2 threads)':44s} "
-                  f"{T / med[4]:7.1f}x {T / med[5]:7.1f}x")
+            print(f"  {'ffmpeg sofalizer (read + render, 2 threads)':44s} {T / med[4]:7.1f}x {T / med[5]:7.1f}x")
             rr = np.asarray(res)
-            print(f"  {'ratio ours (1 thread) / sofalizer, median':44s} "
-                  f"{np.median(rr[:, 4] / rr[:, 0]):7.2f}x {np.median(rr[:, 5] / rr[:, 1]):7.2f}x")
-            print(f"  {'ratio ours, same work / sofalizer, median':44s} "
-                  f"{np.median(rr[:, 4] / rr[:, 2]):7.2f}x {np.median(rr[:, 5] / rr[:, 3]):7.2f}x")
+            print(
+                f"  {'ratio ours (1 thread) / sofalizer, median':44s} "
+                f"{np.median(rr[:, 4] / rr[:, 0]):7.2f}x {np.median(rr[:, 5] / rr[:, 1]):7.2f}x"
+            )
+            print(
+                f"  {'ratio ours, same work / sofalizer, median':44s} "
+                f"{np.median(rr[:, 4] / rr[:, 2]):7.2f}x {np.median(rr[:, 5] / rr[:, 3]):7.2f}x"
+            )
         else:
             print("  ffmpeg not installed: no comparison")  # fmt: skip
 

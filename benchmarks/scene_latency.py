@@ -30,15 +30,41 @@ from gravity.llm.grammar import grammar
 from gravity.request import Request
 from gravity.llm.runtime import LLMConfig, SceneLLM
 
-CLASSES = ["lead_vocal", "kick", "bass", "pad", "hihat", "arp", "fx", "guitar", "percussion", "strings",
-           "backing_vocal", "snare", "keys", "synth", "ambience", "brass"]
+CLASSES = [
+    "lead_vocal",
+    "kick",
+    "bass",
+    "pad",
+    "hihat",
+    "arp",
+    "fx",
+    "guitar",
+    "percussion",
+    "strings",
+    "backing_vocal",
+    "snare",
+    "keys",
+    "synth",
+    "ambience",
+    "brass",
+]
 
 
 def request(n: int, rng: random.Random) -> Request:
-    stems = [{"id": f"{CLASSES[i % 16]}{i}", "class": CLASSES[i % 16], "leadness": round(rng.random(), 2)} for i in range(n)]
-    return Request.from_dict({"target_format": "7.1.4", "max_objects": n, "style": rng.choice(["club", "pop", "ambient"]),
-                              "section": rng.choice(["verse", "chorus", "drop"]), "global": {"bpm": rng.randint(80, 160), "energy": 0.8},
-                              "stems": stems, "rules": [{"type": "mono_low_end", "hz_below": 120}]})
+    stems = [
+        {"id": f"{CLASSES[i % 16]}{i}", "class": CLASSES[i % 16], "leadness": round(rng.random(), 2)} for i in range(n)
+    ]
+    return Request.from_dict(
+        {
+            "target_format": "7.1.4",
+            "max_objects": n,
+            "style": rng.choice(["club", "pop", "ambient"]),
+            "section": rng.choice(["verse", "chorus", "drop"]),
+            "global": {"bpm": rng.randint(80, 160), "energy": 0.8},
+            "stems": stems,
+            "rules": [{"type": "mono_low_end", "hz_below": 120}],
+        }
+    )
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -54,11 +80,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--quant", default="auto")
     args = ap.parse_args()
-    cfg = LLMConfig(model_path=args.model, lora_path=args.lora, n_threads=args.threads, seed=0, temperature=0.2, quant=args.quant)
+    cfg = LLMConfig(
+        model_path=args.model, lora_path=args.lora, n_threads=args.threads, seed=0, temperature=0.2, quant=args.quant
+    )
     llm = SceneLLM(cfg)
     print(f"model: {llm.info.path.name} ({llm.info.source}) run as {llm.model_file.name}, load {llm.load_s:.2f} s")
-    print(f"{'stems':>5} {'llm p50 s':>10} {'llm p95 s':>10} {'tok out':>8} {'evals':>6} {'tok in':>7} {'ttft s':>7} "
-          f"{'planner ms':>11} {'ratio':>7} {'usable':>7}")
+    print(
+        f"{'stems':>5} {'llm p50 s':>10} {'llm p95 s':>10} {'tok out':>8} {'evals':>6} {'tok in':>7} {'ttft s':>7} "
+        f"{'planner ms':>11} {'ratio':>7} {'usable':>7}"
+    )
     rng = random.Random(0)
     for n in (4, 8, 16):
         reqs = [request(n, rng) for _ in range(args.runs)]
@@ -77,10 +107,13 @@ def main() -> None:
             t0 = time.perf_counter()
             make_scene(r, planner="planner")
             t_plan.append(time.perf_counter() - t0)
-        print(f"{n:>5} {statistics.median(t_llm):>10.2f} {pct(t_llm, 0.95):>10.2f} {statistics.median(tok_out):>8.0f} "
-              f"{statistics.median(evals):>6.0f} "
-              f"{statistics.median(tok_in):>7.0f} {statistics.median(ttft):>7.2f} {statistics.median(t_plan) * 1e3:>11.1f} "
-              f"{statistics.median(t_llm) / statistics.median(t_plan):>6.0f}x {usable:>3}/{len(reqs)}")
+        print(
+            f"{n:>5} {statistics.median(t_llm):>10.2f} {pct(t_llm, 0.95):>10.2f} {statistics.median(tok_out):>8.0f} "
+            f"{statistics.median(evals):>6.0f} "
+            f"{statistics.median(tok_in):>7.0f} {statistics.median(ttft):>7.2f} "
+            f"{statistics.median(t_plan) * 1e3:>11.1f} "
+            f"{statistics.median(t_llm) / statistics.median(t_plan):>6.0f}x {usable:>3}/{len(reqs)}"
+        )
 
     reqs = [request(8, rng) for _ in range(max(3, args.runs // 2))]
 
@@ -93,8 +126,11 @@ def main() -> None:
         del other
 
     # grammar: lazy check (ours) vs the whole vocabulary through the grammar each step vs none
-    for label, use, lazy in (("lazy grammar (default)", True, True), ("full grammar every step", True, False),
-                             ("no grammar", False, True)):
+    for label, use, lazy in (
+        ("lazy grammar (default)", True, True),
+        ("full grammar every step", True, False),
+        ("no grammar", False, True),
+    ):
         rates = []
         for r in reqs:
             _, st = llm.generate(model_input(r), grammar(r) if use else None, 16 + 40 * len(r.stems), lazy_grammar=lazy)
@@ -112,8 +148,10 @@ def main() -> None:
             times.append(st["total_s"])
             evals.append(st["evals"])
             toks.append(st["tokens_out"])
-        print(f"8 stems {label:>24}: p50 {statistics.median(times):.2f} s, {statistics.median(toks):.0f} tokens "
-              f"in {statistics.median(evals):.0f} sequential evaluations")
+        print(
+            f"8 stems {label:>24}: p50 {statistics.median(times):.2f} s, {statistics.median(toks):.0f} tokens "
+            f"in {statistics.median(evals):.0f} sequential evaluations"
+        )
 
     # prompt cache: the system prompt's KV reused between calls vs rebuilt each call
     for label, reset in (("cache reused", False), ("cache reset", True)):

@@ -4,10 +4,11 @@ Modules, one concept each: :mod:`bridge.oscio` (OSC codec, UDP sockets), :mod:`b
 (output flavours), :mod:`bridge.daw` (DAW listener and dispatch table), :mod:`bridge.transport`
 (playhead model and sections), :mod:`bridge.scenes` (object numbering, prepared scenes),
 :mod:`bridge.planning` (the planning thread), :mod:`bridge.scheduler` (the frame thread),
-:mod:`bridge.live` (the orchestrator and the ``gravity-live`` CLI; ``python -m bridge`` runs it),
-:mod:`bridge.preview` (``--preview``: the renderer's streaming player following the bridge).
+:mod:`bridge.live` (the orchestrator), :mod:`bridge.preview` (``--preview``: the renderer's
+player following the bridge through a narrow :class:`~bridge.preview.PreviewSource`).
+The command line is ``gravity live`` (:mod:`gravity.cli.live`).
 
-Names are imported lazily, so ``import bridge`` stays cheap and ``python -m bridge.live`` works.
+Names are imported lazily, so ``import bridge`` stays cheap.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from typing import Any
 
 __all__ = [
     "BridgeError",
-    "NotAvailableError",
     "OscParseError",
     "PortInUseError",
     "TargetSpecError",
     "Frame",
     "LiveBridge",
     "LiveConfig",
-    "add_arguments",
-    "run",
+    "LivePreview",
+    "PreviewSource",
     "TargetSpec",
     "make_target",
     "Marker",
@@ -33,10 +33,19 @@ __all__ = [
 ]
 
 _WHERE = {
-    "BridgeError": "errors", "NotAvailableError": "errors", "OscParseError": "errors", "PortInUseError": "errors",
-    "TargetSpecError": "errors", "Frame": "frame", "LiveBridge": "live", "LiveConfig": "live",
-    "add_arguments": "live", "run": "live", "TargetSpec": "targets", "make_target": "targets",
-    "Marker": "transport", "Transport": "transport",
+    "BridgeError": "errors",
+    "OscParseError": "errors",
+    "PortInUseError": "errors",
+    "TargetSpecError": "errors",
+    "Frame": "frame",
+    "LiveBridge": "live",
+    "LiveConfig": "live",
+    "LivePreview": "preview",
+    "PreviewSource": "preview",
+    "TargetSpec": "targets",
+    "make_target": "targets",
+    "Marker": "transport",
+    "Transport": "transport",
 }
 
 

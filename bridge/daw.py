@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .errors import OscParseError
+from .errors import BridgeError, OscParseError
 from .oscio import OscMessage, decode_packet, encode_message
 from .ratelog import RateLimitedLog
 from .transport import Transport
@@ -60,10 +60,41 @@ log = logging.getLogger(__name__)
 Handler = Callable[[OscMessage, tuple[int, ...]], None]
 
 REAPER_IGNORED: tuple[str, ...] = (
-    "/track", "/master", "/fx", "/fxeq", "/fxparam", "/fxinst", "/region", "/lastregion", "/samples",
-    "/frames", "/time/str", "/tempo", "/playrate", "/click", "/repeat", "/replace", "/anysolo", "/scroll",
-    "/zoom", "/action", "/vkb_midi", "/marker", "/lastmarker", "/marker_id", "/region_id", "/loop", "/rewind",
-    "/forward", "/scrub", "/autorecarm", "/soloreset", "/bymarker", "/editloop", "/device", "/reaper",
+    "/track",
+    "/master",
+    "/fx",
+    "/fxeq",
+    "/fxparam",
+    "/fxinst",
+    "/region",
+    "/lastregion",
+    "/samples",
+    "/frames",
+    "/time/str",
+    "/tempo",
+    "/playrate",
+    "/click",
+    "/repeat",
+    "/replace",
+    "/anysolo",
+    "/scroll",
+    "/zoom",
+    "/action",
+    "/vkb_midi",
+    "/marker",
+    "/lastmarker",
+    "/marker_id",
+    "/region_id",
+    "/loop",
+    "/rewind",
+    "/forward",
+    "/scrub",
+    "/autorecarm",
+    "/soloreset",
+    "/bymarker",
+    "/editloop",
+    "/device",
+    "/reaper",
     "/live",
 )
 """Address prefixes known to be DAW feedback Gravity does not use (quietly ignored)."""
@@ -72,7 +103,7 @@ MAX_TIME_S = 7 * 24 * 3600.0
 """Largest playhead accepted, seconds (anything beyond is an absurd value)."""
 
 
-class BadArgs(ValueError):
+class BadArgs(BridgeError, ValueError):
     """A known address with arguments of the wrong type, count or range."""
 
 
@@ -98,10 +129,10 @@ class DawHooks:
 
     wake: Callable[[], None] = lambda: None
     replan: Callable[[], None] = lambda: None
-    load_scene: Callable[[str, str | None], None] = lambda path, section: None
-    prompt: Callable[[str], None] = lambda text: None
+    load_scene: Callable[[str, str | None], None] = lambda _path, _section: None
+    prompt: Callable[[str], None] = lambda _text: None
     resubscribe: Callable[[], None] = lambda: None
-    track_name: Callable[[int, str], None] = lambda index, name: None
+    track_name: Callable[[int, str], None] = lambda _index, _name: None
 
 
 # ------------------------------------------------------------------------------ argument helpers
@@ -159,8 +190,9 @@ def address_template(address: str) -> tuple[str, tuple[int, ...]]:
 
 
 # ------------------------------------------------------------------------------ the table
-def build_dispatch_table(transport: Transport, hooks: DawHooks, *,
-                         clock: Callable[[], float] = time.monotonic) -> dict[str, Handler]:
+def build_dispatch_table(
+    transport: Transport, hooks: DawHooks, *, clock: Callable[[], float] = time.monotonic
+) -> dict[str, Handler]:
     """Every address Gravity understands, mapped to its handler (the one place it is defined).
 
     Parameters
@@ -262,16 +294,22 @@ def build_dispatch_table(transport: Transport, hooks: DawHooks, *,
         if len(a) % 2 or len(a) > 2048:
             raise BadArgs(f"{msg.address}: expected (name, beats) pairs, got {len(a)} values")
         pairs: list[tuple[str, float]] = []
-        for x, y in zip(a[0::2], a[1::2]):
+        for x, y in zip(a[0::2], a[1::2], strict=True):  # len(a) is even (checked above)
             name, beats = (x, y) if isinstance(x, str) else (y, x)  # AbletonOSC sends (name, time)
-            if not isinstance(name, str) or isinstance(beats, (str, bool)) or not isinstance(beats, (int, float)) \
-                    or not math.isfinite(beats) or abs(beats) > 1e7 or len(name) > 128:
+            if (
+                not isinstance(name, str)
+                or isinstance(beats, (str, bool))
+                or not isinstance(beats, (int, float))
+                or not math.isfinite(beats)
+                or abs(beats) > 1e7
+                or len(name) > 128
+            ):
                 raise BadArgs(f"{msg.address}: bad cue point {x!r}, {y!r}")
             pairs.append((name.strip(), float(beats)))
         t.set_markers_beats(pairs)
         hooks.replan()
 
-    def live_startup(msg: OscMessage, _: tuple[int, ...]) -> None:
+    def live_startup(_msg: OscMessage, _: tuple[int, ...]) -> None:
         hooks.resubscribe()
 
     def live_error(msg: OscMessage, _: tuple[int, ...]) -> None:
@@ -325,7 +363,7 @@ def build_dispatch_table(transport: Transport, hooks: DawHooks, *,
         t.add_marker(name, _num(msg, 1, -3600.0, MAX_TIME_S))
         hooks.replan()
 
-    def g_markers_clear(msg: OscMessage, _: tuple[int, ...]) -> None:
+    def g_markers_clear(_msg: OscMessage, _: tuple[int, ...]) -> None:
         t.clear_markers()
         hooks.replan()
 
@@ -341,19 +379,35 @@ def build_dispatch_table(transport: Transport, hooks: DawHooks, *,
 
     return {
         # REAPER
-        "/play": play, "/stop": stop, "/pause": stop, "/record": record, "/time": time_s,
-        "/beat/str": beat_str, "/tempo/raw": tempo, "/marker/@/name": marker_name,
-        "/marker/@/time": marker_time, "/lastmarker/name": lastmarker_name,
-        "/lastmarker/time": lastmarker_time, "/track/@/name": track_name,
+        "/play": play,
+        "/stop": stop,
+        "/pause": stop,
+        "/record": record,
+        "/time": time_s,
+        "/beat/str": beat_str,
+        "/tempo/raw": tempo,
+        "/marker/@/name": marker_name,
+        "/marker/@/time": marker_time,
+        "/lastmarker/name": lastmarker_name,
+        "/lastmarker/time": lastmarker_time,
+        "/track/@/name": track_name,
         # AbletonOSC
-        "/live/song/get/tempo": live_tempo, "/live/song/get/is_playing": live_playing,
-        "/live/song/get/current_song_time": live_song_time, "/live/song/get/beat": live_song_time,
+        "/live/song/get/tempo": live_tempo,
+        "/live/song/get/is_playing": live_playing,
+        "/live/song/get/current_song_time": live_song_time,
+        "/live/song/get/beat": live_song_time,
         "/live/song/get/signature_numerator": live_sig_num,
-        "/live/song/get/signature_denominator": live_sig_den, "/live/song/get/cue_points": live_cues,
-        "/live/startup": live_startup, "/live/error": live_error,
+        "/live/song/get/signature_denominator": live_sig_den,
+        "/live/song/get/cue_points": live_cues,
+        "/live/startup": live_startup,
+        "/live/error": live_error,
         # Gravity
-        "/gravity/transport": g_transport, "/gravity/tempo": g_tempo, "/gravity/section": g_section,
-        "/gravity/marker": g_marker, "/gravity/markers/clear": g_markers_clear, "/gravity/scene": g_scene,
+        "/gravity/transport": g_transport,
+        "/gravity/tempo": g_tempo,
+        "/gravity/section": g_section,
+        "/gravity/marker": g_marker,
+        "/gravity/markers/clear": g_markers_clear,
+        "/gravity/scene": g_scene,
         "/gravity/prompt": g_prompt,
     }
 
@@ -371,8 +425,13 @@ class Dispatcher:
         Our own output namespaces: counted as ``echo`` and dropped.
     """
 
-    def __init__(self, table: Mapping[str, Handler], *, ignore_prefixes: Sequence[str] = REAPER_IGNORED,
-                 echo_prefixes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        table: Mapping[str, Handler],
+        *,
+        ignore_prefixes: Sequence[str] = REAPER_IGNORED,
+        echo_prefixes: Sequence[str] = (),
+    ) -> None:
         self.table = dict(table)
         self.ignore_prefixes = tuple(ignore_prefixes)
         self.echo_prefixes = tuple(echo_prefixes)
@@ -418,9 +477,16 @@ class DawListener:
         drops back to normal scheduling until the input calms down.
     """
 
-    def __init__(self, sock: socket.socket, dispatcher: Dispatcher, events: RateLimitedLog, *,
-                 max_per_window: int = 2000, realtime_priority: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        dispatcher: Dispatcher,
+        events: RateLimitedLog,
+        *,
+        max_per_window: int = 2000,
+        realtime_priority: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.sock = sock
         self.dispatcher = dispatcher
         self.events = events
@@ -447,8 +513,7 @@ class DawListener:
         self.packets += 1
         if not data or data[0] not in (0x2F, 0x23):  # '/' or '#'
             self.malformed += 1
-            self.events.report("malformed", "ignored a datagram that is not OSC (from %s, %d bytes)",
-                               addr, len(data))
+            self.events.report("malformed", "ignored a datagram that is not OSC (from %s, %d bytes)", addr, len(data))
             return
         try:
             msgs = decode_packet(data)
@@ -470,8 +535,9 @@ class DawListener:
                 continue
             if outcome == "unknown":
                 self.unknown += 1
-                self.events.report("unknown", "ignored unknown OSC address %.80r (%s)", msg.address,
-                                   msg.types, level=logging.INFO)
+                self.events.report(
+                    "unknown", "ignored unknown OSC address %.80r (%s)", msg.address, msg.types, level=logging.INFO
+                )
             elif outcome == "ignored":
                 self.ignored += 1
             elif outcome == "echo":
@@ -496,6 +562,7 @@ class DawListener:
 
     @property
     def alive(self) -> bool:
+        """Whether the listener thread is running."""
         return self._thread is not None and self._thread.is_alive()
 
     def _set_rt(self, on: bool) -> None:
@@ -507,8 +574,8 @@ class DawListener:
             self.realtime_priority = self._rt  # not granted: do not ask again
             return
         try:
-            other = os.SCHED_OTHER  # type: ignore[attr-defined]
-            os.sched_setscheduler(threading.get_native_id(), other, os.sched_param(0))  # type: ignore[attr-defined]
+            other = os.SCHED_OTHER
+            os.sched_setscheduler(threading.get_native_id(), other, os.sched_param(0))
         except (AttributeError, OSError):
             pass
         self._rt = False
@@ -538,8 +605,9 @@ class DawListener:
             self._window_count += 1
             if self._window_count > self.max_per_window:
                 self.flooded += 1
-                self.events.report("flood", "more than %d datagrams in 0.1 s; dropping the excess undecoded",
-                                   self.max_per_window)
+                self.events.report(
+                    "flood", "more than %d datagrams in 0.1 s; dropping the excess undecoded", self.max_per_window
+                )
                 continue
             try:
                 self.handle_datagram(data, addr)
@@ -562,8 +630,13 @@ class AbletonClient:
         Where AbletonOSC listens.
     """
 
-    LISTEN: tuple[str, ...] = ("tempo", "is_playing", "current_song_time", "signature_numerator",
-                               "signature_denominator")
+    LISTEN: tuple[str, ...] = (
+        "tempo",
+        "is_playing",
+        "current_song_time",
+        "signature_numerator",
+        "signature_denominator",
+    )
 
     def __init__(self, sock: socket.socket, host: str, port: int) -> None:
         self.sock = sock

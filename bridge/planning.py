@@ -26,9 +26,9 @@ import signal
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from gravity.errors import GravityError
 from gravity.motion import section_seconds
@@ -41,8 +41,20 @@ from .errors import BridgeError
 from .scenes import ObjectMap, PreparedScene, SceneBook, section_key
 from .transport import Marker
 
-__all__ = ["MAX_SECTIONS", "SECTION_ALIASES", "canonical_section", "marker_bars", "section_request", "PlanContext",
-           "PlanWorker", "PlanProcess", "load_llm"]
+if TYPE_CHECKING:
+    from gravity.llm.runtime import LLMConfig
+
+__all__ = [
+    "MAX_SECTIONS",
+    "SECTION_ALIASES",
+    "canonical_section",
+    "marker_bars",
+    "section_request",
+    "PlanContext",
+    "PlanWorker",
+    "PlanProcess",
+    "load_llm",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +62,29 @@ MAX_SECTIONS = 64
 """Distinct section names planned (the current one first); further ones play the default scene."""
 
 SECTION_ALIASES: Mapping[str, str] = {
-    "prechorus": "pre_chorus", "pre": "pre_chorus", "lift": "pre_chorus", "postchorus": "post_chorus",
-    "post": "post_chorus", "refrain": "chorus", "ref": "chorus", "hook": "hook", "break": "breakdown",
-    "breakdown": "breakdown", "buildup": "build", "build_up": "build", "riser": "build", "inst": "interlude",
-    "instrumental": "interlude", "end": "outro", "ending": "outro", "coda": "outro", "main": "full",
-    "song": "full", "vs": "verse", "ch": "chorus", "drop": "drop",
+    "prechorus": "pre_chorus",
+    "pre": "pre_chorus",
+    "lift": "pre_chorus",
+    "postchorus": "post_chorus",
+    "post": "post_chorus",
+    "refrain": "chorus",
+    "ref": "chorus",
+    "hook": "hook",
+    "break": "breakdown",
+    "breakdown": "breakdown",
+    "buildup": "build",
+    "build_up": "build",
+    "riser": "build",
+    "inst": "interlude",
+    "instrumental": "interlude",
+    "end": "outro",
+    "ending": "outro",
+    "coda": "outro",
+    "main": "full",
+    "song": "full",
+    "vs": "verse",
+    "ch": "chorus",
+    "drop": "drop",
 }
 """Marker-name words that mean a request ``section`` (beyond the section names themselves)."""
 
@@ -68,7 +98,7 @@ def canonical_section(name: str, default: str) -> str:
     words = [w for w in re.split(r"[^a-z]+", name.casefold()) if w]
     for n in (2, 1):
         for i in range(len(words) - n + 1):
-            cand = "_".join(words[i:i + n])
+            cand = "_".join(words[i : i + n])
             if cand in SECTIONS:
                 return cand
             if cand in SECTION_ALIASES:
@@ -85,9 +115,15 @@ def marker_bars(start_s: float, end_s: float | None, bpm: float, beats_per_bar: 
     return int(min(512, max(1, round((end_s - start_s) * bpm / 60.0 / beats_per_bar))))
 
 
-def section_request(base: Mapping[str, Any], *, section: str | None = None, bars: int | None = None,
-                    bpm: float | None = None, time_signature: str | None = None,
-                    prompt: str | None = None) -> Request:
+def section_request(
+    base: Mapping[str, Any],
+    *,
+    section: str | None = None,
+    bars: int | None = None,
+    bpm: float | None = None,
+    time_signature: str | None = None,
+    prompt: str | None = None,
+) -> Request:
     """The base request document adjusted for one live section, validated.
 
     Parameters
@@ -146,6 +182,7 @@ class PlanContext:
 
     @property
     def time_signature(self) -> str | None:
+        """The DAW's time signature as ``"N/D"`` (None: the request's)."""
         if self.beats_per_bar and self.beat_unit:
             return f"{self.beats_per_bar}/{self.beat_unit}"
         return None
@@ -154,17 +191,19 @@ class PlanContext:
 MakeScene = Callable[..., SceneResult]
 
 
-def load_llm(planner: str, model: str | None, n_threads: int | None = None) -> Any:
-    """The model ``planner`` asks for, loaded; None when it plans without one.
+def load_llm(planner: str, config: LLMConfig | None = None) -> Any:
+    """The model ``planner`` asks for, loaded with ``config`` (default ``LLMConfig()``); None
+    when it plans without one.
 
-    ``auto`` uses a model only when a fine-tuned one is at hand (``model``, or one Gravity
-    ships): the raw embedded base model plans worse than the deterministic planner, so it runs
-    only with ``llm``, which requires a model. (The same choice as ``gravity scene``.)
+    ``auto`` uses a model only when a fine-tuned one is at hand (``config.model_path``, or one
+    Gravity ships): the raw embedded base model plans worse than the deterministic planner, so
+    it runs only with ``llm``, which requires a model. (The same choice as ``gravity scene``.)
     """
     from gravity.llm.runtime import LLMConfig, SceneLLM, model_for
 
-    info = model_for(planner, model)
-    return None if info is None else SceneLLM(LLMConfig(model_path=str(info.path), n_threads=n_threads), info)
+    cfg = config or LLMConfig()
+    info = model_for(planner, cfg.model_path)
+    return None if info is None else SceneLLM(replace(cfg, model_path=str(info.path)), info)
 
 
 class InlinePlanner:
@@ -185,8 +224,12 @@ class InlinePlanner:
         Loads the model on first use (stage 2 only); None plans without one.
     """
 
-    def __init__(self, base_doc: Mapping[str, Any], make_scene_fn: MakeScene = make_scene,
-                 llm_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        base_doc: Mapping[str, Any],
+        make_scene_fn: MakeScene = make_scene,
+        llm_factory: Callable[[], Any] | None = None,
+    ) -> None:
         self.base_doc = base_doc
         self._make_scene = make_scene_fn
         self._llm_factory = llm_factory
@@ -226,17 +269,22 @@ class InlinePlanner:
         """Nothing to release."""
 
 
-def _plan_process_main(conn: Any, base_doc: Mapping[str, Any], planner: str, model: str | None, nice: int) -> None:
+def _plan_process_main(conn: Any, base_doc: Mapping[str, Any], planner: str, llm: LLMConfig | None, nice: int) -> None:
     """The planning process: answers ("plan", args, stage, seed) and ("load", path) with
-    ("ok", value) or ("err", text) until it reads None."""
+    ("ok", value) or ("err", text) until it reads None.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (planning process): %(message)s")
     try:
         os.nice(nice)
     except (AttributeError, OSError):
         pass
-    # leave the frame thread a core: llama.cpp gets one thread fewer than the machine has
-    inline = InlinePlanner(base_doc, make_scene, lambda: load_llm(planner, model, max(1, (os.cpu_count() or 2) - 1)))
+    from gravity.llm.runtime import LLMConfig
+
+    cfg = llm or LLMConfig()
+    if cfg.n_threads is None:  # leave the frame thread a core: llama.cpp gets one thread fewer than the machine has
+        cfg = replace(cfg, n_threads=max(1, (os.cpu_count() or 2) - 1))
+    inline = InlinePlanner(base_doc, make_scene, lambda: load_llm(planner, cfg))
     while True:
         try:
             job = conn.recv()
@@ -265,18 +313,26 @@ class PlanProcess:
         The request document.
     planner : str
         The configured proposer (decides whether a model is loaded, see :func:`load_llm`).
-    model : str, optional
-        GGUF model path.
+    llm : LLMConfig, optional
+        How to load and sample the model (default ``LLMConfig()``; ``model_path`` None resolves
+        the default model). ``n_threads`` None means one thread fewer than the machine has.
     nice : int
         Niceness added to the planning process.
     timeout_s : float
         Longest wait for one answer, seconds (the LLM itself gives up after its own timeout).
     """
 
-    def __init__(self, base_doc: Mapping[str, Any], planner: str = "auto", model: str | None = None, *,
-                 nice: int = 10, timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        base_doc: Mapping[str, Any],
+        planner: str = "auto",
+        llm: LLMConfig | None = None,
+        *,
+        nice: int = 10,
+        timeout_s: float = 120.0,
+    ) -> None:
         self.base_doc = copy.deepcopy(dict(base_doc))
-        self.planner, self.model, self.nice, self.timeout_s = planner, model, nice, timeout_s
+        self.planner, self.llm, self.nice, self.timeout_s = planner, llm, nice, timeout_s
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
         self._proc: Any = None
         self._conn: Any = None
@@ -285,14 +341,19 @@ class PlanProcess:
 
     def start(self) -> None:
         """Start the process now (optional; the first call starts it otherwise). Starting it
-        before the realtime threads run keeps the fork/exec out of their way."""
+        before the realtime threads run keeps the fork/exec out of their way.
+        """
         if not self._closed and (self._proc is None or not self._proc.is_alive()):
             self._start()
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_plan_process_main, name="gravity-planning", daemon=True,
-                                       args=(child, self.base_doc, self.planner, self.model, self.nice))
+        self._proc = self._ctx.Process(
+            target=_plan_process_main,
+            name="gravity-planning",
+            daemon=True,
+            args=(child, self.base_doc, self.planner, self.llm, self.nice),
+        )
         self._proc.start()
         child.close()
         self._conn = parent
@@ -387,11 +448,21 @@ class PlanWorker:
         effort), below the frame thread: it then only unpickles and prepares scenes.
     """
 
-    def __init__(self, base_doc: Mapping[str, Any], *, publish: Callable[[SceneBook], None],
-                 current_section: Callable[[], str | None] = lambda: None,
-                 runner: InlinePlanner | PlanProcess | None = None, make_scene_fn: MakeScene = make_scene,
-                 planner: str = "auto", llm_factory: Callable[[], Any] | None = None, seed: int = 0,
-                 debounce_s: float = 0.15, queue_size: int = 64, realtime_priority: bool = False) -> None:
+    def __init__(
+        self,
+        base_doc: Mapping[str, Any],
+        *,
+        publish: Callable[[SceneBook], None],
+        current_section: Callable[[], str | None] = lambda: None,
+        runner: InlinePlanner | PlanProcess | None = None,
+        make_scene_fn: MakeScene = make_scene,
+        planner: str = "auto",
+        llm_factory: Callable[[], Any] | None = None,
+        seed: int = 0,
+        debounce_s: float = 0.15,
+        queue_size: int = 64,
+        realtime_priority: bool = False,
+    ) -> None:
         self.base_doc = copy.deepcopy(dict(base_doc))
         self.base = Request.from_dict(self.base_doc, source="request")
         self._publish_cb = publish
@@ -470,8 +541,13 @@ class PlanWorker:
                 i, m = starts[0]
                 end = ctx.markers[i + 1].time_s if i + 1 < len(ctx.markers) else None
                 bars = marker_bars(m.time_s, end, bpm, bpb)
-        return {"section": canonical_section(name, self.base.section) if name else self.base.section,
-                "bars": bars, "bpm": ctx.bpm, "time_signature": ctx.time_signature, "prompt": self.prompt}
+        return {
+            "section": canonical_section(name, self.base.section) if name else self.base.section,
+            "bars": bars,
+            "bpm": ctx.bpm,
+            "time_signature": ctx.time_signature,
+            "prompt": self.prompt,
+        }
 
     def _plan(self, name: str | None, ctx: PlanContext, stage: str, *, inline: bool = False) -> tuple[Scene, str]:
         """(scene, proposer) for one section, from the cache or the runner."""
@@ -497,13 +573,13 @@ class PlanWorker:
         return section_seconds(min(300.0, max(20.0, bpm)), ts, a["bars"] or self.base.section_bars)
 
     def _prepare(self, scene: Scene, source: str, name: str | None, ctx: PlanContext) -> PreparedScene:
-        return PreparedScene(scene, self.map, source=source, section=name,
-                             fallback_section_s=self._fallback_s(name, ctx))
+        return PreparedScene(
+            scene, self.map, source=source, section=name, fallback_section_s=self._fallback_s(name, ctx)
+        )
 
     def _reprepare(self) -> None:
         """Prepare every scene again (new object map, or new markers for scenes without timing)."""
-        self._planned = {k: self._prepare(v.scene, v.source, v.section, self.context)
-                         for k, v in self._planned.items()}
+        self._planned = {k: self._prepare(v.scene, v.source, v.section, self.context) for k, v in self._planned.items()}
         self._pins = {k: self._prepare(v.scene, v.source, k, self.context) for k, v in self._pins.items()}
 
     def _publish(self) -> SceneBook:
@@ -537,8 +613,10 @@ class PlanWorker:
         keep = {section_key(n) for n in names}
         with self._lock:
             self._planned = {k: v for k, v in self._planned.items() if k in keep}
-            self._pins = {k: self._prepare(v.scene, v.source, k, ctx) if v.scene.section_s() is None else v
-                          for k, v in self._pins.items()}  # untimed pinned scenes follow the markers
+            self._pins = {
+                k: self._prepare(v.scene, v.source, k, ctx) if v.scene.section_s() is None else v
+                for k, v in self._pins.items()
+            }  # untimed pinned scenes follow the markers
         stages = ["planner"] + ([self.planner] if self.planner != "planner" else [])
         for stage in stages:
             for name in names:
@@ -596,6 +674,7 @@ class PlanWorker:
             # publishing: a few ms) then runs without being preempted while it holds the interpreter
             # lock the frame thread needs. Real-time priority 1 stays below the frame thread's.
             from .scheduler import raise_thread_priority
+
             raise_thread_priority(rt_priority=1, nice=0)
         pending: PlanContext | None = None
         dirty_at: float | None = None

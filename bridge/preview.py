@@ -1,8 +1,10 @@
 """gravity-live ``--preview``: the stems, binaural, through the renderer's streaming player,
 following the DAW.
 
-:class:`LivePreview` connects a running :class:`~bridge.live.LiveBridge` to a
-:class:`renderer.stream.Player` (the engine of ``gravity preview``):
+:class:`LivePreview` connects a running bridge to a :class:`renderer.player.Player` (the engine
+of ``gravity preview``). It sees the bridge only through :class:`PreviewSource` (the transport
+snapshot, the current section and scene book, a frame listener, a problem report), which
+:class:`~bridge.live.LiveBridge` satisfies; this module never imports :mod:`bridge.live`.
 
 * **transport** — DAW play -> ``play``, stop -> ``pause``. While stopped the paused player is
   parked where the DAW's playhead is (a locate or scrub), so play starts in place. While playing,
@@ -13,7 +15,7 @@ following the DAW.
   only after the player's ring buffer and the new voice's preparation, so it aims *ahead* by
   that lead (buffered seconds plus the preparation time measured on earlier seeks).
 * **scenes** — the player is given the current section's scene (from the bridge's scene book) in
-  memory with :meth:`~renderer.stream.Player.swap_at`, its motion starting at the section's start
+  memory with :meth:`~renderer.player.Player.swap_at`, its motion starting at the section's start
   (``motion_origin_s``), so the renderer plays at song time *s* the positions the bridge sends at
   playhead *s*. The next section's scene is armed ``arm_lead_s`` ahead of its marker, at the
   marker's time: the player's crossfade begins on the marker's sample. After a jump into another
@@ -36,23 +38,53 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from gravity.scene import Scene
 
 from .errors import BridgeError
 from .frame import Frame
-from .scenes import PreparedScene
-from .transport import TransportState
+from .scenes import PreparedScene, SceneBook
+from .transport import SectionInfo, TransportState
 
 if TYPE_CHECKING:
-    from renderer.stream import Player
+    from renderer.player import Player
 
-    from .live import LiveBridge
-
-__all__ = ["LivePreview", "PreviewStats"]
+__all__ = ["LivePreview", "PreviewSource", "PreviewStats"]
 
 log = logging.getLogger("gravity.preview")
+
+
+class PreviewSource(Protocol):
+    """What :class:`LivePreview` follows, and all it reads of the bridge
+    (:class:`~bridge.live.LiveBridge` satisfies it). Every read is lock-free and never blocks.
+    """
+
+    @property
+    def book(self) -> SceneBook | None:
+        """The latest published scene book; None before the bridge started."""
+
+    @property
+    def section(self) -> SectionInfo | None:
+        """The section the frame thread is in (name, start in song seconds); None before its first frame."""
+
+    @property
+    def jump_threshold_s(self) -> float:
+        """Playhead moves further than this are jumps (seek, locate, loop), seconds."""
+
+    def transport_state(self) -> TransportState:
+        """The playhead and transport now: an immutable snapshot (positions extrapolate from it)."""
+
+    def add_frame_listener(self, listener: Callable[[Frame], None]) -> None:
+        """Call ``listener(frame)`` from the frame thread after every frame; it must return at once.
+        Raises :class:`BridgeError` before the bridge started.
+        """
+
+    def remove_frame_listener(self, listener: Callable[[Frame], None]) -> None:
+        """Stop calling ``listener`` (a listener not registered is ignored)."""
+
+    def report_problem(self, kind: str, fmt: str, *args: Any) -> None:
+        """Count a problem and log it rate-limited, off the caller's thread (``fmt % args``)."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +113,13 @@ class PreviewStats:
     lead_ms : float
         How far ahead of the DAW a seek would aim now (ring buffer + preparation), ms.
     swap_requests, swaps : int
-        Scenes given to the player (:meth:`~renderer.stream.Player.swap_at` calls), and scene
+        Scenes given to the player (:meth:`~renderer.player.Player.swap_at` calls), and scene
         swaps it completed.
     last_swap_late_ms : float or None
         Song time between a section's marker and where the player began the crossfade to its
         scene, for the last swap armed at a marker, ms (negative: early).
     underflows, xruns : int
-        The player's counters (see :class:`renderer.stream.PlayerStats`).
+        The player's counters (see :class:`renderer.player.PlayerStats`).
     """
 
     playing: bool
@@ -107,20 +139,22 @@ class PreviewStats:
 
     def line(self) -> str:
         """A short status fragment."""
-        return (f"preview {'play' if self.playing else 'stop'} {self.position_s:.2f} s drift "
-                f"{self.drift_ms:+.0f} ms relocations {self.relocations} seeks {self.seeks} swaps {self.swaps} "
-                f"underflows {self.underflows}")
+        return (
+            f"preview {'play' if self.playing else 'stop'} {self.position_s:.2f} s drift "
+            f"{self.drift_ms:+.0f} ms relocations {self.relocations} seeks {self.seeks} swaps {self.swaps} "
+            f"underflows {self.underflows}"
+        )
 
 
 @dataclass
 class _Pending:
     """A repositioning on its way to the sound card."""
 
-    target: int          # stem sample
-    kind: str            # "seek" (playing, crossfaded) or "jump" (paused)
-    issued_s: float      # monotonic seconds
-    daw_s: float         # bridge playhead when issued, seconds
-    n_transitions: int   # player.transition_count when issued
+    target: int  # stem sample
+    kind: str  # "seek" (playing, crossfaded) or "jump" (paused)
+    issued_s: float  # monotonic seconds
+    daw_s: float  # bridge playhead when issued, seconds
+    n_transitions: int  # player.transition_count when issued
     seen_s: float | None = None  # when the worker began the crossfade (seen by us)
 
 
@@ -155,15 +189,16 @@ class _Asked:
 
 
 class LivePreview:
-    """Plays the stems through :class:`renderer.stream.Player`, following a running LiveBridge.
+    """Plays the stems through :class:`renderer.player.Player`, following a running bridge.
 
     Measured as it runs (see :meth:`stats`): how long a seek takes to prepare, and where the
     player began each marker's scene relative to the marker.
 
     Parameters
     ----------
-    bridge : LiveBridge
-        Started; its transport and scene book are followed.
+    source : PreviewSource
+        A started bridge (:class:`~bridge.live.LiveBridge`); its transport, sections and scene
+        book are followed.
     stems : mapping of str to path
         Stem id (as in the request) -> audio file.
     drift_s : float
@@ -179,7 +214,7 @@ class LivePreview:
     clock : callable
         Monotonic clock, seconds (the bridge's).
     **player_options
-        Passed to :class:`renderer.stream.Player` (``device``, ``block``, ``rate``,
+        Passed to :class:`renderer.player.Player` (``device``, ``block``, ``rate``,
         ``buffer_blocks``, ``capture_s``, ...).
     """
 
@@ -190,16 +225,23 @@ class LivePreview:
     marker is this close (song seconds): its scene is armed at the marker instead (one swap is
     prepared at a time, and fixing the short rest first would make the marker's swap late)."""
 
-    def __init__(self, bridge: "LiveBridge", stems: Mapping[str, str | os.PathLike[str]], *,
-                 drift_s: float = 0.05, poll_s: float = 0.005, cue_lead_s: float = 0.1,
-                 arm_lead_s: float = 2.0, clock: Callable[[], float] = time.monotonic,
-                 **player_options: Any) -> None:
+    def __init__(
+        self,
+        source: PreviewSource,
+        stems: Mapping[str, str | os.PathLike[str]],
+        *,
+        drift_s: float = 0.05,
+        poll_s: float = 0.005,
+        cue_lead_s: float = 0.1,
+        arm_lead_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        **player_options: Any,
+    ) -> None:
         if not stems:
             raise BridgeError("--preview needs stem files")
         if drift_s <= 0 or poll_s <= 0 or arm_lead_s <= 0:
-            raise BridgeError(f"drift_s ({drift_s}), poll_s ({poll_s}) and arm_lead_s ({arm_lead_s}) "
-                              "must be positive")
-        self.bridge = bridge
+            raise BridgeError(f"drift_s ({drift_s}), poll_s ({poll_s}) and arm_lead_s ({arm_lead_s}) must be positive")
+        self.source = source
         self.stems = {sid: Path(p) for sid, p in stems.items()}
         self.drift_s = float(drift_s)
         self.poll_s = float(poll_s)
@@ -209,6 +251,7 @@ class LivePreview:
         self._options = player_options
         self.player: Player | None = None
         self._frame: Frame | None = None
+        self._listening = False
         self._thread: threading.Thread | None = None
         self._quit = threading.Event()
         self._pending: _Pending | None = None
@@ -242,14 +285,14 @@ class LivePreview:
         """
         if self.player is not None:
             return
-        book = self.bridge.book
-        sch = self.bridge.scheduler
-        if book is None or sch is None:
+        src = self.source
+        book = src.book
+        if book is None:
             raise BridgeError("start the bridge before the preview")
-        sec = sch.section
+        sec = src.section
         name, start = (sec.name, sec.start_s) if sec is not None else (None, 0.0)
-        st = self.bridge.transport.state
-        pos = self.bridge.transport.position()
+        st = src.transport_state()
+        pos = st.position(self._clock())
         i = st.marker_index(pos)
         if i >= 0 and (name is None or st.markers[i].time_s > start):
             # the scheduler has not ticked since the markers came: open on the marker's scene, or
@@ -257,29 +300,41 @@ class LivePreview:
             name, start = st.markers[i].name, st.markers[i].time_s
         want = self._want(book.resolve(name), start)
         if want is None:
-            raise BridgeError("--preview: no object of the scene has a stem file to play "
-                              f"(stems: {sorted(self.stems)})")
-        from renderer.stream import Player  # the bridge imports the renderer for the preview only
+            raise BridgeError(
+                f"--preview: no object of the scene has a stem file to play (stems: {sorted(self.stems)})"
+            )
+        from renderer.player import Player  # the bridge imports the renderer for the preview only
 
+        src.add_frame_listener(self._on_frame)  # (raises before the bridge started)
+        self._listening = True
         try:
-            self.player = Player(list(self.stems.values()), want.scene, start_s=max(0.0, pos),
-                                 stem_map={sid: str(p) for sid, p in self.stems.items()},
-                                 motion_origin_s=want.start_s, section_s=want.prepared.section_s,
-                                 watch_interval_s=0, **self._options)
+            self.player = Player(
+                list(self.stems.values()),
+                want.scene,
+                start_s=max(0.0, pos),
+                stem_map={sid: str(p) for sid, p in self.stems.items()},
+                motion_origin_s=want.start_s,
+                section_s=want.prepared.section_s,
+                watch_interval_s=0,
+                **self._options,
+            )
             self.player.open()
         except BaseException:
             self.close()
             raise
         self._playing = want
-        self.bridge.add_frame_listener(self._on_frame)
         self._thread = threading.Thread(target=self._run, name="gravity-preview", daemon=True)
         self._thread.start()
-        log.info("preview: %d stem(s), following the DAW (seek beyond %.0f ms of drift)", len(self.stems),
-                 1e3 * self.drift_s)
+        log.info(
+            "preview: %d stem(s), following the DAW (seek beyond %.0f ms of drift)", len(self.stems), 1e3 * self.drift_s
+        )
 
     def close(self) -> None:
         """Stop following, close the player."""
         self._quit.set()
+        if self._listening:
+            self.source.remove_frame_listener(self._on_frame)
+            self._listening = False
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
@@ -287,10 +342,12 @@ class LivePreview:
             self.player.close()
 
     def __enter__(self) -> "LivePreview":
+        """Start the preview."""
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the preview."""
         self.close()
 
     # ------------------------------------------------------------------ frame thread
@@ -304,13 +361,13 @@ class LivePreview:
             try:
                 self._tick()
             except Exception as exc:  # the follower must outlive its own bugs
-                self.bridge.events.report("preview", "preview follower failed: %r", exc)
+                self.source.report_problem("preview", "preview follower failed: %r", exc)
 
     def _tick(self) -> None:
         p = self.player
         assert p is not None
         now = self._clock()
-        st = self.bridge.transport.state
+        st = self.source.transport_state()
         daw = st.reported_position(now)
         ps = p.stats()
         pos = ps.position_s
@@ -368,7 +425,7 @@ class LivePreview:
             expected = pend.daw_s + (now - pend.issued_s)
             if abs(daw - expected) <= self.drift_s:
                 return  # its landing is awaited; a new DAW jump supersedes it
-        if abs(daw - pos) > self.bridge.transport.jump_threshold_s:
+        if abs(daw - pos) > self.source.jump_threshold_s:
             self._pending = None
             self.relocations += 1
             p.pause()
@@ -379,7 +436,8 @@ class LivePreview:
 
     def _lead(self, fill: float) -> float:
         """How far ahead of the playhead a seek issued now should aim, seconds: the buffered
-        audio (``fill`` of the ring) plus the expected preparation."""
+        audio (``fill`` of the ring) plus the expected preparation.
+        """
         p = self.player
         assert p is not None
         return fill * p.capacity / p.rate + self._prep_s
@@ -427,7 +485,8 @@ class LivePreview:
     # ------------------------------------------------------------------ scenes
     def _want(self, prepared: PreparedScene, start_s: float) -> _Want | None:
         """``prepared`` (a section from ``start_s``) as the player plays it: the objects with a
-        stem file (None when there is none)."""
+        stem file (None when there is none).
+        """
         hit = self._scenes.get(id(prepared))
         if hit is None or hit[0] is not prepared:
             keep = [set(o.stems) <= set(self.stems) for o in prepared.scene.objects]
@@ -436,7 +495,7 @@ class LivePreview:
                 scene = None
             elif not all(keep):
                 doc = copy.deepcopy(dict(prepared.scene.raw))
-                doc["objects"] = [raw for k, raw in zip(keep, doc["objects"]) if k]
+                doc["objects"] = [raw for k, raw in zip(keep, doc["objects"], strict=True) if k]
                 scene = Scene.from_dict(doc)
             if len(self._scenes) >= 64:
                 self._scenes.clear()
@@ -451,7 +510,7 @@ class LivePreview:
         elsewhere, a re-published scene book) is cancelled and replaced. Near a marker
         (:attr:`NEAR_MARKER_S`) the marker's swap goes first.
         """
-        p, frame, book = self.player, self._frame, self.bridge.book
+        p, frame, book = self.player, self._frame, self.source.book
         if p is None or frame is None or book is None:
             return
         self._observe(p)
@@ -462,8 +521,11 @@ class LivePreview:
             prepared, start = book.resolve(st.markers[i].name), st.markers[i].time_s
         cur = self._want(prepared, start)
         if cur is None:
-            self.bridge.events.report("preview-stems", "preview: no object of section %r's scene has a stem file; "
-                                      "keeping the previous scene", prepared.section)
+            self.source.report_problem(
+                "preview-stems",
+                "preview: no object of section %r's scene has a stem file; keeping the previous scene",
+                prepared.section,
+            )
         nxt = None
         if i + 1 < len(st.markers) and 0.0 < st.markers[i + 1].time_s - daw <= self.arm_lead_s:
             m = st.markers[i + 1]
@@ -482,8 +544,7 @@ class LivePreview:
         when = daw if cur is None else max(daw, cur.start_s)  # (frames run a little ahead of the playhead)
         heard = self._playing if when >= self._from_s else self._before
         arm = nxt if nxt is not None and not nxt.same(self._playing) else None
-        if cur is not None and not cur.same(heard) and (
-                arm is None or arm.start_s - daw >= self.NEAR_MARKER_S):
+        if cur is not None and not cur.same(heard) and (arm is None or arm.start_s - daw >= self.NEAR_MARKER_S):
             self._ask(cur, None, daw)
         elif arm is not None:
             self._ask(arm, arm.start_s, daw)
@@ -497,9 +558,14 @@ class LivePreview:
         for old in [k for k in self._requests if k < sid - 8]:
             del self._requests[old]
         self.swap_requests += 1
-        log.debug("preview: scene of section %r (from %.3f s) %s (playhead %.3f s, player %.3f s)",
-                  want.prepared.section, want.start_s, "as soon as possible" if at_s is None else
-                  f"armed at {at_s:.3f} s", daw, p.stats().position_s)
+        log.debug(
+            "preview: scene of section %r (from %.3f s) %s (playhead %.3f s, player %.3f s)",
+            want.prepared.section,
+            want.start_s,
+            "as soon as possible" if at_s is None else f"armed at {at_s:.3f} s",
+            daw,
+            p.stats().position_s,
+        )
 
     def _observe(self, p: "Player") -> None:
         """Note which of our swaps the player began; measure a marker's swap against the marker."""
@@ -513,8 +579,11 @@ class LivePreview:
             self._asked = None
         if req.at_s is not None and swaps:
             self.last_swap_late_ms = 1e3 * (swaps[-1] / p.rate - req.at_s)
-        log.debug("preview: the player began the scene of section %r%s", req.want.prepared.section,
-                  "" if req.at_s is None or not swaps else f" {self.last_swap_late_ms:+.1f} ms from its marker")
+        log.debug(
+            "preview: the player began the scene of section %r%s",
+            req.want.prepared.section,
+            "" if req.at_s is None or not swaps else f" {self.last_swap_late_ms:+.1f} ms from its marker",
+        )
 
     # ------------------------------------------------------------------ reading
     def stats(self) -> PreviewStats:
@@ -522,9 +591,18 @@ class LivePreview:
         p = self.player
         ps = p.stats() if p is not None else None
         return PreviewStats(
-            playing=bool(ps and ps.playing), position_s=ps.position_s if ps else 0.0,
-            drift_ms=1e3 * self._drift, seeks=self.seeks, relocations=self.relocations, jumps=self.jumps,
-            last_seek_ms=self.last_seek_ms, last_seek_error_ms=self.last_seek_error_ms,
+            playing=bool(ps and ps.playing),
+            position_s=ps.position_s if ps else 0.0,
+            drift_ms=1e3 * self._drift,
+            seeks=self.seeks,
+            relocations=self.relocations,
+            jumps=self.jumps,
+            last_seek_ms=self.last_seek_ms,
+            last_seek_error_ms=self.last_seek_error_ms,
             lead_ms=1e3 * (self._lead(ps.buffer_fill) if ps and p else 0.0),
-            swap_requests=self.swap_requests, swaps=ps.swaps if ps else 0, last_swap_late_ms=self.last_swap_late_ms,
-            underflows=ps.underflows if ps else 0, xruns=ps.xruns if ps else 0)
+            swap_requests=self.swap_requests,
+            swaps=ps.swaps if ps else 0,
+            last_swap_late_ms=self.last_swap_late_ms,
+            underflows=ps.underflows if ps else 0,
+            xruns=ps.xruns if ps else 0,
+        )

@@ -34,8 +34,15 @@ class RateLimitedLog:
         Monotonic clock in seconds.
     """
 
-    def __init__(self, logger: logging.Logger, *, interval_s: float = 10.0, maxsize: int = 256,
-                 max_kinds: int = 64, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        interval_s: float = 10.0,
+        maxsize: int = 256,
+        max_kinds: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._logger = logger
         self._interval = float(interval_s)
         self._queue: queue.SimpleQueue[tuple[int, str, str, tuple[Any, ...]]] = queue.SimpleQueue()

@@ -48,6 +48,7 @@ class ObjectMap:
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Index the ids (stem id -> k)."""
         object.__setattr__(self, "_index", {s: k for k, s in enumerate(self.ids)})
 
     @classmethod
@@ -67,6 +68,7 @@ class ObjectMap:
         return ObjectMap(self.ids + tuple(new[: max(0, MAX_OBJECTS - len(self.ids))]))
 
     def __len__(self) -> int:
+        """The number of objects."""
         return len(self.ids)
 
 
@@ -87,8 +89,9 @@ class PreparedScene:
         Section length in seconds when the scene has no ``timing`` of its own.
     """
 
-    def __init__(self, scene: Scene, omap: ObjectMap, *, source: str, section: str | None,
-                 fallback_section_s: float) -> None:
+    def __init__(
+        self, scene: Scene, omap: ObjectMap, *, source: str, section: str | None, fallback_section_s: float
+    ) -> None:
         self.scene = scene
         self.map = omap
         self.source = source

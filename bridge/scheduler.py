@@ -69,6 +69,7 @@ class SchedulerConfig:
     realtime_priority: bool = True
 
     def __post_init__(self) -> None:
+        """Check the rate (1..200 Hz) and the refresh period (> 0 s)."""
         if not 1.0 <= self.rate_hz <= 200.0:
             raise ValueError(f"rate must be 1..200 Hz, got {self.rate_hz}")
         if self.refresh_s <= 0:
@@ -112,7 +113,7 @@ def raise_thread_priority(rt_priority: int = 10, nice: int = -10) -> str:
     """
     tid = threading.get_native_id()
     try:
-        os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(rt_priority))  # type: ignore[attr-defined]
+        os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(rt_priority))
         return "SCHED_RR"
     except (AttributeError, OSError):
         pass
@@ -204,9 +205,16 @@ class FrameScheduler:
     AHEAD_TOLERANCE_S = 0.001
     """A frame computed ahead is still sent if the playhead moved less than this, seconds."""
 
-    def __init__(self, config: SchedulerConfig, *, transport: Transport, book: Callable[[], SceneBook],
-                 targets: Sequence[Target], events: RateLimitedLog,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: SchedulerConfig,
+        *,
+        transport: Transport,
+        book: Callable[[], SceneBook],
+        targets: Sequence[Target],
+        events: RateLimitedLog,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.transport = transport
         self._book = book
@@ -254,7 +262,11 @@ class FrameScheduler:
         Listeners must not block (hand the frame to your own thread or bounded queue); an
         exception is counted and reported, and the listener stays registered.
         """
-        self._listeners.append(listener)
+        self._listeners = [*self._listeners, listener]  # a new list: the frame thread may be iterating the old one
+
+    def remove_listener(self, listener: FrameListener) -> None:
+        """Stop calling ``listener`` (ignored when it is not registered); safe while frames run."""
+        self._listeners = [x for x in self._listeners if x != listener]  # (==: bound methods are made anew)
 
     def wake(self) -> None:
         """Emit a frame now, out of cadence (a section event or a new scene arrived)."""
@@ -277,6 +289,7 @@ class FrameScheduler:
 
     @property
     def alive(self) -> bool:
+        """Whether the frame thread is running."""
         return self._thread is not None and self._thread.is_alive()
 
     # ------------------------------------------------------------------ one frame
@@ -322,10 +335,22 @@ class FrameScheduler:
             self.events.report("nan", "non-finite position or gain in section %r; sending 0 instead", info.name)
             aed = np.nan_to_num(aed, nan=0.0, posinf=0.0, neginf=0.0)
             gain = np.nan_to_num(gain, nan=-60.0, posinf=-60.0, neginf=-60.0)
-        return Frame(seq=self.frames, time_s=now_s, playhead_s=pos, playing=st.playing, section=info.name,
-                     section_t=min(1.0, max(0.0, t)), scene_source=scene.source, new_section=info.changed,
-                     names=book.map.ids, aed=aed, gain_db=gain, width=width, active=active,
-                     section_start_s=info.start_s)
+        return Frame(
+            seq=self.frames,
+            time_s=now_s,
+            playhead_s=pos,
+            playing=st.playing,
+            section=info.name,
+            section_t=min(1.0, max(0.0, t)),
+            scene_source=scene.source,
+            new_section=info.changed,
+            names=book.map.ids,
+            aed=aed,
+            gain_db=gain,
+            width=width,
+            active=active,
+            section_start_s=info.start_s,
+        )
 
     def _refresh_mask(self, n: int) -> np.ndarray:
         per = max(1, int(round(self.config.refresh_s * self.config.rate_hz)))
@@ -382,21 +407,28 @@ class FrameScheduler:
     def _still_valid(self, frame: Frame, st: TransportState, book: SceneBook) -> bool:
         """May a frame computed ahead for its deadline still go out? Yes unless the scene book,
         a section event, the markers or the play state changed, or the playhead moved by more
-        than :attr:`AHEAD_TOLERANCE_S` (a DAW correction is slewed in: usually microseconds)."""
+        than :attr:`AHEAD_TOLERANCE_S` (a DAW correction is slewed in: usually microseconds).
+        """
         old_st, old_book = self._ahead_inputs
         if book is not old_book:
             return False
         if st is old_st:
             return True
-        return (st.event == old_st.event and st.markers_version == old_st.markers_version
-                and st.playing == old_st.playing
-                and abs(st.position(frame.time_s) - frame.playhead_s) <= self.AHEAD_TOLERANCE_S)
+        if old_st is None:  # (unreachable: the book check above returns first)
+            return False
+        return (
+            st.event == old_st.event
+            and st.markers_version == old_st.markers_version
+            and st.playing == old_st.playing
+            and abs(st.position(frame.time_s) - frame.playhead_s) <= self.AHEAD_TOLERANCE_S
+        )
 
     def _run(self) -> None:
         """Frames on absolute deadlines. After each on-cadence frame the next one is computed
         ahead for its deadline, so at the deadline it only has to be sent: the time to evaluate
         the scene no longer adds to the jitter on the wire. An early frame (section event, new
-        scene, marker crossing) discards the frame computed ahead."""
+        scene, marker crossing) discards the frame computed ahead.
+        """
         if self.config.realtime_priority:
             self.priority = raise_thread_priority()
         period = 1.0 / self.config.rate_hz
@@ -450,8 +482,7 @@ class FrameScheduler:
                 skipped = int(behind // period)
                 self.late_skipped += skipped
                 deadline += skipped * period
-                self.events.report("late", "frame thread %.1f ms behind; skipped %d frame(s)",
-                                   behind * 1e3, skipped)
+                self.events.report("late", "frame thread %.1f ms behind; skipped %d frame(s)", behind * 1e3, skipped)
             # compute the next frame now, unless a marker crossing comes first (then it is computed
             # when the crossing wakes us, so the section tracker never runs ahead of a crossing)
             st = self.transport.state
@@ -485,14 +516,23 @@ class FrameScheduler:
         m = min(self._compute_n, len(self._compute))
         comp = self._compute[:m] * 1e3 if m else np.zeros(1)
         return SchedulerStats(
-            frames=self.frames, messages=self.messages, late_skipped=self.late_skipped,
-            early_frames=self.early_frames, errors=self.errors,
-            lateness_p50_ms=float(np.percentile(lat, 50)), lateness_p99_ms=float(np.percentile(lat, 99)),
-            lateness_max_ms=float(lat.max()), compute_p50_ms=float(np.percentile(comp, 50)),
-            compute_p99_ms=float(np.percentile(comp, 99)), section_changes=self.section_changes,
-            crossfades=self.crossfades, last_switch_ms=self.last_switch_ms,
-            elapsed_s=self._clock() - self._t0, cadence_frames=self._lat_n,
-            period_error_ppm=self._period_error_ppm())
+            frames=self.frames,
+            messages=self.messages,
+            late_skipped=self.late_skipped,
+            early_frames=self.early_frames,
+            errors=self.errors,
+            lateness_p50_ms=float(np.percentile(lat, 50)),
+            lateness_p99_ms=float(np.percentile(lat, 99)),
+            lateness_max_ms=float(lat.max()),
+            compute_p50_ms=float(np.percentile(comp, 50)),
+            compute_p99_ms=float(np.percentile(comp, 99)),
+            section_changes=self.section_changes,
+            crossfades=self.crossfades,
+            last_switch_ms=self.last_switch_ms,
+            elapsed_s=self._clock() - self._t0,
+            cadence_frames=self._lat_n,
+            period_error_ppm=self._period_error_ppm(),
+        )
 
     def _period_error_ppm(self) -> float:
         """Mean on-cadence interval vs the nominal period, parts per million (0 = no drift)."""

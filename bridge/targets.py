@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -67,19 +67,19 @@ ADM_GAIN_MAX = 10 ** (12 / 20)
 IEM_MAX_INPUTS = 64
 
 GENERIC_FIELDS: Mapping[str, str] = {
-    "az": "f",         # azimuth deg, +left (house convention)
-    "az_right": "f",   # azimuth deg, +right (SPAT / Text2Spatial convention)
-    "el": "f",         # elevation deg, +up
-    "dist": "f",       # distance m
+    "az": "f",  # azimuth deg, +left (house convention)
+    "az_right": "f",  # azimuth deg, +right (SPAT / Text2Spatial convention)
+    "el": "f",  # elevation deg, +up
+    "dist": "f",  # distance m
     "dist_norm": "f",  # distance / dmax, 0..1
-    "x": "f",          # metres forward
-    "y": "f",          # metres to the left
-    "z": "f",          # metres up
-    "gain": "f",       # linear
-    "gain_db": "f",    # dB
-    "width": "f",      # 0..1
-    "n": "i",          # object number (1-based)
-    "id": "s",         # object name
+    "x": "f",  # metres forward
+    "y": "f",  # metres to the left
+    "z": "f",  # metres up
+    "gain": "f",  # linear
+    "gain_db": "f",  # dB
+    "width": "f",  # 0..1
+    "n": "i",  # object number (1-based)
+    "id": "s",  # object name
 }
 """Fields a ``generic`` template may send, with their OSC type tag."""
 
@@ -151,8 +151,9 @@ class TargetSpec:
         parts = head.split(":")
         flavour = parts[0].strip().lower()
         if flavour not in FLAVOURS:
-            raise TargetSpecError(f"--target {text!r}: unknown flavour {flavour!r}; expected one of "
-                                  f"{', '.join(FLAVOURS)} ({cls.FORM})")
+            raise TargetSpecError(
+                f"--target {text!r}: unknown flavour {flavour!r}; expected one of {', '.join(FLAVOURS)} ({cls.FORM})"
+            )
         if len(parts) > 3:
             raise TargetSpecError(f"--target {text!r}: too many ':' ({cls.FORM})")
         host = parts[1].strip() if len(parts) > 1 and parts[1].strip() else "127.0.0.1"
@@ -175,8 +176,9 @@ class TargetSpec:
         kw: dict[str, object] = {}
         for key, values in opts.items():
             if key not in allowed:
-                raise TargetSpecError(f"--target {text!r}: unknown option {key!r} for {flavour}; "
-                                      f"allowed: {', '.join(allowed)}")
+                raise TargetSpecError(
+                    f"--target {text!r}: unknown option {key!r} for {flavour}; allowed: {', '.join(allowed)}"
+                )
             if key != "msg" and len(values) > 1:
                 raise TargetSpecError(f"--target {text!r}: option {key!r} given twice")
             v = values[-1]
@@ -203,11 +205,14 @@ class TargetSpec:
             elif key == "msg":
                 kw["messages"] = tuple(_parse_generic_msg(m, text) for m in values)
         if flavour == "generic" and not kw.get("messages"):
-            raise TargetSpecError(f"--target {text!r}: generic needs at least one msg=ADDRESS:FIELDS, "
-                                  f"e.g. generic:127.0.0.1:9100?msg=/obj/{{n}}/aed:az,el,dist")
+            raise TargetSpecError(
+                f"--target {text!r}: generic needs at least one msg=ADDRESS:FIELDS, "
+                f"e.g. generic:127.0.0.1:9100?msg=/obj/{{n}}/aed:az,el,dist"
+            )
         return cls(flavour=flavour, host=host, port=port, **kw)  # type: ignore[arg-type]
 
     def __str__(self) -> str:
+        """``flavour:host:port``, the options left out (for log lines)."""
         return f"{self.flavour}:{self.host}:{self.port}"
 
 
@@ -226,8 +231,9 @@ def _parse_generic_msg(spec: str, text: str) -> tuple[str, tuple[str, ...]]:
     if not sep or not address.startswith("/"):
         raise TargetSpecError(f"--target {text!r}: msg={spec!r} must look like /obj/{{n}}/aed:az,el,dist")
     if address.startswith(_RESERVED_PREFIXES):
-        raise TargetSpecError(f"--target {text!r}: msg address {address!r} uses an input namespace "
-                              f"({', '.join(_RESERVED_PREFIXES)})")
+        raise TargetSpecError(
+            f"--target {text!r}: msg address {address!r} uses an input namespace ({', '.join(_RESERVED_PREFIXES)})"
+        )
     try:
         address.format(n=1, i=0, id="x")
     except (KeyError, IndexError, ValueError):
@@ -235,8 +241,10 @@ def _parse_generic_msg(spec: str, text: str) -> tuple[str, tuple[str, ...]]:
     fields = tuple(f.strip() for f in fields_s.split(",") if f.strip())
     bad = [f for f in fields if f not in GENERIC_FIELDS]
     if not fields or bad:
-        raise TargetSpecError(f"--target {text!r}: msg={spec!r} has unknown field(s) {bad or fields_s!r}; "
-                              f"allowed: {', '.join(GENERIC_FIELDS)}")
+        raise TargetSpecError(
+            f"--target {text!r}: msg={spec!r} has unknown field(s) {bad or fields_s!r}; "
+            f"allowed: {', '.join(GENERIC_FIELDS)}"
+        )
     return address, fields
 
 
@@ -274,18 +282,25 @@ class Target:
     # -- flavour hooks
     def _prepare(self, frame: Frame) -> object:
         """Vectorised per-frame conversion (clamping etc.); the result is passed to the hooks."""
+        del frame  # the hooks' fixed signature; this default converts nothing
         return None
 
-    def _moving(self, frame: Frame, k: int, prep: object) -> list[tuple[int, bytes]]:
+    def _moving(self, frame: Frame, k: int, prep: Any) -> list[tuple[int, bytes]]:
         raise NotImplementedError
 
     def _static(self, frame: Frame, k: int) -> list[bytes]:
+        """Messages sent when object ``k`` first appears and on refresh (names, ranges); none by default."""
+        del frame, k  # the hooks' fixed signature
         return []
 
     def _mute(self, k: int, muted: bool) -> bytes | None:
+        """The message that mutes (``muted``) or unmutes object ``k``; None: the flavour cannot mute."""
+        del k, muted  # the hooks' fixed signature
         return None
 
     def _preamble(self, frame: Frame) -> list[bytes]:
+        """Messages sent before each frame's objects; none by default."""
+        del frame  # the hooks' fixed signature
         return []
 
     def _objects(self, frame: Frame) -> range | tuple[int, ...]:
@@ -369,8 +384,12 @@ class AdmTarget(Target):
         t = self._tpl.get(k)
         if t is None:
             base = f"/adm/obj/{k + 1}"
-            t = (MessageTemplate(base + "/aed", "fff"), MessageTemplate(base + "/gain", "f"),
-                 MessageTemplate(base + "/w", "f"), MessageTemplate(base + "/mute", "i"))
+            t = (
+                MessageTemplate(base + "/aed", "fff"),
+                MessageTemplate(base + "/gain", "f"),
+                MessageTemplate(base + "/w", "f"),
+                MessageTemplate(base + "/mute", "i"),
+            )
             self._tpl[k] = t
         return t
 
@@ -383,15 +402,18 @@ class AdmTarget(Target):
         w = np.clip(_finite(frame.width), 0.0, 1.0)
         return az.tolist(), el.tolist(), d.tolist(), gain.tolist(), w.tolist()
 
-    def _moving(self, frame: Frame, k: int, prep: object) -> list[tuple[int, bytes]]:
-        az, el, d, gain, w = prep  # type: ignore[misc]
+    def _moving(self, frame: Frame, k: int, prep: Any) -> list[tuple[int, bytes]]:
+        del frame  # prepared in _prepare
+        az, el, d, gain, w = prep
         t = self._templates(k)
         return [(0, t[0].pack(az[k], el[k], d[k])), (1, t[1].pack(gain[k])), (2, t[2].pack(w[k]))]
 
     def _static(self, frame: Frame, k: int) -> list[bytes]:
         base = f"/adm/obj/{k + 1}"
-        return [encode_message(base + "/name", [frame.names[k][:128]], "s"),
-                encode_message(base + "/dmax", [self.spec.dmax_m], "f")]
+        return [
+            encode_message(base + "/name", [frame.names[k][:128]], "s"),
+            encode_message(base + "/dmax", [self.spec.dmax_m], "f"),
+        ]
 
     def _mute(self, k: int, muted: bool) -> bytes | None:
         return self._templates(k)[3].pack(1 if muted else 0)
@@ -418,8 +440,12 @@ class IemMultiTarget(Target):
         t = self._tpl.get(k)
         if t is None:
             p = self.prefix
-            t = (MessageTemplate(f"{p}/azimuth{k}", "f"), MessageTemplate(f"{p}/elevation{k}", "f"),
-                 MessageTemplate(f"{p}/gain{k}", "f"), MessageTemplate(f"{p}/mute{k}", "i"))
+            t = (
+                MessageTemplate(f"{p}/azimuth{k}", "f"),
+                MessageTemplate(f"{p}/elevation{k}", "f"),
+                MessageTemplate(f"{p}/gain{k}", "f"),
+                MessageTemplate(f"{p}/mute{k}", "i"),
+            )
             self._tpl[k] = t
         return t
 
@@ -429,8 +455,9 @@ class IemMultiTarget(Target):
         g = np.clip(_finite(frame.gain_db, -60.0), -60.0, 10.0)
         return az.tolist(), el.tolist(), g.tolist()
 
-    def _moving(self, frame: Frame, k: int, prep: object) -> list[tuple[int, bytes]]:
-        az, el, g = prep  # type: ignore[misc]
+    def _moving(self, frame: Frame, k: int, prep: Any) -> list[tuple[int, bytes]]:
+        del frame  # prepared in _prepare
+        az, el, g = prep
         t = self._templates(k)
         return [(0, t[0].pack(az[k])), (1, t[1].pack(el[k])), (2, t[2].pack(g[k]))]
 
@@ -445,14 +472,18 @@ class IemStereoTarget(Target):
         super().__init__(spec, out)
         p = spec.prefix or "/StereoEncoder"
         self.echo_prefixes = (p + "/",)
-        self._tpl = (MessageTemplate(f"{p}/azimuth", "f"), MessageTemplate(f"{p}/elevation", "f"),
-                     MessageTemplate(f"{p}/width", "f"))
+        self._tpl = (
+            MessageTemplate(f"{p}/azimuth", "f"),
+            MessageTemplate(f"{p}/elevation", "f"),
+            MessageTemplate(f"{p}/width", "f"),
+        )
 
     def _objects(self, frame: Frame) -> tuple[int, ...]:
         k = self.spec.obj - 1
         return (k,) if k < frame.size else ()
 
-    def _moving(self, frame: Frame, k: int, prep: object) -> list[tuple[int, bytes]]:
+    def _moving(self, frame: Frame, k: int, prep: Any) -> list[tuple[int, bytes]]:
+        del prep  # one object: nothing to vectorise, so there is no _prepare
         az = float(np.clip(_finite(frame.aed[k, 0]), -180.0, 180.0))
         el = float(np.clip(_finite(frame.aed[k, 1]), -90.0, 90.0))
         w = float(np.clip(_finite(frame.width[k]), 0.0, 1.0)) * 180.0
@@ -476,12 +507,15 @@ class SpatTarget(Target):
         g = np.clip(_finite(frame.gain_db, -60.0), -60.0, 12.0)
         return az_right.tolist(), el.tolist(), d.tolist(), g.tolist()
 
-    def _moving(self, frame: Frame, k: int, prep: object) -> list[tuple[int, bytes]]:
-        az, el, d, g = prep  # type: ignore[misc]
+    def _moving(self, frame: Frame, k: int, prep: Any) -> list[tuple[int, bytes]]:
+        del frame  # prepared in _prepare
+        az, el, d, g = prep
         t = self._tpl.get(k)
         if t is None:
-            t = self._tpl[k] = (MessageTemplate(f"/source/{k + 1}/aed", "fff"),
-                                MessageTemplate(f"/source/{k + 1}/gain", "f"))
+            t = self._tpl[k] = (
+                MessageTemplate(f"/source/{k + 1}/aed", "fff"),
+                MessageTemplate(f"/source/{k + 1}/gain", "f"),
+            )
         return [(0, t[0].pack(az[k], el[k], d[k])), (1, t[1].pack(g[k]))]
 
 
@@ -490,8 +524,9 @@ class GenericTarget(Target):
 
     def __init__(self, spec: TargetSpec, out: UdpOut | None = None) -> None:
         super().__init__(spec, out)
-        self.echo_prefixes = tuple(sorted({"/" + a.split("/")[1].split("{")[0] + "/"
-                                           for a, _ in spec.messages if a.count("/") >= 2}))
+        self.echo_prefixes = tuple(
+            sorted({"/" + a.split("/")[1].split("{")[0] + "/" for a, _ in spec.messages if a.count("/") >= 2})
+        )
         self._types = tuple("".join(GENERIC_FIELDS[f] for f in fields) for _, fields in spec.messages)
         self._addr: dict[tuple[int, int], str] = {}
 
@@ -502,17 +537,23 @@ class GenericTarget(Target):
         a, e = np.radians(az), np.radians(el)
         g_db = np.clip(_finite(frame.gain_db, -60.0), -120.0, 24.0)
         return {
-            "az": az.tolist(), "az_right": np.clip(-az, -180.0, 180.0).tolist(), "el": el.tolist(),
-            "dist": d.tolist(), "dist_norm": np.clip(d / self.spec.dmax_m, 0.0, 1.0).tolist(),
-            "x": (d * np.cos(e) * np.cos(a)).tolist(), "y": (d * np.cos(e) * np.sin(a)).tolist(),
-            "z": (d * np.sin(e)).tolist(), "gain": (10.0 ** (g_db / 20.0)).tolist(), "gain_db": g_db.tolist(),
+            "az": az.tolist(),
+            "az_right": np.clip(-az, -180.0, 180.0).tolist(),
+            "el": el.tolist(),
+            "dist": d.tolist(),
+            "dist_norm": np.clip(d / self.spec.dmax_m, 0.0, 1.0).tolist(),
+            "x": (d * np.cos(e) * np.cos(a)).tolist(),
+            "y": (d * np.cos(e) * np.sin(a)).tolist(),
+            "z": (d * np.sin(e)).tolist(),
+            "gain": (10.0 ** (g_db / 20.0)).tolist(),
+            "gain_db": g_db.tolist(),
             "width": np.clip(_finite(frame.width), 0.0, 1.0).tolist(),
         }
 
-    def _moving(self, frame: Frame, k: int, prep: object) -> list[tuple[int, bytes]]:
-        cols: dict[str, list[float]] = prep  # type: ignore[assignment]
+    def _moving(self, frame: Frame, k: int, prep: Any) -> list[tuple[int, bytes]]:
+        cols: dict[str, list[float]] = prep
         out = []
-        for slot, ((tmpl, fields), types) in enumerate(zip(self.spec.messages, self._types)):
+        for slot, ((tmpl, fields), types) in enumerate(zip(self.spec.messages, self._types, strict=True)):
             addr = self._addr.get((k, slot))
             if addr is None:
                 addr = self._addr[(k, slot)] = tmpl.format(n=k + 1, i=k, id=frame.names[k])
@@ -522,7 +563,10 @@ class GenericTarget(Target):
 
 
 _CLASSES: Mapping[str, Callable[[TargetSpec, UdpOut | None], Target]] = {
-    "adm": AdmTarget, "iem": IemMultiTarget, "iem-stereo": IemStereoTarget, "spat": SpatTarget,
+    "adm": AdmTarget,
+    "iem": IemMultiTarget,
+    "iem-stereo": IemStereoTarget,
+    "spat": SpatTarget,
     "generic": GenericTarget,
 }
 

@@ -86,8 +86,8 @@ class TempoSegment:
 @dataclass(frozen=True, slots=True)
 class _Anchor:
     playing: bool
-    pos_s: float         # playhead at wall_s
-    wall_s: float        # monotonic clock seconds
+    pos_s: float  # playhead at wall_s
+    wall_s: float  # monotonic clock seconds
     correction_s: float  # still to be blended in over slew_s (0 after a jump)
 
 
@@ -139,6 +139,7 @@ class TransportState:
 
     @property
     def playing(self) -> bool:
+        """Whether the DAW is playing."""
         return self.anchor.playing
 
     def position(self, now_s: float) -> float:
@@ -153,7 +154,8 @@ class TransportState:
     def reported_position(self, now_s: float) -> float:
         """Playhead in seconds at ``now_s`` with any pending correction applied at once instead
         of slewed in: the DAW's latest report extrapolated. For audio (the preview), which
-        cannot glide and must not fall behind a small seek."""
+        cannot glide and must not fall behind a small seek.
+        """
         a = self.anchor
         if not a.playing:
             return a.pos_s
@@ -211,24 +213,36 @@ class Transport:
         Monotonic clock in seconds.
     """
 
-    def __init__(self, *, bpm: float = 120.0, time_signature: str = "4/4", jump_threshold_s: float = 0.25,
-                 slew_s: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        bpm: float = 120.0,
+        time_signature: str = "4/4",
+        jump_threshold_s: float = 0.25,
+        slew_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if slew_s <= jump_threshold_s:
             raise ValueError(f"slew_s ({slew_s}) must exceed jump_threshold_s ({jump_threshold_s})")
         num, _, den = time_signature.partition("/")
         self.jump_threshold_s = float(jump_threshold_s)
         self._clock = clock
         self._lock = threading.Lock()
-        self._state = TransportState(anchor=_Anchor(False, 0.0, clock(), 0.0), slew_s=float(slew_s),
-                                     bpm=float(bpm), beats_per_bar=int(num), beat_unit=int(den or 4),
-                                     tempo_map=(TempoSegment(0.0, 0.0, 0.0, float(bpm), int(num)),))
-        self._marker_slots: dict[int, list] = {}     # REAPER: index -> [name, time]
+        self._state = TransportState(
+            anchor=_Anchor(False, 0.0, clock(), 0.0),
+            slew_s=float(slew_s),
+            bpm=float(bpm),
+            beats_per_bar=int(num),
+            beat_unit=int(den or 4),
+            tempo_map=(TempoSegment(0.0, 0.0, 0.0, float(bpm), int(num)),),
+        )
+        self._marker_slots: dict[int, list] = {}  # REAPER: index -> [name, time]
         self._marker_beats: list[tuple[str, float]] | None = None  # Ableton: (name, beats)
         self._event_seq = 0
         self.jumps = 0
         self.corrections = 0
 
-    # ------------------------------------------------------------------ reading (lock-free)
+    # ------------------------------------------------------------------ reading, lock-free
     @property
     def state(self) -> TransportState:
         """The latest published state (an atomic reference read)."""
@@ -259,8 +273,7 @@ class Transport:
             st = self._state
             if not st.playing:
                 return
-            self._publish(anchor=_Anchor(False, st.position(now), now, 0.0), updates=st.updates + 1,
-                          last_update_s=now)
+            self._publish(anchor=_Anchor(False, st.position(now), now, 0.0), updates=st.updates + 1, last_update_s=now)
 
     def set_playing(self, playing: bool) -> None:
         """``play()`` or ``stop()``."""
@@ -309,14 +322,16 @@ class Transport:
             if bpm == st.bpm and st.bpm_from_daw == from_daw:
                 return
             whole = not (from_daw and st.bpm_from_daw)
-            self._publish(bpm=float(bpm), bpm_from_daw=from_daw,
-                          tempo_map=self._remap(st, bpm=float(bpm), from_start=whole))
+            self._publish(
+                bpm=float(bpm), bpm_from_daw=from_daw, tempo_map=self._remap(st, bpm=float(bpm), from_start=whole)
+            )
             if self._marker_beats is not None:
                 self._set_markers_locked(self._beats_to_markers(self._marker_beats))
 
     def set_time_signature(self, beats_per_bar: int | None = None, beat_unit: int | None = None) -> None:
         """Set numerator and/or denominator; a new numerator counts bars from the playhead on
-        (the DAW's first report applies from the song start)."""
+        (the DAW's first report applies from the song start).
+        """
         with self._lock:
             st = self._state
             bpb = int(beats_per_bar or st.beats_per_bar)
@@ -327,8 +342,14 @@ class Transport:
                     changes["tempo_map"] = self._remap(st, beats_per_bar=bpb, from_start=not st.meter_from_daw)
             self._publish(**changes)
 
-    def _remap(self, st: TransportState, *, bpm: float | None = None, beats_per_bar: int | None = None,
-               from_start: bool = False) -> tuple[TempoSegment, ...]:
+    def _remap(
+        self,
+        st: TransportState,
+        *,
+        bpm: float | None = None,
+        beats_per_bar: int | None = None,
+        from_start: bool = False,
+    ) -> tuple[TempoSegment, ...]:
         """The tempo map with a change of tempo and/or meter at the playhead (or from the start).
 
         Segments from the playhead on (learned on an earlier pass) are dropped: the DAW reports
@@ -337,6 +358,7 @@ class Transport:
         if from_start and beats_per_bar is None:  # a tempo: one from the start
             return (TempoSegment(0.0, 0.0, 0.0, float(bpm or st.bpm), st.beats_per_bar),)
         if from_start:  # a meter: the learned tempo changes stay, every bar is re-counted
+            assert beats_per_bar is not None  # the tempo-only case returned above
             out: list[TempoSegment] = []
             for g in st.tempo_map:
                 bars = out[-1].bars_at(g.time_s) if out else g.beats / beats_per_bar
@@ -358,8 +380,9 @@ class Transport:
     def _set_markers_locked(self, markers: Iterable[Marker]) -> None:
         ms = tuple(sorted(markers, key=lambda m: (m.time_s, m.name)))[:MAX_MARKERS]
         if ms != self._state.markers:
-            self._publish(markers=ms, marker_times=tuple(m.time_s for m in ms),
-                          markers_version=self._state.markers_version + 1)
+            self._publish(
+                markers=ms, marker_times=tuple(m.time_s for m in ms), markers_version=self._state.markers_version + 1
+            )
 
     def set_markers(self, markers: Iterable[Marker]) -> None:
         """Replace the whole marker table."""
@@ -411,7 +434,8 @@ class Transport:
     def section_event(self, name: str, start_s: float | None = None) -> None:
         """An explicit "we are now in section ``name``" (REAPER ``/lastmarker/name``,
         ``/gravity/section``); the section starts at ``start_s`` (default: the marker of that
-        name at or before the playhead, else the playhead)."""
+        name at or before the playhead, else the playhead).
+        """
         with self._lock:
             st = self._state
             now = self._clock()

@@ -58,8 +58,14 @@ STEM_FILES: dict[str, str] = {
 
 # Peak level (linear, full scale = 1) each stem is scaled to before writing.
 _PEAKS: dict[str, float] = {
-    "kick": 0.50, "snare": 0.55, "hats": 0.22, "bass": 0.38,
-    "pad": 0.16, "vox": 0.34, "arp": 0.24, "riser": 0.18,
+    "kick": 0.50,
+    "snare": 0.55,
+    "hats": 0.22,
+    "bass": 0.38,
+    "pad": 0.16,
+    "vox": 0.34,
+    "arp": 0.24,
+    "riser": 0.18,
 }
 _MIX_PEAK_MAX = 0.89  # -1 dBFS: the summed stems never exceed this
 
@@ -69,10 +75,21 @@ _CHORDS: tuple[tuple[int, int, int], ...] = ((60, 64, 69), (60, 65, 69), (60, 64
 _ROOTS: tuple[int, ...] = (45, 41, 48, 43)
 # Melody over 4 bars: (bar, start beat, length in beats, MIDI note, vowel).
 _MELODY: tuple[tuple[int, float, float, int, str], ...] = (
-    (0, 0.0, 1.0, 64, "a"), (0, 1.0, 1.0, 69, "o"), (0, 2.0, 0.5, 67, "e"), (0, 2.5, 1.5, 64, "a"),
-    (1, 1.0, 1.0, 69, "i"), (1, 2.0, 1.0, 72, "a"), (1, 3.0, 1.0, 69, "o"),
-    (2, 0.0, 1.5, 67, "e"), (2, 1.5, 0.5, 64, "a"), (2, 2.0, 1.0, 67, "u"), (2, 3.0, 1.0, 72, "a"),
-    (3, 0.0, 1.0, 71, "o"), (3, 1.0, 0.5, 69, "a"), (3, 1.5, 0.5, 67, "e"), (3, 2.0, 2.0, 69, "a"),
+    (0, 0.0, 1.0, 64, "a"),
+    (0, 1.0, 1.0, 69, "o"),
+    (0, 2.0, 0.5, 67, "e"),
+    (0, 2.5, 1.5, 64, "a"),
+    (1, 1.0, 1.0, 69, "i"),
+    (1, 2.0, 1.0, 72, "a"),
+    (1, 3.0, 1.0, 69, "o"),
+    (2, 0.0, 1.5, 67, "e"),
+    (2, 1.5, 0.5, 64, "a"),
+    (2, 2.0, 1.0, 67, "u"),
+    (2, 3.0, 1.0, 72, "a"),
+    (3, 0.0, 1.0, 71, "o"),
+    (3, 1.0, 0.5, 69, "a"),
+    (3, 1.5, 0.5, 67, "e"),
+    (3, 2.0, 2.0, 69, "a"),
 )
 # Soprano formants per vowel: (centre Hz, -3 dB bandwidth Hz, gain dB) for 5 resonators.
 _VOWELS: dict[str, tuple[tuple[float, float, float], ...]] = {
@@ -90,6 +107,7 @@ def _midi_hz(note: float | np.ndarray) -> float | np.ndarray:
 
 
 # ---------------------------------------------------------------- filters (frequency domain)
+
 
 def _lp2(f: np.ndarray, fc: float) -> np.ndarray:
     """Second-order Butterworth low-pass (analog prototype) at frequencies ``f`` Hz."""
@@ -109,8 +127,9 @@ def _resonator(f: np.ndarray, fc: float, bw: float) -> np.ndarray:
     return jbw / (fc * fc - f * f + jbw)
 
 
-def _fft_filter(x: np.ndarray, sample_rate: int,
-                response: Callable[[np.ndarray], np.ndarray], tail_s: float = 0.5) -> np.ndarray:
+def _fft_filter(
+    x: np.ndarray, sample_rate: int, response: Callable[[np.ndarray], np.ndarray], tail_s: float = 0.5
+) -> np.ndarray:
     """Filter ``x`` by a frequency response (a function of frequency in Hz).
 
     The signal is zero-padded by ``tail_s`` seconds (at least) so the filter's ring-out does not
@@ -123,6 +142,7 @@ def _fft_filter(x: np.ndarray, sample_rate: int,
 
 
 # ---------------------------------------------------------------- oscillators and envelopes
+
 
 def _saw(freq_hz: np.ndarray, sample_rate: int, phase0: float = 0.0) -> np.ndarray:
     """Band-limited (PolyBLEP) sawtooth in [-1, 1] following ``freq_hz`` (one value a sample)."""
@@ -156,10 +176,11 @@ def _add(track: np.ndarray, start: int, sound: np.ndarray) -> None:
     if start >= len(track):
         return
     m = min(len(sound), len(track) - start)
-    track[start:start + m] += sound[:m]
+    track[start : start + m] += sound[:m]
 
 
 # ---------------------------------------------------------------- the instruments
+
 
 class _Song:
     """Timing of the song: bars of 4/4 at ``bpm``, ``sample_rate`` Hz."""
@@ -211,11 +232,11 @@ def _hats(song: _Song, rng: np.random.Generator) -> np.ndarray:
     track = np.zeros(song.n)
     for bar in range(song.bars):
         for step in range(16):
-            if step % 4 == 2:      # off-beat 8th: accented, open
+            if step % 4 == 2:  # off-beat 8th: accented, open
                 vel, decay = 1.0, 0.09
-            elif step % 4 == 0:    # on the beat
+            elif step % 4 == 0:  # on the beat
                 vel, decay = 0.55, 0.03
-            else:                  # 16ths in between
+            else:  # 16ths in between
                 vel, decay = 0.35, 0.02
             vel *= 1.0 + 0.1 * (rng.random() - 0.5)
             length = int(6 * decay * sr)
@@ -239,8 +260,8 @@ def _bass(song: _Song, rng: np.random.Generator) -> np.ndarray:
             start = song.at(bar, step / 2)
             note = root + (12 if step in (3, 7) else 0)
             m = min(note_len, song.n - start)
-            freq[start:start + m] = _midi_hz(note)
-            env[start:start + m] = shape[:m] * (1.0 if step % 2 == 0 else 0.8)
+            freq[start : start + m] = _midi_hz(note)
+            env[start : start + m] = shape[:m] * (1.0 if step % 2 == 0 else 0.8)
     y = _saw(freq, sr, rng.random()) * env
     return _fft_filter(y, sr, lambda fr: _lp2(fr, 500.0) * _hp2(fr, 30.0))
 
@@ -301,7 +322,7 @@ def _vox(song: _Song, rng: np.random.Generator) -> np.ndarray:
     phase = 2 * np.pi * np.cumsum(f0) / sr
     source = np.zeros(n)
     for k in range(1, int(9000 / f0.min()) + 1):
-        source += np.where(k * f0 < 9000.0, k ** -1.0, 0.0) * np.sin(k * phase)
+        source += np.where(k * f0 < 9000.0, k**-1.0, 0.0) * np.sin(k * phase)
     source += 0.02 * rng.standard_normal(n)  # breath
     source *= env
     out = np.zeros(n)
@@ -318,11 +339,11 @@ def _vox(song: _Song, rng: np.random.Generator) -> np.ndarray:
     # Air (breath noise above 4.5 kHz following the voice) and an "s" before every third note.
     voiced_rms = float(np.sqrt(np.mean(out[env > 0.5] ** 2))) if (env > 0.5).any() else 0.0
     hiss = _fft_filter(rng.standard_normal(n), sr, lambda fr: _hp2(fr, 4500.0))
-    hiss /= max(float(np.sqrt(np.mean(hiss ** 2))), 1e-12)
+    hiss /= max(float(np.sqrt(np.mean(hiss**2))), 1e-12)
     out += hiss * env * 0.1 * voiced_rms
     s_len = int(0.07 * sr)
     ess = _fft_filter(rng.standard_normal(s_len), sr, lambda fr: _resonator(fr, 7000.0, 3500.0), tail_s=0.02)
-    ess *= np.hanning(s_len) * 0.5 * voiced_rms / max(float(np.sqrt(np.mean(ess ** 2))), 1e-12)
+    ess *= np.hanning(s_len) * 0.5 * voiced_rms / max(float(np.sqrt(np.mean(ess**2))), 1e-12)
     for start in starts[::3]:
         _add(out, max(0, start - s_len + int(0.01 * sr)), ess)
     return out
@@ -356,25 +377,32 @@ def _riser(song: _Song, rng: np.random.Generator) -> np.ndarray:
     tau = np.arange(m) / m  # 0 -> 1 over the riser
     noise = rng.standard_normal(m)
     centres = 200.0 * 2.0 ** (np.arange(19) / 3.0)  # 200 Hz .. 12.8 kHz, third octaves
-    sweep = np.log2(200.0) + (np.log2(10000.0) - np.log2(200.0)) * tau ** 1.5
+    sweep = np.log2(200.0) + (np.log2(10000.0) - np.log2(200.0)) * tau**1.5
     y = np.zeros(m)
     for fc in centres:
         band = _fft_filter(noise, sr, lambda fr, fc=fc: _resonator(fr, fc, fc * 0.25), tail_s=0.1)
         y += band * np.exp(-0.5 * ((np.log2(fc) - sweep) / 0.6) ** 2)
-    y *= tau ** 2 * np.clip((m - np.arange(m)) / (0.01 * sr), 0.0, 1.0)
+    y *= tau**2 * np.clip((m - np.arange(m)) / (0.01 * sr), 0.0, 1.0)
     track = np.zeros(song.n)
     track[start:] = y
     return track
 
 
 _INSTRUMENTS: dict[str, Callable[[_Song, np.random.Generator], np.ndarray]] = {
-    "kick": _kick, "snare": _snare, "hats": _hats, "bass": _bass,
-    "pad": _pad, "vox": _vox, "arp": _arp, "riser": _riser,
+    "kick": _kick,
+    "snare": _snare,
+    "hats": _hats,
+    "bass": _bass,
+    "pad": _pad,
+    "vox": _vox,
+    "arp": _arp,
+    "riser": _riser,
 }
 
 
-def render_stems(*, seed: int = 0, bars: int = 8, bpm: float = 120.0,
-                 sample_rate: int = 48000) -> dict[str, np.ndarray]:
+def render_stems(
+    *, seed: int = 0, bars: int = 8, bpm: float = 120.0, sample_rate: int = 48000
+) -> dict[str, np.ndarray]:
     """Synthesise the stems in memory.
 
     Parameters
@@ -407,7 +435,7 @@ def render_stems(*, seed: int = 0, bars: int = 8, bpm: float = 120.0,
         rng = np.random.default_rng([int(seed), k])
         y = make(song, rng)
         fade = min(len(y), int(0.005 * song.sr))
-        y[len(y) - fade:] *= np.linspace(1.0, 0.0, fade)
+        y[len(y) - fade :] *= np.linspace(1.0, 0.0, fade)
         peak = float(np.max(np.abs(y)))
         stems[name] = y * (_PEAKS[name] / peak) if peak > 0 else y
     mix_peak = float(np.max(np.abs(sum(stems.values()))))
@@ -427,8 +455,9 @@ def _write_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
         raise
 
 
-def make_stems(out_dir: str | os.PathLike[str], *, seed: int = 0, bars: int = 8,
-               bpm: float = 120.0, sample_rate: int = 48000) -> list[Path]:
+def make_stems(
+    out_dir: str | os.PathLike[str], *, seed: int = 0, bars: int = 8, bpm: float = 120.0, sample_rate: int = 48000
+) -> list[Path]:
     """Write the example song's stems as 24-bit mono WAV files.
 
     Parameters
@@ -450,8 +479,12 @@ def make_stems(out_dir: str | os.PathLike[str], *, seed: int = 0, bars: int = 8,
     for name, audio in stems.items():
         path = out / f"{name}.wav"
         _write_atomic(path, audio, sample_rate)
-        log.info("wrote %s (%s, peak %.1f dBFS)", path, STEM_FILES[name],
-                 20 * np.log10(max(float(np.max(np.abs(audio))), 1e-12)))
+        log.info(
+            "wrote %s (%s, peak %.1f dBFS)",
+            path,
+            STEM_FILES[name],
+            20 * np.log10(max(float(np.max(np.abs(audio))), 1e-12)),
+        )
         paths.append(path)
     return paths
 
@@ -466,8 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sample-rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
     args = p.parse_args(argv)
     try:
-        paths = make_stems(args.out_dir, seed=args.seed, bars=args.bars, bpm=args.bpm,
-                           sample_rate=args.sample_rate)
+        paths = make_stems(args.out_dir, seed=args.seed, bars=args.bars, bpm=args.bpm, sample_rate=args.sample_rate)
     except (ValueError, OSError) as exc:
         print(f"make_stems: error: {exc}", file=sys.stderr)
         return 1

@@ -27,13 +27,32 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
 __version__ = "0.1.0"
 
 _WHERE = {
-    "GravityError": "errors", "Issue": "errors", "ValidationError": "errors", "RuleConflictError": "errors",
-    "Request": "request", "Stem": "request", "Scene": "scene", "SceneObject": "scene",
-    "enforce": "rules", "check": "rules", "make_scene": "pipeline", "SceneResult": "pipeline",
+    "GravityError": "errors",
+    "Issue": "errors",
+    "ValidationError": "errors",
+    "RuleConflictError": "errors",
+    "Request": "request",
+    "Stem": "request",
+    "Scene": "scene",
+    "SceneObject": "scene",
+    "enforce": "rules",
+    "check": "rules",
+    "make_scene": "pipeline",
+    "SceneResult": "pipeline",
 }
 __all__ = [
-    "GravityError", "Issue", "ValidationError", "RuleConflictError", "Request", "Stem", "Scene", "SceneObject",
-    "enforce", "check", "make_scene", "SceneResult",
+    "GravityError",
+    "Issue",
+    "ValidationError",
+    "RuleConflictError",
+    "Request",
+    "Stem",
+    "Scene",
+    "SceneObject",
+    "enforce",
+    "check",
+    "make_scene",
+    "SceneResult",
 ]
 
 

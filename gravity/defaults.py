@@ -81,19 +81,33 @@ CLASS_PLACEMENT: dict[str, ClassPlacement] = {
 }
 
 STYLE_ROOM: dict[str, str] = {
-    "club": "club_medium", "edm": "club_large", "techno": "club_medium", "house": "club_medium",
-    "classical": "hall_large", "orchestral": "hall_large", "cinematic": "hall_medium",
-    "ambient": "church", "jazz": "studio_large", "folk": "studio_small", "acoustic": "studio_small",
-    "podcast": "dry", "lofi": "studio_small", "metal": "studio_large", "rock": "studio_large",
-    "live": "hall_medium", "hiphop": "studio_small", "rnb": "studio_small", "pop": "studio_large",
+    "club": "club_medium",
+    "edm": "club_large",
+    "techno": "club_medium",
+    "house": "club_medium",
+    "classical": "hall_large",
+    "orchestral": "hall_large",
+    "cinematic": "hall_medium",
+    "ambient": "church",
+    "jazz": "studio_large",
+    "folk": "studio_small",
+    "acoustic": "studio_small",
+    "podcast": "dry",
+    "lofi": "studio_small",
+    "metal": "studio_large",
+    "rock": "studio_large",
+    "live": "hall_medium",
+    "hiphop": "studio_small",
+    "rnb": "studio_small",
+    "pop": "studio_large",
     "experimental": "hall_medium",
 }
 # Integrated loudness targets in LUFS: streaming-level for beat-driven styles, more
 # headroom for dynamic ones (immersive music deliverables sit lower than stereo masters).
 STYLE_LOUDNESS: dict[str, float] = {
-    **{s: -14.0 for s in ("club", "edm", "techno", "house", "hiphop", "metal", "rock", "pop", "rnb")},
-    **{s: -16.0 for s in ("lofi", "folk", "acoustic", "jazz", "live", "experimental", "podcast")},
-    **{s: -18.0 for s in ("ambient", "cinematic", "classical", "orchestral")},
+    **dict.fromkeys(("club", "edm", "techno", "house", "hiphop", "metal", "rock", "pop", "rnb"), -14.0),
+    **dict.fromkeys(("lofi", "folk", "acoustic", "jazz", "live", "experimental", "podcast"), -16.0),
+    **dict.fromkeys(("ambient", "cinematic", "classical", "orchestral"), -18.0),
 }
 
 
@@ -110,8 +124,13 @@ def default_object(stem: Stem, request: Request) -> dict[str, Any]:
     el = p.el_deg if request.has_height else 0.0
     pos = {"az_deg": float(az), "el_deg": float(el), "dist_m": float(p.dist_m)}
     return {
-        "id": stem.id, "class": stem.cls, **pos, "width": p.width, "gain_db": 0.0,
-        "reverb_send": p.reverb, "early_reflections": p.er,
+        "id": stem.id,
+        "class": stem.cls,
+        **pos,
+        "width": p.width,
+        "gain_db": 0.0,
+        "reverb_send": p.reverb,
+        "early_reflections": p.er,
         "motion": [{"t": 0.0, **pos}, {"t": 1.0, **pos}],
     }
 

@@ -30,6 +30,7 @@ class Issue:
     rule: str = ""
 
     def format(self, source: str = "") -> str:
+        """One line: ``source: path: message [rule]`` (the source and rule when known)."""
         where = f"{source}: " if source else ""
         tag = f" [{self.rule}]" if self.rule else ""
         return f"{where}{self.path}: {self.message}{tag}"
@@ -47,4 +48,5 @@ class ValidationError(GravityError, ValueError):
 
 class RuleConflictError(ValidationError):
     """The request's hard rules cannot all hold at once (e.g. two anchors at one spot plus a
-    separation rule between them)."""
+    separation rule between them).
+    """

@@ -28,6 +28,7 @@ __all__ = [
     "keyframes_array",
     "positions_at",
     "expand",
+    "scene_keyframes",
     "path_speed_deg_s",
     "detect_motion",
 ]
@@ -63,6 +64,7 @@ class Motion:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Reject an unknown pattern or parameters the pattern does not take (``ValueError``)."""
         if self.pattern not in PATTERNS:
             raise ValueError(f"unknown motion pattern {self.pattern!r}; expected one of {sorted(PATTERNS)}")
         unknown = set(self.params) - set(PATTERNS[self.pattern])
@@ -143,7 +145,7 @@ def path_speed_deg_s(keyframes: np.ndarray, section_s: float, substeps: int = 8)
     if len(kf) < 2:
         return 0.0
     peak = 0.0
-    for (t0, *_), (t1, *_) in zip(kf[:-1], kf[1:]):
+    for (t0, *_), (t1, *_) in zip(kf[:-1], kf[1:], strict=True):
         if t1 <= t0:
             continue
         ts = np.linspace(t0, t1, substeps + 1)
@@ -154,8 +156,9 @@ def path_speed_deg_s(keyframes: np.ndarray, section_s: float, substeps: int = 8)
     return peak
 
 
-def expand(motion: Motion, base: tuple[float, float, float], section_bars: int = 8,
-           max_keyframes: int = 65) -> list[dict[str, float]]:
+def expand(
+    motion: Motion, base: tuple[float, float, float], section_bars: int = 8, max_keyframes: int = 65
+) -> list[dict[str, float]]:
     """Expand a named pattern into keyframes on bar boundaries.
 
     Parameters
@@ -220,8 +223,45 @@ def expand(motion: Motion, base: tuple[float, float, float], section_bars: int =
         rows = [(0.0, az0, el0, a), (1.0, az0, el0, b)]
     else:  # pragma: no cover - Motion validates the name
         raise ValueError(name)
-    return [{"t": round(float(t), 4), "az_deg": float(wrap_az(az)), "el_deg": float(el), "dist_m": float(d)}
-            for t, az, el, d in rows]
+    return [
+        {"t": round(float(t), 4), "az_deg": float(wrap_az(az)), "el_deg": float(el), "dist_m": float(d)}
+        for t, az, el, d in rows
+    ]
+
+
+def scene_keyframes(
+    motion: Motion | None, base: tuple[float, float, float], section_bars: int = 8, *, has_height: bool = True
+) -> list[dict[str, float]]:
+    """Keyframes as a proposer writes them into a scene: :func:`expand`, rounded.
+
+    The planner and the training teacher both write an object's ``motion`` with this, so the
+    model learns exactly what the planner would write.
+
+    Parameters
+    ----------
+    motion : Motion or None
+        Pattern and parameters; ``None`` holds still (``static``).
+    base : (az_deg, el_deg, dist_m)
+        Home position in degrees and metres, as for :func:`expand`.
+    section_bars : int
+        Section length in bars.
+    has_height : bool
+        False for a target format without height: every elevation is 0 (a fly-over stays flat).
+
+    Returns
+    -------
+    list of dict
+        Keyframes ``{t, az_deg, el_deg, dist_m}``: degrees to 0.1, metres to 0.01.
+    """
+    return [
+        {
+            "t": k["t"],
+            "az_deg": round(k["az_deg"], 1),
+            "el_deg": round(k["el_deg"], 1) if has_height else 0.0,
+            "dist_m": round(k["dist_m"], 2),
+        }
+        for k in expand(motion or Motion("static"), base, section_bars)
+    ]
 
 
 def detect_motion(keyframes: np.ndarray, section_bars: int) -> Motion:
@@ -246,5 +286,7 @@ def detect_motion(keyframes: np.ndarray, section_bars: int) -> Motion:
         period = section_bars * 360.0 / abs(total)
         return Motion("orbit", {"direction": "ccw" if total > 0 else "cw", "period_bars": period})
     if len(kf) >= 3 and np.all(np.isin(np.round(az, 1), np.round(az[:2], 1))) and az[0] != az[1]:
-        return Motion("ping_pong", {"from_az": az[0], "to_az": az[1], "period_bars": 2.0 * section_bars / (len(kf) - 1)})
+        return Motion(
+            "ping_pong", {"from_az": az[0], "to_az": az[1], "period_bars": 2.0 * section_bars / (len(kf) - 1)}
+        )
     return Motion("pan", {"from_az": az[0], "to_az": az[-1]})

@@ -39,6 +39,7 @@ class SceneResult:
 
     @property
     def raw_compliant(self) -> bool:
+        """Whether the raw proposal already kept every hard rule."""
         return not self.violations
 
 
@@ -83,5 +84,7 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
     result = enforce(request, proposal)
     dt = time.perf_counter() - t0
     meta["rules_enforced"] = list(result.rules_enforced)
-    log.info("%s: %d objects in %.1f ms, %d rule fixes", used, len(result.scene["objects"]), dt * 1e3, len(result.violations))
+    log.info(
+        "%s: %d objects in %.1f ms, %d rule fixes", used, len(result.scene["objects"]), dt * 1e3, len(result.violations)
+    )
     return SceneResult(result.scene, used, result.violations, dt, meta)

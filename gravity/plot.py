@@ -179,8 +179,7 @@ def _parse_objects(scene: Mapping[str, Any]) -> list[_Obj]:
             oid = str(o["id"])
             az, el, dist = float(o["az_deg"]), float(o["el_deg"]), float(o["dist_m"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"scene object #{i} needs id, az_deg, el_deg and dist_m: "
-                             f"{exc}") from exc
+            raise ValueError(f"scene object #{i} needs id, az_deg, el_deg and dist_m: {exc}") from exc
         cls = str(o.get("class", "other"))
         stems = o.get("stems") or []
         members = len(stems) if stems else 1
@@ -193,8 +192,9 @@ def _parse_objects(scene: Mapping[str, Any]) -> list[_Obj]:
             p = np.asarray(positions_at(kf, t), dtype=float).reshape(-1, 3)
             if np.ptp(p, axis=0).max() > _MOVE_TOL:
                 path = p
-        out.append(_Obj(oid, cls, family_of(cls), float(wrap_az(az)), el, dist,
-                        float(o.get("width", 0.0)), members, path))
+        out.append(
+            _Obj(oid, cls, family_of(cls), float(wrap_az(az)), el, dist, float(o.get("width", 0.0)), members, path)
+        )
     return out
 
 
@@ -208,11 +208,20 @@ def _label_text(o: _Obj, with_elevation: bool) -> str:
 # --------------------------------------------------------------------------- label placement
 
 
-def _place_labels(fig: Figure, ax: Any, renderer: Any, xy: np.ndarray, ids: Sequence[str],
-                  texts: Sequence[str], colors: Sequence[str], marker_area: np.ndarray,
-                  fontsize: float,
-                  center: tuple[float, float] | None, extra_obstacles: Sequence[np.ndarray] = (),
-                  gid_prefix: str = "label") -> list[Any]:
+def _place_labels(
+    fig: Figure,
+    ax: Any,
+    renderer: Any,
+    xy: np.ndarray,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    colors: Sequence[str],
+    marker_area: np.ndarray,
+    fontsize: float,
+    center: tuple[float, float] | None,
+    extra_obstacles: Sequence[np.ndarray] = (),
+    gid_prefix: str = "label",
+) -> list[Any]:
     """Place one label per marker so labels overlap neither each other nor markers.
 
     Markers drawn at the same spot (within 1.5 px) share one label listing their ids; its
@@ -226,8 +235,9 @@ def _place_labels(fig: Figure, ax: Any, renderer: Any, xy: np.ndarray, ids: Sequ
     px_per_pt = fig.dpi / 72.0
     all_pts = ax.transData.transform(xy)  # display pixels
     all_mr = np.sqrt(np.asarray(marker_area, dtype=float)) / 2.0 * px_per_pt  # radii, pixels
-    mk = np.column_stack([all_pts[:, 0] - all_mr, all_pts[:, 1] - all_mr,
-                          all_pts[:, 0] + all_mr, all_pts[:, 1] + all_mr])
+    mk = np.column_stack(
+        [all_pts[:, 0] - all_mr, all_pts[:, 1] - all_mr, all_pts[:, 0] + all_mr, all_pts[:, 1] + all_mr]
+    )
     obstacles: list[np.ndarray] = [mk] + [np.atleast_2d(b) for b in extra_obstacles if len(b)]
     # Coincident markers -> one shared label.
     clusters: list[list[int]] = []
@@ -248,7 +258,7 @@ def _place_labels(fig: Figure, ax: Any, renderer: Any, xy: np.ndarray, ids: Sequ
         items = [texts[k] for k in cl]
         if len(items) > 12:
             items = items[:11] + [f"+{len(items) - 11} more"]
-        merged.append(",\n".join(", ".join(items[k:k + 3]) for k in range(0, len(items), 3)))
+        merged.append(",\n".join(", ".join(items[k : k + 3]) for k in range(0, len(items), 3)))
     texts = merged
     ids = [",".join(ids[k] for k in cl) for cl in clusters]
     n = len(texts)
@@ -256,10 +266,19 @@ def _place_labels(fig: Figure, ax: Any, renderer: Any, xy: np.ndarray, ids: Sequ
     anns = []
     sizes = []
     for i in range(n):
-        ann = ax.annotate(texts[i], xy=tuple(xy[i]), xytext=(0, 0), textcoords="offset points",
-                          ha="center", va="center", fontsize=fontsize, color="#202020",
-                          zorder=6, annotation_clip=False,
-                          bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.7))
+        ann = ax.annotate(
+            texts[i],
+            xy=tuple(xy[i]),
+            xytext=(0, 0),
+            textcoords="offset points",
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            color="#202020",
+            zorder=6,
+            annotation_clip=False,
+            bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.7},
+        )
         ann.set_gid(f"{gid_prefix}:{ids[i]}")
         bb = ann.get_window_extent(renderer)
         sizes.append((bb.width + 2.0, bb.height + 1.0))
@@ -295,8 +314,12 @@ def _place_labels(fig: Figure, ax: Any, renderer: Any, xy: np.ndarray, ids: Sequ
                         ox = np.minimum(box[2], obs[:, 2]) - np.maximum(box[0], obs[:, 0])
                         oy = np.minimum(box[3], obs[:, 3]) - np.maximum(box[1], obs[:, 1])
                         cost += float((np.clip(ox, 0, None) * np.clip(oy, 0, None)).sum())
-                outside = (max(0.0, ab.x0 - box[0]) + max(0.0, box[2] - ab.x1)
-                           + max(0.0, ab.y0 - box[1]) + max(0.0, box[3] - ab.y1))
+                outside = (
+                    max(0.0, ab.x0 - box[0])
+                    + max(0.0, box[2] - ab.x1)
+                    + max(0.0, ab.y0 - box[1])
+                    + max(0.0, box[3] - ab.y1)
+                )
                 cost += outside * h * 4.0
                 cost += 1e-3 * (ring * step + abs(dt) * 3.0)  # prefer near and preferred side
                 if cost < best_cost:
@@ -310,10 +333,22 @@ def _place_labels(fig: Figure, ax: Any, renderer: Any, xy: np.ndarray, ids: Sequ
         anns[i].xyann = off
         if ring >= 1 or abs(cx - pts[i, 0]) > w / 2 + mr[i] + 3 * gap:
             anns[i].arrow_patch = None
-            lead = ax.annotate("", xy=tuple(xy[i]), xytext=off, textcoords="offset points",
-                               zorder=5, annotation_clip=False,
-                               arrowprops=dict(arrowstyle="-", lw=0.5, color=colors[i], alpha=0.8,
-                                               shrinkA=0, shrinkB=mr[i] / px_per_pt))
+            lead = ax.annotate(
+                "",
+                xy=tuple(xy[i]),
+                xytext=off,
+                textcoords="offset points",
+                zorder=5,
+                annotation_clip=False,
+                arrowprops={
+                    "arrowstyle": "-",
+                    "lw": 0.5,
+                    "color": colors[i],
+                    "alpha": 0.8,
+                    "shrinkA": 0,
+                    "shrinkB": mr[i] / px_per_pt,
+                },
+            )
             lead.set_gid(f"{gid_prefix}-leader:{ids[i]}")
     return anns
 
@@ -334,11 +369,9 @@ def _arrow_indices(path_xy: np.ndarray, fracs: Sequence[float]) -> list[int]:
     return idx
 
 
-def _draw_path(ax: Any, x: np.ndarray, y: np.ndarray, color: str, gid: str, n_arrows: int,
-               alpha: float = 0.85) -> None:
+def _draw_path(ax: Any, x: np.ndarray, y: np.ndarray, color: str, gid: str, n_arrows: int, alpha: float = 0.85) -> None:
     ax.plot(x, y, color=color, lw=1.6, alpha=alpha, zorder=3, gid=gid, solid_capstyle="round")
-    ax.plot([x[0]], [y[0]], marker="o", ms=6, mfc="white", mec=color, mew=1.5, ls="none",
-            zorder=4, gid=f"{gid}:t0")
+    ax.plot([x[0]], [y[0]], marker="o", ms=6, mfc="white", mec=color, mew=1.5, ls="none", zorder=4, gid=f"{gid}:t0")
     xy = np.column_stack([x, y])
     fracs = [0.5] if n_arrows == 1 else [(k + 0.5) / n_arrows for k in range(n_arrows)]
     for i in _arrow_indices(xy, fracs):
@@ -346,10 +379,21 @@ def _draw_path(ax: Any, x: np.ndarray, y: np.ndarray, color: str, gid: str, n_ar
         a, b = xy[j], xy[i]
         if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.allclose(a, b):
             continue
-        ax.annotate("", xy=tuple(b), xytext=tuple(a), zorder=4,
-                    arrowprops=dict(arrowstyle="-|>,head_length=0.7,head_width=0.35", lw=1.4,
-                                    color=color, alpha=min(1.0, alpha + 0.1), shrinkA=0,
-                                    shrinkB=0, mutation_scale=12))
+        ax.annotate(
+            "",
+            xy=tuple(b),
+            xytext=tuple(a),
+            zorder=4,
+            arrowprops={
+                "arrowstyle": "-|>,head_length=0.7,head_width=0.35",
+                "lw": 1.4,
+                "color": color,
+                "alpha": min(1.0, alpha + 0.1),
+                "shrinkA": 0,
+                "shrinkB": 0,
+                "mutation_scale": 12,
+            },
+        )
 
 
 def _path_alpha(objs: Sequence[_Obj]) -> float:
@@ -374,11 +418,18 @@ def _break_wraps(az: np.ndarray, el: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def _draw_head(ax: Any) -> None:
     r = _HEAD_R
-    ax.add_patch(Polygon([(-0.32 * r, 0.9 * r), (0.0, 1.45 * r), (0.32 * r, 0.9 * r)],
-                         closed=True, fc="#f1d5b8", ec="#404040", lw=1.0, zorder=2.2))
+    ax.add_patch(
+        Polygon(
+            [(-0.32 * r, 0.9 * r), (0.0, 1.45 * r), (0.32 * r, 0.9 * r)],
+            closed=True,
+            fc="#f1d5b8",
+            ec="#404040",
+            lw=1.0,
+            zorder=2.2,
+        )
+    )
     for side in (-1, 1):
-        ax.add_patch(Ellipse((side * r, 0.0), 0.28 * r, 0.6 * r, fc="#f1d5b8", ec="#404040",
-                             lw=1.0, zorder=2.2))
+        ax.add_patch(Ellipse((side * r, 0.0), 0.28 * r, 0.6 * r, fc="#f1d5b8", ec="#404040", lw=1.0, zorder=2.2))
     ax.add_patch(Circle((0, 0), r, fc="#f1d5b8", ec="#404040", lw=1.2, zorder=2.4))
     ax.text(-r * 1.55, 0, "L", ha="right", va="center", fontsize=8, weight="bold", zorder=2.4)
     ax.text(r * 1.55, 0, "R", ha="left", va="center", fontsize=8, weight="bold", zorder=2.4)
@@ -418,43 +469,71 @@ def _top_view(fig: Figure, ax: Any, renderer: Any, objs: Sequence[_Obj], fs: flo
     for s in ax.spines.values():
         s.set_visible(False)
     ax.set_title("Top view (listener facing up)", fontsize=12, weight="bold", loc="left")
-    ax.set_xlabel("LEFT = +azimuth  ◀   ▶  RIGHT = −azimuth\n"
-                  "radius ∝ log₂(1 + horizontal distance d·cos el); rings in metres",
-                  fontsize=9, color="#303030")
+    ax.set_xlabel(
+        "LEFT = +azimuth  ◀   ▶  RIGHT = −azimuth\nradius ∝ log₂(1 + horizontal distance d·cos el); rings in metres",
+        fontsize=9,
+        color="#303030",
+    )
     ax.set_label("top_view")
     th = np.linspace(0, 2 * np.pi, 361)
     ring_labels = []
     for d in rings:
         r = radial_scale(d)
-        ax.plot(r * np.cos(th), r * np.sin(th), color="#b0b0b0",
-                lw=1.1 if d == rings[-1] else 0.7, zorder=1)
+        ax.plot(r * np.cos(th), r * np.sin(th), color="#b0b0b0", lw=1.1 if d == rings[-1] else 0.7, zorder=1)
         lx, ly = top_view_xy(-135.0, 0.0, d)  # label rings at back-right (least busy)
-        ring_labels.append(ax.text(lx, ly, f"{d:g} m", fontsize=7.5, color="#707070", ha="center",
-                                   va="center", zorder=1,
-                                   bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none")))
-    for az in range(-150, 181, 30):
-        x0, y0 = top_view_xy(az, 0.0, 0.35)
-        x1, y1 = top_view_xy(az, 0.0, rings[-1])
-        major = az % 90 == 0
-        ax.plot([x0, x1], [y0, y1], color="#c8c8c8" if major else "#e2e2e2",
-                lw=0.9 if major else 0.6, ls="-" if major else "--", zorder=0)
+        ring_labels.append(
+            ax.text(
+                lx,
+                ly,
+                f"{d:g} m",
+                fontsize=7.5,
+                color="#707070",
+                ha="center",
+                va="center",
+                zorder=1,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"},
+            )
+        )
+    for spoke in range(-150, 181, 30):  # degrees
+        x0, y0 = top_view_xy(spoke, 0.0, 0.35)
+        x1, y1 = top_view_xy(spoke, 0.0, rings[-1])
+        major = spoke % 90 == 0
+        ax.plot(
+            [x0, x1],
+            [y0, y1],
+            color="#c8c8c8" if major else "#e2e2e2",
+            lw=0.9 if major else 0.6,
+            ls="-" if major else "--",
+            zorder=0,
+        )
         name = {0: "FRONT 0°", 90: "L +90°", -90: "R −90°", 180: "BACK 180°"}.get(
-            az, f"{az:+d}°".replace("-", "−"))
+            spoke, f"{spoke:+d}°".replace("-", "−")
+        )
         r_lab = r_out * 1.065
-        tx, ty = -r_lab * math.sin(math.radians(az)), r_lab * math.cos(math.radians(az))
-        ax.text(tx, ty, name, ha="center", va="center", fontsize=9 if major else 7.5,
-                weight="bold" if major else "normal", color="#303030" if major else "#808080",
-                rotation=0)
+        tx, ty = -r_lab * math.sin(math.radians(spoke)), r_lab * math.cos(math.radians(spoke))
+        ax.text(
+            tx,
+            ty,
+            name,
+            ha="center",
+            va="center",
+            fontsize=9 if major else 7.5,
+            weight="bold" if major else "normal",
+            color="#303030" if major else "#808080",
+            rotation=0,
+        )
     _draw_head(ax)
     if not objs:
-        ax.text(0, -radial_scale(0.5), "no objects", ha="center", va="top", fontsize=11,
-                color="#808080", style="italic")
+        ax.text(
+            0, -radial_scale(0.5), "no objects", ha="center", va="top", fontsize=11, color="#808080", style="italic"
+        )
         return
     for o in objs:
         if o.path is not None:
             x, y = top_view_xy(o.path[:, 0], o.path[:, 1], o.path[:, 2])
-            _draw_path(ax, x, y, FAMILY_COLORS[o.family], f"path:{o.id}",
-                       n_arrows=_n_arrows(o.path), alpha=_path_alpha(objs))
+            _draw_path(
+                ax, x, y, FAMILY_COLORS[o.family], f"path:{o.id}", n_arrows=_n_arrows(o.path), alpha=_path_alpha(objs)
+            )
     az = np.array([o.az for o in objs])
     el = np.array([o.el for o in objs])
     dist = np.array([o.dist for o in objs])
@@ -462,16 +541,24 @@ def _top_view(fig: Figure, ax: Any, renderer: Any, objs: Sequence[_Obj], fs: flo
     xy = np.column_stack([x, y])
     area = width_to_marker_area([o.width for o in objs])
     colors = [FAMILY_COLORS[o.family] for o in objs]
-    sc = ax.scatter(xy[:, 0], xy[:, 1], s=area, c=colors, edgecolors="#202020", linewidths=0.8,
-                    alpha=0.85, zorder=5)
+    sc = ax.scatter(xy[:, 0], xy[:, 1], s=area, c=colors, edgecolors="#202020", linewidths=0.8, alpha=0.85, zorder=5)
     sc.set_gid("objects")
-    head_px = ax.transData.transform([[-_HEAD_R * 1.9, -_HEAD_R * 1.1],
-                                      [_HEAD_R * 1.9, _HEAD_R * 1.5]])
+    head_px = ax.transData.transform([[-_HEAD_R * 1.9, -_HEAD_R * 1.1], [_HEAD_R * 1.9, _HEAD_R * 1.5]])
     rl = [t.get_window_extent(renderer) for t in ring_labels]
     rl_px = np.array([[b.x0, b.y0, b.x1, b.y1] for b in rl])
-    _place_labels(fig, ax, renderer, xy, [o.id for o in objs], [_label_text(o, True) for o in objs],
-                  colors, area, fs, center=(0.0, 0.0),
-                  extra_obstacles=[head_px.reshape(-1)[None, :], rl_px])
+    _place_labels(
+        fig,
+        ax,
+        renderer,
+        xy,
+        [o.id for o in objs],
+        [_label_text(o, True) for o in objs],
+        colors,
+        area,
+        fs,
+        center=(0.0, 0.0),
+        extra_obstacles=[head_px.reshape(-1)[None, :], rl_px],
+    )
 
 
 def _elevation_view(fig: Figure, ax: Any, renderer: Any, objs: Sequence[_Obj], fs: float) -> None:
@@ -480,11 +567,12 @@ def _elevation_view(fig: Figure, ax: Any, renderer: Any, objs: Sequence[_Obj], f
     ax.set_label("elevation_view")
     ax.set_title("Elevation map (height vs direction)", fontsize=12, weight="bold", loc="left")
     ax.set_xticks(range(180, -181, -45))
-    ax.set_xticklabels(["BACK\n+180°", "+135°", "LEFT\n+90°", "+45°", "FRONT\n0°", "−45°",
-                        "RIGHT\n−90°", "−135°", "BACK\n−180°"], fontsize=8)
+    ax.set_xticklabels(
+        ["BACK\n+180°", "+135°", "LEFT\n+90°", "+45°", "FRONT\n0°", "−45°", "RIGHT\n−90°", "−135°", "BACK\n−180°"],
+        fontsize=8,
+    )
     ax.set_yticks(range(-90, 91, 30))
-    ax.set_yticklabels(["−90°", "−60°", "−30°", "0°", "+30°", "+60°", "+90°"],
-                       fontsize=8)
+    ax.set_yticklabels(["−90°", "−60°", "−30°", "0°", "+30°", "+60°", "+90°"], fontsize=8)
     ax.set_xlabel("azimuth (°), LEFT = + on the left, as in the top view", fontsize=9)
     ax.set_ylabel("elevation (°), + up", fontsize=9)
     ax.grid(True, color="#e4e4e4", lw=0.6, zorder=0)
@@ -496,24 +584,35 @@ def _elevation_view(fig: Figure, ax: Any, renderer: Any, objs: Sequence[_Obj], f
     ax.text(178, -86, "below", fontsize=8, color="#909090", va="bottom", ha="left")
     ax.text(-178, 1.5, "ear level", fontsize=8, color="#707070", va="bottom", ha="right")
     if not objs:
-        ax.text(0, 45, "no objects", ha="center", va="center", fontsize=11, color="#808080",
-                style="italic")
+        ax.text(0, 45, "no objects", ha="center", va="center", fontsize=11, color="#808080", style="italic")
         return
     for o in objs:
         if o.path is not None:
             x, y = _break_wraps(*elevation_view_xy(o.path[:, 0], o.path[:, 1]))
-            _draw_path(ax, x, y, FAMILY_COLORS[o.family], f"epath:{o.id}",
-                       n_arrows=_n_arrows(o.path), alpha=_path_alpha(objs))
+            _draw_path(
+                ax, x, y, FAMILY_COLORS[o.family], f"epath:{o.id}", n_arrows=_n_arrows(o.path), alpha=_path_alpha(objs)
+            )
     x, y = elevation_view_xy([o.az for o in objs], [o.el for o in objs])
     xy = np.column_stack([x, y])
     area = width_to_marker_area([o.width for o in objs])
     colors = [FAMILY_COLORS[o.family] for o in objs]
-    sc = ax.scatter(xy[:, 0], xy[:, 1], s=area, c=colors, edgecolors="#202020", linewidths=0.8,
-                    alpha=0.85, zorder=5, clip_on=False)
+    sc = ax.scatter(
+        xy[:, 0], xy[:, 1], s=area, c=colors, edgecolors="#202020", linewidths=0.8, alpha=0.85, zorder=5, clip_on=False
+    )
     sc.set_gid("objects")
-    _place_labels(fig, ax, renderer, xy, [o.id for o in objs],
-                  [_label_text(o, False) for o in objs], colors, area, fs, center=None,
-                  gid_prefix="elabel")
+    _place_labels(
+        fig,
+        ax,
+        renderer,
+        xy,
+        [o.id for o in objs],
+        [_label_text(o, False) for o in objs],
+        colors,
+        area,
+        fs,
+        center=None,
+        gid_prefix="elabel",
+    )
 
 
 def _info_text(scene: Mapping[str, Any], objs: Sequence[_Obj], max_constraints: int) -> str:
@@ -548,8 +647,7 @@ def _info_text(scene: Mapping[str, Any], objs: Sequence[_Obj], max_constraints: 
         lines.append("timing   (none)")
     n_moving = sum(o.path is not None for o in objs)
     n_stems = sum(o.members for o in objs)
-    lines.append(f"objects  {len(objs)} ({n_stems} stem{'' if n_stems == 1 else 's'}, "
-                 f"{n_moving} moving)")
+    lines.append(f"objects  {len(objs)} ({n_stems} stem{'' if n_stems == 1 else 's'}, {n_moving} moving)")
     cons = [str(c) for c in scene.get("constraints_applied") or []]
     lines.append("")
     lines.append(f"constraints applied ({len(cons)}):" if cons else "constraints applied: none")
@@ -569,19 +667,47 @@ def _legend(ax: Any, objs: Sequence[_Obj]) -> None:
         cl = ", ".join(classes)
         if len(cl) > 38:
             cl = cl[:37] + "…"
-        handles.append(Line2D([], [], ls="none", marker="o", ms=9, mfc=FAMILY_COLORS[fam],
-                              mec="#202020", alpha=0.85, label=f"{fam}: {cl}"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="o",
+                ms=9,
+                mfc=FAMILY_COLORS[fam],
+                mec="#202020",
+                alpha=0.85,
+                label=f"{fam}: {cl}",
+            )
+        )
     if not handles:
-        handles.append(Line2D([], [], ls="none", marker="o", ms=9, mfc="white", mec="#c0c0c0",
-                              label="(no objects)"))
-    leg = ax.legend(handles=handles, loc="upper left", fontsize=8.5, frameon=True,
-                    title="colour = stem family (classes present)", title_fontsize=8.5,
-                    labelspacing=0.7, borderpad=0.7, handletextpad=0.6, alignment="left")
+        handles.append(Line2D([], [], ls="none", marker="o", ms=9, mfc="white", mec="#c0c0c0", label="(no objects)"))
+    leg = ax.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=8.5,
+        frameon=True,
+        title="colour = stem family (classes present)",
+        title_fontsize=8.5,
+        labelspacing=0.7,
+        borderpad=0.7,
+        handletextpad=0.6,
+        alignment="left",
+    )
     leg.get_frame().set_edgecolor("#c0c0c0")
     ax.add_artist(leg)
+
     def wkey(w: float) -> Line2D:
-        return Line2D([], [], ls="none", marker="o", ms=math.sqrt(width_to_marker_area(w)),
-                      mfc="#d0d0d0", mec="#606060", label=f"width {w:g}")
+        return Line2D(
+            [],
+            [],
+            ls="none",
+            marker="o",
+            ms=math.sqrt(width_to_marker_area(w)),
+            mfc="#d0d0d0",
+            mec="#606060",
+            label=f"width {w:g}",
+        )
 
     # Column-major with ncol=3: the first row is the width scale.
     key: list[Any] = [
@@ -589,22 +715,33 @@ def _legend(ax: Any, objs: Sequence[_Obj]) -> None:
         Line2D([], [], color="#505050", lw=1.6, label="motion (arrow = direction)"),
         Line2D([], [], ls="none", marker="$↑$", ms=8, color="#303030", label="elevation (°)"),
         wkey(0.5),
-        Line2D([], [], ls="none", marker="o", ms=6, mfc="white", mec="#505050", mew=1.5,
-               label="position at t = 0"),
+        Line2D([], [], ls="none", marker="o", ms=6, mfc="white", mec="#505050", mew=1.5, label="position at t = 0"),
         wkey(1.0),
         Line2D([], [], ls="none", marker="$(n)$", ms=12, color="#303030", label="n stems (group)"),
     ]
-    leg2 = ax.legend(handles=key, loc="lower left", fontsize=8, frameon=True, ncol=3,
-                     title="key", title_fontsize=8.5, borderpad=0.7, columnspacing=1.4,
-                     handletextpad=0.6, alignment="left", labelspacing=1.1)
+    leg2 = ax.legend(
+        handles=key,
+        loc="lower left",
+        fontsize=8,
+        frameon=True,
+        ncol=3,
+        title="key",
+        title_fontsize=8.5,
+        borderpad=0.7,
+        columnspacing=1.4,
+        handletextpad=0.6,
+        alignment="left",
+        labelspacing=1.1,
+    )
     leg2.get_frame().set_edgecolor("#c0c0c0")
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def plot_scene(scene: Mapping[str, Any], path: str | os.PathLike[str] | None = None, *,
-               title: str | None = None) -> Figure:
+def plot_scene(
+    scene: Mapping[str, Any], path: str | os.PathLike[str] | None = None, *, title: str | None = None
+) -> Figure:
     """Draw a scene: top view, elevation map and an info box; optionally save it.
 
     Parameters
@@ -637,18 +774,30 @@ def plot_scene(scene: Mapping[str, Any], path: str | os.PathLike[str] | None = N
         The directory of ``path`` does not exist (nothing is written).
     """
     objs = _parse_objects(scene)
-    logger.debug("plotting scene with %d objects (%d moving)", len(objs),
-                 sum(o.path is not None for o in objs))
+    logger.debug("plotting scene with %d objects (%d moving)", len(objs), sum(o.path is not None for o in objs))
     fig = Figure(figsize=FIGSIZE_IN, dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # the Agg canvas set just above has it
     if title is None:
         section = (scene.get("timing") or {}).get("section")
-        title = ("Gravity scene" + (f" — {section}" if section else "")
-                 + f" · {len(objs)} object{'' if len(objs) == 1 else 's'}")
+        title = (
+            "Gravity scene"
+            + (f" — {section}" if section else "")
+            + f" · {len(objs)} object{'' if len(objs) == 1 else 's'}"
+        )
     fig.suptitle(title, fontsize=15, weight="bold", x=0.02, ha="left", y=0.975)
-    gs = fig.add_gridspec(2, 2, width_ratios=[1.0, 1.08], height_ratios=[1.25, 1.0],
-                          left=0.02, right=0.975, top=0.92, bottom=0.06, wspace=0.1, hspace=0.3)
+    gs = fig.add_gridspec(
+        2,
+        2,
+        width_ratios=[1.0, 1.08],
+        height_ratios=[1.25, 1.0],
+        left=0.02,
+        right=0.975,
+        top=0.92,
+        bottom=0.06,
+        wspace=0.1,
+        hspace=0.3,
+    )
     ax_top = fig.add_subplot(gs[:, 0])
     ax_el = fig.add_subplot(gs[0, 1])
     sub = gs[1, 1].subgridspec(1, 2, width_ratios=[1.3, 1.0], wspace=0.04)
@@ -664,9 +813,17 @@ def plot_scene(scene: Mapping[str, Any], path: str | os.PathLike[str] | None = N
     ax_leg.set_label("legend")
     ax_info.set_label("info")
     _legend(ax_leg, objs)
-    ax_info.text(0.0, 1.0, _info_text(scene, objs, max_constraints=14), ha="left", va="top",
-                 family="monospace", fontsize=8.5, transform=ax_info.transAxes,
-                 bbox=dict(boxstyle="round,pad=0.6", fc="#f7f7f7", ec="#c0c0c0"))
+    ax_info.text(
+        0.0,
+        1.0,
+        _info_text(scene, objs, max_constraints=14),
+        ha="left",
+        va="top",
+        family="monospace",
+        fontsize=8.5,
+        transform=ax_info.transAxes,
+        bbox={"boxstyle": "round,pad=0.6", "fc": "#f7f7f7", "ec": "#c0c0c0"},
+    )
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -52,15 +52,20 @@ class Stem:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Stem":
+        """A stem from its (validated) request entry; missing descriptors take the class defaults, bands sum to 1."""
         dflt = CLASS_DEFAULTS[d["class"]]
         be = d.get("band_energy")
-        band = (be["low"], be["mid"], be["high"]) if be else dflt.band
-        total = sum(band)
-        band = tuple(b / total for b in band) if total > 0 else dflt.band
+        raw = (float(be["low"]), float(be["mid"]), float(be["high"])) if be else dflt.band
+        total = sum(raw)
+        band = (raw[0] / total, raw[1] / total, raw[2] / total) if total > 0 else dflt.band
         return cls(
-            id=d["id"], cls=d["class"], lufs=float(d.get("lufs", dflt.lufs)),
-            transient=float(d.get("transient", dflt.transient)), band=band,  # type: ignore[arg-type]
-            leadness=float(d.get("leadness", dflt.leadness)), hint=d.get("hint", ""),
+            id=d["id"],
+            cls=d["class"],
+            lufs=float(d.get("lufs", dflt.lufs)),
+            transient=float(d.get("transient", dflt.transient)),
+            band=band,
+            leadness=float(d.get("leadness", dflt.leadness)),
+            hint=d.get("hint", ""),
         )
 
 
@@ -89,12 +94,18 @@ class Request:
             raise ValidationError(issues, source)
         g = d.get("global", {})
         return cls(
-            target_format=d["target_format"], max_objects=int(d["max_objects"]),
-            style=d.get("style", "pop"), section=d.get("section", "verse"),
-            bpm=float(g.get("bpm", 120.0)), energy=float(g.get("energy", 0.5)),
-            time_signature=g.get("time_signature", "4/4"), section_bars=int(g.get("section_bars", 8)),
+            target_format=d["target_format"],
+            max_objects=int(d["max_objects"]),
+            style=d.get("style", "pop"),
+            section=d.get("section", "verse"),
+            bpm=float(g.get("bpm", 120.0)),
+            energy=float(g.get("energy", 0.5)),
+            time_signature=g.get("time_signature", "4/4"),
+            section_bars=int(g.get("section_bars", 8)),
             stems=tuple(Stem.from_dict(s) for s in d["stems"]),
-            rules=tuple(d.get("rules", [])), prompt=d.get("prompt", ""), raw=d,
+            rules=tuple(d.get("rules", [])),
+            prompt=d.get("prompt", ""),
+            raw=d,
         )
 
     @property
@@ -114,9 +125,14 @@ class Request:
         return section_seconds(self.bpm, self.time_signature, self.section_bars)
 
     def stem(self, stem_id: str) -> Stem:
+        """The stem with id ``stem_id`` (``StopIteration`` if there is none)."""
         return next(s for s in self.stems if s.id == stem_id)
 
     def timing(self) -> dict[str, Any]:
         """The scene's ``timing`` block."""
-        return {"bpm": self.bpm, "time_signature": self.time_signature,
-                "section_bars": self.section_bars, "section": self.section}
+        return {
+            "bpm": self.bpm,
+            "time_signature": self.time_signature,
+            "section_bars": self.section_bars,
+            "section": self.section,
+        }

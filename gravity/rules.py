@@ -32,8 +32,17 @@ from gravity.request import Request, Stem
 from gravity.schema import check_scene
 from gravity.vocab import BANDS, LOW_CLASSES, ROOM_PRESETS, family_of
 
-__all__ = ["Violation", "Enforcement", "enforce", "check", "check_feasible", "constraints_applied", "REGIONS",
-           "StemBounds", "stem_bounds"]
+__all__ = [
+    "Violation",
+    "Enforcement",
+    "enforce",
+    "check",
+    "check_feasible",
+    "constraints_applied",
+    "REGIONS",
+    "StemBounds",
+    "stem_bounds",
+]
 
 EPS_DEG = 0.1  # checks tolerate quantisation to 0.1 degree
 EPS_M = 0.006
@@ -51,6 +60,7 @@ REGIONS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
     "below": ((-180, 180, -90, -15),),
     "horizontal": ((-180, 180, -15, 15),),
 }
+
 
 # Candidate directions for projections: a 1-degree grid over the sphere.
 def _unit(p: np.ndarray) -> np.ndarray:
@@ -128,7 +138,9 @@ class _Limits:
         return bool(self.centre) or any(tol == 0 and el is not None for _, el, tol, _ in self.caps)
 
 
-def _in_boxes(az: np.ndarray, el: np.ndarray, boxes: Sequence[tuple[float, float, float, float]], grow: float) -> np.ndarray:
+def _in_boxes(
+    az: np.ndarray, el: np.ndarray, boxes: Sequence[tuple[float, float, float, float]], grow: float
+) -> np.ndarray:
     """Membership of directions in a union of boxes, each grown by ``grow`` degrees."""
     inside = np.zeros(np.shape(az), dtype=bool)
     for a0, a1, e0, e1 in boxes:
@@ -149,8 +161,10 @@ def _ok(lim: _Limits, az: np.ndarray, el: np.ndarray, eps: float = EPS_DEG, u: n
         if cel is None:
             ok &= np.abs(wrap_az(az - caz)) <= tol + eps
         else:
+            assert u is not None  # set above whenever there are caps
             ok &= _within(u, caz, cel, tol + eps)
     if lim.centre:
+        assert u is not None
         ok &= _within(u, 0.0, 0.0, eps)
     if lim.el_max:
         ok &= el <= lim.el_max[0] + eps
@@ -168,7 +182,8 @@ def _candidates(lim: _Limits) -> tuple[np.ndarray, np.ndarray]:
 def _nearest(lim: _Limits, az: float, el: float, extra_ok: Any = None) -> tuple[float, float] | None:
     """Nearest allowed direction to (az, el), or None when the limits leave nothing.
 
-    A direction that already passes :func:`check`'s tolerance is kept (idempotence)."""
+    A direction that already passes :func:`check`'s tolerance is kept (idempotence).
+    """
     if extra_ok is None and bool(_ok(lim, np.array([az]), np.array([el]))[0]):
         return az, el
     cand, units = _candidates(lim)
@@ -223,8 +238,11 @@ def _limits(request: Request, members: Sequence[Stem]) -> tuple[_Limits, list[Is
             if lim.el_max is None or r["max_deg"] < lim.el_max[0]:
                 lim.el_max = (float(r["max_deg"]), label)
         elif t == "zone" and hit:
-            boxes = REGIONS[r["region"]] if "region" in r else (
-                (r.get("az_min", -180.0), r.get("az_max", 180.0), r.get("el_min", -90.0), r.get("el_max", 90.0)),)
+            boxes = (
+                REGIONS[r["region"]]
+                if "region" in r
+                else ((r.get("az_min", -180.0), r.get("az_max", 180.0), r.get("el_min", -90.0), r.get("el_max", 90.0)),)
+            )
             lim.zones.append((r["mode"], boxes, label))
         elif t == "motion" and hit:
             if not r.get("allow", True):
@@ -235,9 +253,15 @@ def _limits(request: Request, members: Sequence[Stem]) -> tuple[_Limits, list[Is
             lim.width = (max(lim.width[0], r.get("min", 0.0)), min(lim.width[1], r.get("max", 1.0)))
             lim.width_src.append(label)
     if lim.width[0] > lim.width[1] + 1e-9:
-        issues.append(Issue(", ".join(lim.width_src), f"width must be >= {lim.width[0]} and <= {lim.width[1]} at once", "conflict"))
+        issues.append(
+            Issue(
+                ", ".join(lim.width_src), f"width must be >= {lim.width[0]} and <= {lim.width[1]} at once", "conflict"
+            )
+        )
     if lim.dist and max(d[0] for d in lim.dist) > min(d[1] for d in lim.dist) + 1e-9:
-        issues.append(Issue(", ".join(d[2] for d in lim.dist), "anchors ask for distances that do not overlap", "conflict"))
+        issues.append(
+            Issue(", ".join(d[2] for d in lim.dist), "anchors ask for distances that do not overlap", "conflict")
+        )
     return lim, issues
 
 
@@ -310,8 +334,9 @@ def stem_bounds(request: Request, stem: Stem, members: Sequence[Stem] = ()) -> S
     if dm[0] > dm[1] or width[0] > width[1]:
         return None
     pinned = bool(lim.caps or lim.centre)
-    return StemBounds(directions=tuple(directions), dm=dm, width=width, static=bool(lim.static) or pinned,
-                      anchored=bool(lim.caps))
+    return StemBounds(
+        directions=tuple(directions), dm=dm, width=width, static=bool(lim.static) or pinned, anchored=bool(lim.caps)
+    )
 
 
 # ----------------------------------------------------------------------------- objects
@@ -373,10 +398,13 @@ def _sanitize(request: Request, proposal: Any, out: list[Violation]) -> list[_Ob
             note(p, "not an object; dropped")
             continue
         oid = o.get("id")
-        members = o.get("stems") if isinstance(o.get("stems"), list) else [oid]
+        members: list[Any] = o["stems"] if isinstance(o.get("stems"), list) else [oid]
         ids = [m for m in members if isinstance(m, str) and m in stems]
         if len(ids) != len(members):
-            note(f"{p}.stems" if "stems" in o else f"{p}.id", f"names stems not in the request: {[m for m in members if m not in ids]!r}")
+            note(
+                f"{p}.stems" if "stems" in o else f"{p}.id",
+                f"names stems not in the request: {[m for m in members if m not in ids]!r}",
+            )
         dup = [m for m in ids if m in taken]
         if dup:
             note(p, f"stems {dup} already belong to an earlier object; removed here")
@@ -402,30 +430,56 @@ def _sanitize(request: Request, proposal: Any, out: list[Violation]) -> list[_Ob
         if o.get("class") != stems[host_id].cls:
             note(f"{p}.class", f"class {o.get('class')!r} differs from stem {host_id!r}'s class {stems[host_id].cls!r}")
         kf = _sanitize_motion(o.get("motion"), vals, f"{p}.motion", note)
-        objs.append(_Obj(host_id, member_stems, kf, vals["width"], vals["gain_db"], vals["reverb_send"], vals["early_reflections"]))
+        objs.append(
+            _Obj(
+                host_id,
+                member_stems,
+                kf,
+                vals["width"],
+                vals["gain_db"],
+                vals["reverb_send"],
+                vals["early_reflections"],
+            )
+        )
     for s in request.stems:
         if s.id not in taken:
             note("objects", f"stem {s.id!r} is in no object; placed at its class default")
             d = default_object(s, request)
-            objs.append(_Obj(s.id, [s], keyframes_array(d["motion"]), d["width"], d["gain_db"], d["reverb_send"], d["early_reflections"]))
+            objs.append(
+                _Obj(
+                    s.id,
+                    [s],
+                    keyframes_array(d["motion"]),
+                    d["width"],
+                    d["gain_db"],
+                    d["reverb_send"],
+                    d["early_reflections"],
+                )
+            )
     objs.sort(key=lambda ob: order[ob.stems[0].id])
     return objs
 
 
 def _sanitize_motion(motion: Any, base: Mapping[str, float], path: str, note: Any) -> np.ndarray:
-    rows = []
+    rows: list[list[float]] = []
     if motion is not None and not isinstance(motion, list):
         note(path, "not a list; object made static")
     for k in motion if isinstance(motion, list) else []:
-        vals = [_num(k.get(f), lo, hi) if isinstance(k, Mapping) else None
-                for f, lo, hi in (("t", 0.0, 1.0), ("az_deg", -1e9, 1e9), ("el_deg", -90.0, 90.0), ("dist_m", 0.25, 50.0))]
+        vals = [
+            _num(k.get(f), lo, hi) if isinstance(k, Mapping) else None
+            for f, lo, hi in (("t", 0.0, 1.0), ("az_deg", -1e9, 1e9), ("el_deg", -90.0, 90.0), ("dist_m", 0.25, 50.0))
+        ]
         if None in vals:
             note(path, f"keyframe {k!r} has missing or non-finite values; dropped")
             continue
-        vals[1] = wrap_az(vals[1])
-        rows.append(vals)
+        rows.append([float(v) for v in (vals[0], wrap_az(vals[1]), vals[2], vals[3])])  # type: ignore[arg-type]  # no None here
     if not rows:
-        return np.array([[0.0, base["az_deg"], base["el_deg"], base["dist_m"]], [1.0, base["az_deg"], base["el_deg"], base["dist_m"]]])
+        return np.array(
+            [
+                [0.0, base["az_deg"], base["el_deg"], base["dist_m"]],
+                [1.0, base["az_deg"], base["el_deg"], base["dist_m"]],
+            ]
+        )
     kf = np.array(sorted(rows, key=lambda r: r[0]))
     keep = np.concatenate([[True], np.diff(kf[:, 0]) > 1e-6])
     if not keep.all():
@@ -456,7 +510,11 @@ def _split_infeasible(request: Request, objs: list[_Obj], out: list[Violation]) 
     for o in objs:
         lim, issues = _limits(request, o.stems)
         if len(o.stems) > 1 and (issues or _nearest(lim, o.kf[0, 1], o.kf[0, 2]) is None):
-            out.append(Violation("stems", o.id, f"stems {[s.id for s in o.stems]} cannot share one object under the rules; split"))
+            out.append(
+                Violation(
+                    "stems", o.id, f"stems {[s.id for s in o.stems]} cannot share one object under the rules; split"
+                )
+            )
             res += [_Obj(s.id, [s], o.kf.copy(), o.width, o.gain_db, o.reverb_send, o.er) for s in o.stems]
         else:
             res.append(o)
@@ -500,7 +558,15 @@ def _group(request: Request, objs: list[_Obj]) -> list[_Obj]:
             if best is not None:
                 break
         if best is None or victim is None:
-            raise RuleConflictError([Issue("max_objects", f"budget {budget} forces stems into objects whose rules they cannot share", "budget")])
+            raise RuleConflictError(
+                [
+                    Issue(
+                        "max_objects",
+                        f"budget {budget} forces stems into objects whose rules they cannot share",
+                        "budget",
+                    )
+                ]
+            )
         host, other = (best, victim) if best.importance >= victim.importance else (victim, best)
         host.stems = sorted(host.stems + other.stems, key=lambda s: order[s.id])
         host.width = max(host.width, other.width)
@@ -530,7 +596,9 @@ def _fit(request: Request, o: _Obj, lim: _Limits) -> None:
     for row in o.kf:
         spot = _nearest(lim, row[1], row[2])
         if spot is None:
-            raise RuleConflictError([Issue(", ".join(lim.labels()), f"no direction satisfies these rules for object {o.id!r}", "conflict")])
+            raise RuleConflictError(
+                [Issue(", ".join(lim.labels()), f"no direction satisfies these rules for object {o.id!r}", "conflict")]
+            )
         row[1], row[2] = spot
     if not _path_ok(lim, o.kf):
         o.freeze()
@@ -581,8 +649,14 @@ def _separation_rules(request: Request, objs: list[_Obj]) -> tuple[np.ndarray, d
         if r["type"] != "avoid_masking":
             continue
         explicit = "classes" in r or "ids" in r
-        bands = [{s.dominant_band for s in o.stems
-                  if not explicit or s.cls in r.get("classes", ()) or s.id in r.get("ids", ())} for o in objs]
+        bands = [
+            {
+                s.dominant_band
+                for s in o.stems
+                if not explicit or s.cls in r.get("classes", ()) or s.id in r.get("ids", ())
+            }
+            for o in objs
+        ]
         sep = r.get("min_sep_deg", 30.0)
         for a in range(n):
             for b in range(a + 1, n):
@@ -612,8 +686,11 @@ def _separate(request: Request, objs: list[_Obj], lims: list[_Limits]) -> None:
         clash = [j for j in placed if req[i, j] and _min_angle(path, positions_at(objs[j].kf, t)) < req[i, j] - EPS_DEG]
         if clash:
             # unique points only: a static neighbour costs one point, not a whole path
-            others = [(np.unique(_unit(positions_at(objs[j].kf, t)).round(12), axis=0), req[i, j] + 0.2)
-                      for j in placed if req[i, j]]
+            others = [
+                (np.unique(_unit(positions_at(objs[j].kf, t)).round(12), axis=0), req[i, j] + 0.2)
+                for j in placed
+                if req[i, j]
+            ]
 
             def clear(c: np.ndarray, u: np.ndarray, others: list = others) -> np.ndarray:
                 ok = np.ones(len(c), dtype=bool)
@@ -625,7 +702,9 @@ def _separate(request: Request, objs: list[_Obj], lims: list[_Limits]) -> None:
             if spot is None:
                 names = [objs[j].id for j in clash]
                 labels = sorted({f"avoid_masking>={req[i, j]:g}deg" for j in clash} | set(lims[i].labels()))
-                raise RuleConflictError([Issue(", ".join(labels), f"object {o.id!r} cannot keep its separation from {names}", "conflict")])
+                raise RuleConflictError(
+                    [Issue(", ".join(labels), f"object {o.id!r} cannot keep its separation from {names}", "conflict")]
+                )
             o.freeze(*spot)
         placed.append(i)
 
@@ -651,21 +730,32 @@ def _to_dict(request: Request, proposal: Any, objs: list[_Obj], lims: list[_Limi
     room = bed_in.get("room_preset")
     lufs = _num(bed_in.get("loudness_target_lufs"), -60.0, 0.0)
     objects = []
-    for o, lim in zip(objs, lims):
+    for o, lim in zip(objs, lims, strict=True):
         kf = _quantize(o.kf.copy())
         motion = [{"t": r[0], "az_deg": r[1], "el_deg": r[2], "dist_m": r[3]} for r in kf.tolist()]
         d: dict[str, Any] = {"id": o.id, "class": o.host.cls}
         if len(o.stems) > 1:
             d["stems"] = [s.id for s in o.stems]
-        d.update({"az_deg": motion[0]["az_deg"], "el_deg": motion[0]["el_deg"], "dist_m": motion[0]["dist_m"],
-                  "width": _q(min(max(o.width, lim.width[0]), lim.width[1]), 0.01), "gain_db": _q(o.gain_db, 0.1),
-                  "reverb_send": _q(o.reverb_send, 0.01), "early_reflections": _q(o.er, 0.01), "motion": motion})
+        d.update(
+            {
+                "az_deg": motion[0]["az_deg"],
+                "el_deg": motion[0]["el_deg"],
+                "dist_m": motion[0]["dist_m"],
+                "width": _q(min(max(o.width, lim.width[0]), lim.width[1]), 0.01),
+                "gain_db": _q(o.gain_db, 0.1),
+                "reverb_send": _q(o.reverb_send, 0.01),
+                "early_reflections": _q(o.er, 0.01),
+                "motion": motion,
+            }
+        )
         objects.append(d)
     return {
         "version": "1.0",
-        "bed": {"layout": request.target_format,
-                "loudness_target_lufs": _q(lufs if lufs is not None else STYLE_LOUDNESS.get(request.style, -14.0), 0.1),
-                "room_preset": room if room in ROOM_PRESETS else STYLE_ROOM.get(request.style, "studio_large")},
+        "bed": {
+            "layout": request.target_format,
+            "loudness_target_lufs": _q(lufs if lufs is not None else STYLE_LOUDNESS.get(request.style, -14.0), 0.1),
+            "room_preset": room if room in ROOM_PRESETS else STYLE_ROOM.get(request.style, "studio_large"),
+        },
         "timing": request.timing(),
         "objects": objects,
         "constraints_applied": constraints_applied(request),
@@ -694,10 +784,17 @@ def constraints_applied(request: Request) -> list[str]:
             scope = ",".join(list(r.get("classes", [])) + list(r.get("ids", []))) or "all"
             out.append(f"avoid_masking:{scope}>={r.get('min_sep_deg', 30):g}deg")
         elif t == "zone":
-            where = r.get("region") or f"az[{_fmt(r.get('az_min', -180))},{_fmt(r.get('az_max', 180))}]el[{_fmt(r.get('el_min', -90))},{_fmt(r.get('el_max', 90))}]"
+            where = (
+                r.get("region")
+                or f"az[{_fmt(r.get('az_min', -180))},{_fmt(r.get('az_max', 180))}]"
+                f"el[{_fmt(r.get('el_min', -90))},{_fmt(r.get('el_max', 90))}]"
+            )
             out.append(f"zone:{sel} {r['mode']} {where}")
         elif t == "motion":
-            out.append(f"motion:{sel} " + ("static" if not r.get("allow", True) else f"<={r.get('max_deg_per_s', math.inf):g}deg/s"))
+            out.append(
+                f"motion:{sel} "
+                + ("static" if not r.get("allow", True) else f"<={r.get('max_deg_per_s', math.inf):g}deg/s")
+            )
         elif t == "max_elevation":
             out.append(f"max_elevation:{sel}<={r['max_deg']:g}deg")
     return list(dict.fromkeys(out))
@@ -713,18 +810,33 @@ def check_feasible(request: Request) -> list[Issue]:
         issues += found
         spot = _nearest(lim, 0.0, 0.0)
         if spot is None:
-            issues.append(Issue(", ".join(lim.labels()), f"no direction satisfies these rules for stem {s.id!r}", "conflict"))
+            issues.append(
+                Issue(", ".join(lim.labels()), f"no direction satisfies these rules for stem {s.id!r}", "conflict")
+            )
         spots.append((s, spot, lim))
     pinned = [(s, spot) for s, spot, lim in spots if lim.pinned and spot is not None]
     if len({spot for _, spot in pinned}) > request.budget:
-        issues.append(Issue("max_objects", f"{len({p for _, p in pinned})} stems are pinned to distinct spots but the budget is {request.budget}", "conflict"))
+        issues.append(
+            Issue(
+                "max_objects",
+                f"{len({p for _, p in pinned})} stems are pinned to distinct spots but the budget is {request.budget}",
+                "conflict",
+            )
+        )
     single = [_Obj(s.id, [s], np.zeros((2, 4)), 0, 0, 0, 0) for s, _ in pinned]
     req, src = _separation_rules(request, single)
     for a in range(len(pinned)):
         for b in range(a + 1, len(pinned)):
             (sa, pa), (sb, pb) = pinned[a], pinned[b]
             if req[a, b] and angle_between(pa[0], pa[1], pb[0], pb[1]) < req[a, b] - EPS_DEG:
-                issues.append(Issue(src[(a, b)], f"stems {sa.id!r} and {sb.id!r} are pinned {angle_between(pa[0], pa[1], pb[0], pb[1]):.1f} deg apart but must keep {req[a, b]:g} deg", "conflict"))
+                issues.append(
+                    Issue(
+                        src[(a, b)],
+                        f"stems {sa.id!r} and {sb.id!r} are pinned {angle_between(pa[0], pa[1], pb[0], pb[1]):.1f} "
+                        f"deg apart but must keep {req[a, b]:g} deg",
+                        "conflict",
+                    )
+                )
     return issues
 
 
@@ -745,9 +857,20 @@ def check(request: Request, scene: Mapping[str, Any]) -> list[Violation]:
             if m in seen:
                 out.append(Violation("stems", f"objects[{n}]", f"stem {m!r} also in objects[{seen[m]}]"))
             seen.setdefault(m, n)
-        kf = keyframes_array(o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}])
-        objs.append(_Obj(o["id"], [stems[m] for m in members if m in stems] or [Stem(o["id"], o["class"], -20, 0, (0, 1, 0), 0)],
-                         kf, o["width"], o["gain_db"], o["reverb_send"], o["early_reflections"]))
+        kf = keyframes_array(
+            o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}]
+        )
+        objs.append(
+            _Obj(
+                o["id"],
+                [stems[m] for m in members if m in stems] or [Stem(o["id"], o["class"], -20, 0, (0, 1, 0), 0)],
+                kf,
+                o["width"],
+                o["gain_db"],
+                o["reverb_send"],
+                o["early_reflections"],
+            )
+        )
     missing = [s for s in stems if s not in seen]
     if missing:
         out.append(Violation("stems", "objects", f"stems in no object: {missing}"))
@@ -760,8 +883,13 @@ def check(request: Request, scene: Mapping[str, Any]) -> list[Violation]:
         bad = ~_ok(lim, pos[:, 0], pos[:, 1])
         if bad.any():
             k = int(np.argmax(bad))
-            out.append(Violation(", ".join(lim.labels()) or "position", f"{p}.motion",
-                                 f"position ({pos[k, 0]:.1f}, {pos[k, 1]:.1f}) breaks a positional rule"))
+            out.append(
+                Violation(
+                    ", ".join(lim.labels()) or "position",
+                    f"{p}.motion",
+                    f"position ({pos[k, 0]:.1f}, {pos[k, 1]:.1f}) breaks a positional rule",
+                )
+            )
         if lim.dist:
             lo, hi = max(d[0] for d in lim.dist), min(d[1] for d in lim.dist)
             if np.any(o.kf[:, 3] < lo - EPS_M) or np.any(o.kf[:, 3] > hi + EPS_M):
@@ -771,15 +899,27 @@ def check(request: Request, scene: Mapping[str, Any]) -> list[Violation]:
         if lim.max_speed and path_speed_deg_s(o.kf, request.section_s) > lim.max_speed[0] * 1.01:
             out.append(Violation(lim.max_speed[1], f"{p}.motion", f"moves faster than {lim.max_speed[0]:g} deg/s"))
         if not lim.width[0] - 1e-6 <= o.width <= lim.width[1] + 1e-6:
-            out.append(Violation(", ".join(lim.width_src), f"{p}.width", f"width {o.width} outside [{lim.width[0]:g}, {lim.width[1]:g}]"))
+            out.append(
+                Violation(
+                    ", ".join(lim.width_src),
+                    f"{p}.width",
+                    f"width {o.width} outside [{lim.width[0]:g}, {lim.width[1]:g}]",
+                )
+            )
     req = _separation(request, objs)
     if req.any():
         t = np.union1d(np.linspace(0, 1, 129), np.concatenate([o.kf[:, 0] for o in objs]))
         paths = [positions_at(o.kf, t) for o in objs]
-        for a, b in zip(*np.nonzero(np.triu(req))):
+        for a, b in zip(*np.nonzero(np.triu(req)), strict=True):
             sep = _min_angle(paths[a], paths[b])
             if sep < req[a, b] - EPS_DEG:
-                out.append(Violation("avoid_masking", f"objects[{a}]", f"{objs[a].id!r} and {objs[b].id!r} come {sep:.1f} deg close, need {req[a, b]:g}"))
+                out.append(
+                    Violation(
+                        "avoid_masking",
+                        f"objects[{a}]",
+                        f"{objs[a].id!r} and {objs[b].id!r} come {sep:.1f} deg close, need {req[a, b]:g}",
+                    )
+                )
     return out
 
 
@@ -825,4 +965,3 @@ def enforce(request: Request, proposal: Any) -> Enforcement:
     if left:
         raise RuleConflictError([Issue(v.rule, f"{v.path}: {v.message}", "conflict") for v in left])
     return Enforcement(scene, tuple(violations))
-

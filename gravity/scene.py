@@ -52,6 +52,7 @@ class SceneObject:
 
     @property
     def is_static(self) -> bool:
+        """Whether every keyframe holds the same position."""
         return bool(np.all(self.keyframes[:, 1:] == self.keyframes[0, 1:]))
 
     def position_at(self, t: Any) -> np.ndarray:
@@ -82,18 +83,34 @@ class Scene:
             raise ValidationError(issues, source)
         objs = []
         for o in d["objects"]:
-            motion = o.get("motion") or [{"t": 0.0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}]
-            objs.append(SceneObject(
-                id=o["id"], cls=o["class"], stems=tuple(o.get("stems", [o["id"]])),
-                keyframes=keyframes_array(motion), width=float(o["width"]), gain_db=float(o["gain_db"]),
-                reverb_send=float(o["reverb_send"]), early_reflections=float(o["early_reflections"])))
+            motion = o.get("motion") or [
+                {"t": 0.0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}
+            ]
+            objs.append(
+                SceneObject(
+                    id=o["id"],
+                    cls=o["class"],
+                    stems=tuple(o.get("stems", [o["id"]])),
+                    keyframes=keyframes_array(motion),
+                    width=float(o["width"]),
+                    gain_db=float(o["gain_db"]),
+                    reverb_send=float(o["reverb_send"]),
+                    early_reflections=float(o["early_reflections"]),
+                )
+            )
         bed, timing = d["bed"], d.get("timing", {})
         return cls(
-            layout=bed["layout"], room_preset=bed.get("room_preset", "studio_small"),
-            loudness_target_lufs=float(bed.get("loudness_target_lufs", -16.0)), objects=tuple(objs),
-            constraints_applied=tuple(d.get("constraints_applied", [])), bpm=timing.get("bpm"),
-            time_signature=timing.get("time_signature", "4/4"), section_bars=timing.get("section_bars"),
-            section=timing.get("section"), raw=d)
+            layout=bed["layout"],
+            room_preset=bed.get("room_preset", "studio_small"),
+            loudness_target_lufs=float(bed.get("loudness_target_lufs", -16.0)),
+            objects=tuple(objs),
+            constraints_applied=tuple(d.get("constraints_applied", [])),
+            bpm=timing.get("bpm"),
+            time_signature=timing.get("time_signature", "4/4"),
+            section_bars=timing.get("section_bars"),
+            section=timing.get("section"),
+            raw=d,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "Scene":

@@ -82,12 +82,25 @@ def _schema_issues(validator: Draft202012Validator, doc: Any, prefix: tuple = ()
                 issues.extend(found or [Issue(json_path(path), "give exactly one of track_class or track_id", "oneOf")])
                 continue
             types = sorted(k[5:] for k in schema("request")["$defs"] if k.startswith("rule_"))
-            issues.append(Issue(json_path(path + ("type",)), f"unknown rule type {inst.get('type') if isinstance(inst, dict) else inst!r}; expected one of {types}", "enum"))
+            issues.append(
+                Issue(
+                    json_path(path + ("type",)),
+                    f"unknown rule type {inst.get('type') if isinstance(inst, dict) else inst!r}; "
+                    f"expected one of {types}",
+                    "enum",
+                )
+            )
             continue
         if err.validator == "additionalProperties":
             allowed = sorted(err.schema.get("properties", {}))
             for key in sorted(set(inst) - set(allowed)):
-                issues.append(Issue(json_path(path + (key,)), f"unknown key {key!r}; allowed keys: {allowed}", "additionalProperties"))
+                issues.append(
+                    Issue(
+                        json_path(path + (key,)),
+                        f"unknown key {key!r}; allowed keys: {allowed}",
+                        "additionalProperties",
+                    )
+                )
             continue
         if err.validator == "not":
             issues.append(Issue(json_path(path), "give track_class or track_id, not both", "not"))
@@ -98,8 +111,9 @@ def _schema_issues(validator: Draft202012Validator, doc: Any, prefix: tuple = ()
         msg = err.message
         if err.validator == "enum":
             close = difflib.get_close_matches(str(inst), [str(v) for v in err.validator_value], n=3)
-            msg = f"{inst!r} is not allowed; " + (f"did you mean {' or '.join(map(repr, close))}?" if close
-                                                   else f"expected one of {err.validator_value}")
+            msg = f"{inst!r} is not allowed; " + (
+                f"did you mean {' or '.join(map(repr, close))}?" if close else f"expected one of {err.validator_value}"
+            )
         issues.append(Issue(json_path(path), msg, str(err.validator)))
     return issues
 
@@ -130,7 +144,9 @@ def _request_semantics(req: dict[str, Any]) -> list[Issue]:
             continue
         p = f"rules[{n}]"
         if "track_id" in r and r["track_id"] not in ids:
-            issues.append(Issue(f"{p}.track_id", f"no stem has id {r['track_id']!r}; stem ids: {sorted(ids)}", "reference"))
+            issues.append(
+                Issue(f"{p}.track_id", f"no stem has id {r['track_id']!r}; stem ids: {sorted(ids)}", "reference")
+            )
         for m, sid in enumerate(r.get("ids", [])):
             if sid not in ids:
                 issues.append(Issue(f"{p}.ids[{m}]", f"no stem has id {sid!r}", "reference"))
@@ -159,21 +175,37 @@ def _scene_semantics(scene: dict[str, Any]) -> list[Issue]:
     for n, o in enumerate(scene.get("objects", [])):
         if not isinstance(o, dict):
             continue
-        oid = o.get("id")
+        oid = str(o.get("id"))
         if oid in seen_ids:
-            issues.append(Issue(f"objects[{n}].id", f"duplicate object id {oid!r} (first at objects[{seen_ids[oid]}])", "unique"))
+            issues.append(
+                Issue(f"objects[{n}].id", f"duplicate object id {oid!r} (first at objects[{seen_ids[oid]}])", "unique")
+            )
         else:
             seen_ids[oid] = n
         for sid in o.get("stems", [oid]):
             if sid in seen_stems and seen_stems[sid] != n:
-                issues.append(Issue(f"objects[{n}].stems", f"stem {sid!r} already belongs to objects[{seen_stems[sid]}]", "unique"))
+                issues.append(
+                    Issue(
+                        f"objects[{n}].stems", f"stem {sid!r} already belongs to objects[{seen_stems[sid]}]", "unique"
+                    )
+                )
             seen_stems.setdefault(sid, n)
         motion = o.get("motion")
-        if isinstance(motion, list) and motion and all(isinstance(k, dict) and isinstance(k.get("t"), (int, float)) for k in motion):
+        if (
+            isinstance(motion, list)
+            and motion
+            and all(isinstance(k, dict) and isinstance(k.get("t"), (int, float)) for k in motion)
+        ):
             ts = [k["t"] for k in motion]
             if ts[0] != 0 or ts[-1] != 1:
-                issues.append(Issue(f"objects[{n}].motion", f"keyframes must start at t=0 and end at t=1, got {ts[0]}..{ts[-1]}", "motion"))
-            if any(b <= a for a, b in zip(ts, ts[1:])):
+                issues.append(
+                    Issue(
+                        f"objects[{n}].motion",
+                        f"keyframes must start at t=0 and end at t=1, got {ts[0]}..{ts[-1]}",
+                        "motion",
+                    )
+                )
+            if any(b <= a for a, b in zip(ts, ts[1:], strict=False)):
                 issues.append(Issue(f"objects[{n}].motion", "keyframe times must strictly increase", "motion"))
     return issues
 
@@ -218,11 +250,15 @@ def read_json(path: str | Path) -> Any:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError([Issue("$", f"cannot read file: {exc.strerror or exc}", "io")], str(p)) from None
+        raise ValidationError(
+            [Issue("$", f"cannot read file: {getattr(exc, 'strerror', None) or exc}", "io")], str(p)
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError([Issue("$", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", "json")], str(p)) from None
+        raise ValidationError(
+            [Issue("$", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", "json")], str(p)
+        ) from None
 
 
 def _load(path: str | Path, checker: Any) -> dict[str, Any]:

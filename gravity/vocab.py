@@ -27,11 +27,9 @@ __all__ = [
 # Stem classes a studio uses, grouped by family (used for grouping under an object budget).
 FAMILIES: dict[str, tuple[str, ...]] = {
     "vocal": ("lead_vocal", "backing_vocal", "choir", "vocal_fx", "spoken"),
-    "drums": ("kick", "snare", "clap", "hihat", "cymbal", "tom", "percussion", "drum_loop",
-              "overheads", "room_mic"),
+    "drums": ("kick", "snare", "clap", "hihat", "cymbal", "tom", "percussion", "drum_loop", "overheads", "room_mic"),
     "bass": ("bass", "sub", "bass_synth"),
-    "harmony": ("pad", "keys", "piano", "organ", "guitar", "acoustic_guitar", "strings",
-                "brass", "woodwind", "synth"),
+    "harmony": ("pad", "keys", "piano", "organ", "guitar", "acoustic_guitar", "strings", "brass", "woodwind", "synth"),
     "melody": ("synth_lead", "lead_guitar", "arp", "pluck", "bell"),
     "texture": ("fx", "riser", "ambience", "atmosphere", "foley", "noise"),
     "other": ("other",),
@@ -44,20 +42,60 @@ LOW_CLASSES: frozenset[str] = frozenset({"kick", "bass", "sub", "bass_synth"})
 
 # Output layouts. FLAT_FORMATS have no height channels: elevation is clamped to 0 there.
 TARGET_FORMATS: tuple[str, ...] = (
-    "iamf", "binaural", "stereo", "5.1", "7.1", "5.1.2", "5.1.4", "7.1.2", "7.1.4", "9.1.6",
-    "atmos", "foa", "hoa",
+    "iamf",
+    "binaural",
+    "stereo",
+    "5.1",
+    "7.1",
+    "5.1.2",
+    "5.1.4",
+    "7.1.2",
+    "7.1.4",
+    "9.1.6",
+    "atmos",
+    "foa",
+    "hoa",
 )
 FLAT_FORMATS: frozenset[str] = frozenset({"stereo", "5.1", "7.1"})
 
 SECTIONS: tuple[str, ...] = (
-    "intro", "verse", "pre_chorus", "chorus", "post_chorus", "hook", "bridge", "breakdown",
-    "build", "drop", "solo", "interlude", "outro", "full",
+    "intro",
+    "verse",
+    "pre_chorus",
+    "chorus",
+    "post_chorus",
+    "hook",
+    "bridge",
+    "breakdown",
+    "build",
+    "drop",
+    "solo",
+    "interlude",
+    "outro",
+    "full",
 )
 
 STYLES: tuple[str, ...] = (
-    "pop", "rock", "club", "edm", "techno", "house", "hiphop", "rnb", "jazz", "classical",
-    "orchestral", "cinematic", "ambient", "folk", "acoustic", "metal", "lofi", "experimental",
-    "live", "podcast",
+    "pop",
+    "rock",
+    "club",
+    "edm",
+    "techno",
+    "house",
+    "hiphop",
+    "rnb",
+    "jazz",
+    "classical",
+    "orchestral",
+    "cinematic",
+    "ambient",
+    "folk",
+    "acoustic",
+    "metal",
+    "lofi",
+    "experimental",
+    "live",
+    "podcast",
 )
 
 

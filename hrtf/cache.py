@@ -59,8 +59,12 @@ def cache_key(sofa_path: str | os.PathLike[str], rate: int, params: PreprocessPa
         Hex sha256 over file hash, rate, algorithm version and parameters.
     """
     params = params or PreprocessParams()
-    doc = {"sofa_sha256": _sha256(Path(sofa_path)), "rate": int(rate), "version": PREPROCESS_VERSION,
-           "params": json.loads(params.to_json())}
+    doc = {
+        "sofa_sha256": _sha256(Path(sofa_path)),
+        "rate": int(rate),
+        "version": PREPROCESS_VERSION,
+        "params": json.loads(params.to_json()),
+    }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.signal import resample_poly
 
 __all__ = [
     "minimum_phase",
@@ -139,6 +138,8 @@ def onset_samples(ir: ArrayLike, threshold_db: float = -20.0, upsample: int = 8)
     ndarray, shape (...)
         Onset in (fractional) samples at the input rate.
     """
+    from scipy.signal import resample_poly  # here: importing scipy.signal takes ~0.5 s
+
     x = np.asarray(ir, dtype=np.float64)
     a = np.abs(resample_poly(x, upsample, 1, axis=-1))
     thr = a.max(axis=-1, keepdims=True) * 10.0 ** (threshold_db / 20.0)

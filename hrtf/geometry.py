@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
-from scipy.spatial import ConvexHull
 
 __all__ = [
     "wrap_azimuth",
@@ -112,6 +111,8 @@ class SphericalTriangulation:
         self.points = sph_to_cart(az_deg, el_deg).reshape(-1, 3)
         if len(self.points) < 4:
             raise ValueError("need at least 4 directions to triangulate the sphere")
+        from scipy.spatial import ConvexHull  # here: ~50 ms to import, and a render never needs it
+
         try:
             hull = ConvexHull(self.points)
         except Exception as exc:  # scipy raises QhullError (flat/degenerate input)
@@ -179,7 +180,7 @@ class SphericalTriangulation:
             other = twin.sum(axis=1) - shared.sum(axis=1)  # twin's vertex not in f
             # The other diagonal (apex-other) splits the quad into two
             # triangles; take the one containing the point.
-            best = None
+            best: tuple[np.ndarray, np.ndarray] | None = None
             for side in (0, 1):
                 verts = np.stack([apex, other, shared[:, side]], axis=1)
                 ws = np.linalg.solve(np.transpose(self.points[verts], (0, 2, 1)), q[k][..., None])[..., 0]
@@ -188,6 +189,7 @@ class SphericalTriangulation:
                 else:
                     take = ws.min(axis=1) > best[1].min(axis=1)
                     best = (np.where(take[:, None], verts, best[0]), np.where(take[:, None], ws, best[1]))
+            assert best is not None
             verts, ws = best
             # Mean of the two splits over the quad's 4 vertices.
             cols[k] = np.concatenate([tri, other[:, None]], axis=1)
@@ -225,6 +227,7 @@ class RingGrid:
     el_deg: NDArray[np.float64] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        """Lay out the rings (read-only arrays); ``step_deg`` must divide 180."""
         n_rings = 180.0 / self.step_deg
         if self.step_deg <= 0 or abs(n_rings - round(n_rings)) > 1e-9:
             raise ValueError(f"step_deg must divide 180, got {self.step_deg}")

@@ -55,6 +55,7 @@ class HRTFModel:
     grid: RingGrid = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        """Check the arrays against the grid and store them read-only (float32 filters, float64 delays)."""
         grid = RingGrid(self.grid_step_deg)
         f = np.ascontiguousarray(self.filters, dtype=np.float32)
         d = np.ascontiguousarray(self.delays, dtype=np.float64)

@@ -67,6 +67,7 @@ class PreprocessParams:
     cap_ring_deg: float = 5.0
 
     def __post_init__(self) -> None:
+        """Check the settings (``ValueError``) and store the delay band as floats."""
         if self.delay_method not in ("excess_phase", "onset"):
             raise ValueError(f"delay_method must be 'excess_phase' or 'onset', got {self.delay_method!r}")
         if not (self.filter_ms > 0 and 0 <= self.fade_fraction < 1 and self.n_fft > 0):

@@ -72,9 +72,7 @@ def ear_delays(
     return delay
 
 
-def _cap_points(
-    az: NDArray[np.float64], el: NDArray[np.float64], params: PreprocessParams
-) -> list[tuple[float, NDArray[np.bool_]]]:
+def _cap_points(el: NDArray[np.float64], params: PreprocessParams) -> list[tuple[float, NDArray[np.bool_]]]:
     """Virtual poles to add: (pole elevation, mask of the ring it is made from)."""
     caps = []
     for pole, extreme in ((-90.0, el.min()), (90.0, el.max())):
@@ -167,16 +165,21 @@ def build_model(hrirs: HRIRSet, rate: int = 48000, params: PreprocessParams | No
     # it minimum phase, and average the ring's delays (-> ITD ~ 0 at the
     # pole, as for any source on the median axis).
     az, el = res.az_deg, res.el_deg
-    for pole, ring in _cap_points(az, el, params):
-        ring = np.nonzero(ring)[0]  # measured rows; virtual ones are appended after them
-        pole_mag = np.sqrt(np.mean(mag[ring] ** 2, axis=0))
+    for pole, ring in _cap_points(el, params):
+        rows = np.nonzero(ring)[0]  # measured rows; virtual ones are appended after them
+        pole_mag = np.sqrt(np.mean(mag[rows] ** 2, axis=0))
         pole_spec = minimum_phase_spectrum(pole_mag, n_fft, params.floor_db)
         pole_filter = fade_out(np.fft.irfft(pole_spec, n_fft)[..., :n_taps], _n_fade(params, n_taps))
         az, el = np.append(az, 0.0), np.append(el, pole)
         filters = np.concatenate([filters, pole_filter[None]])
-        delays = np.concatenate([delays, delays[ring].mean(axis=0)[None]])
-        log.info("%s: no data at el=%+.0f deg; added a virtual pole from %d directions at el~%+.0f deg",
-                 hrirs.source, pole, ring.size, res.el_deg[ring].mean())
+        delays = np.concatenate([delays, delays[rows].mean(axis=0)[None]])
+        log.info(
+            "%s: no data at el=%+.0f deg; added a virtual pole from %d directions at el~%+.0f deg",
+            hrirs.source,
+            pole,
+            rows.size,
+            res.el_deg[rows].mean(),
+        )
 
     try:
         tri = SphericalTriangulation(az, el)
@@ -187,8 +190,15 @@ def build_model(hrirs: HRIRSet, rate: int = 48000, params: PreprocessParams | No
     dense_filters = (weights @ filters.reshape(len(az), -1)).reshape(grid.size, 2, n_taps)
     dense_delays = weights @ delays
 
-    log.info("%s: preprocessed %d directions -> %d grid points, %d taps at %d Hz in %.2f s",
-             hrirs.source, hrirs.n_directions, grid.size, n_taps, rate, time.perf_counter() - t0)
+    log.info(
+        "%s: preprocessed %d directions -> %d grid points, %d taps at %d Hz in %.2f s",
+        hrirs.source,
+        hrirs.n_directions,
+        grid.size,
+        n_taps,
+        rate,
+        time.perf_counter() - t0,
+    )
     return HRTFModel(
         filters=dense_filters.astype(np.float32),
         delays=dense_delays,

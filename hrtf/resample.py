@@ -7,7 +7,6 @@ from math import gcd
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import firwin, kaiserord, resample_poly
 
 from .sofa import HRIRSet
 
@@ -73,6 +72,8 @@ def antialias_filter(
     ndarray
         Odd-length linear-phase FIR at the intermediate rate ``up * rate_in``.
     """
+    from scipy.signal import firwin, kaiserord  # here: scipy.signal takes ~0.5 s to import
+
     up, _ = rational_factors(rate_in, rate_out)
     nyq = min(rate_in, rate_out) / 2.0
     fs_hi = up * float(rate_in)
@@ -107,6 +108,8 @@ def resample(hrirs: HRIRSet, rate: float) -> HRIRSet:
     up, down = rational_factors(hrirs.sample_rate, rate)
     if up == down:
         return hrirs
+    from scipy.signal import resample_poly  # here: scipy.signal takes ~0.5 s to import
+
     window = antialias_filter(hrirs.sample_rate, rate)
     ir = resample_poly(hrirs.ir.astype(np.float64), up, down, axis=-1, window=window) * (down / up)
     return dataclasses.replace(

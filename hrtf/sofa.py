@@ -60,6 +60,7 @@ class HRIRSet:
     delay_samples: NDArray[np.float64]
 
     def __post_init__(self) -> None:
+        """Store the arrays read-only (float32 ir, float64 the rest) and check their shapes."""
         for name in ("ir", "az_deg", "el_deg", "dist_m", "delay_samples"):
             arr = np.array(getattr(self, name), dtype=np.float32 if name == "ir" else np.float64)
             arr.setflags(write=False)

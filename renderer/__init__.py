@@ -13,16 +13,45 @@ AmbiX ACN order (W, Y, Z, X, ...) with SN3D normalisation. Modules: ``engine`` (
 FFT convolution), ``formats`` (HRTF / pan / spherical harmonics, diffuse-field EQ),
 ``sources`` (distance, air, width, delays), ``room`` (image sources, FDN reverb),
 ``render`` (the streaming renderer), ``offline`` (files in, file out), ``loudness``.
+
+Names are imported lazily, so ``import renderer.config`` (the settings, which the CLI reads to
+build ``gravity render``'s flags) does not load scipy or numba.
 """
 
-from .config import FORMATS, RenderConfig
-from .engine import ConvolutionEngine, FIRBank
-from .errors import RenderError
-from .formats import diffuse_field_eq, sn3d_gains, stereo_gains
-from .loudness import LoudnessReport, limit, measure
-from .offline import RenderReport, load_stems, render_files
-from .render import Renderer
-from .room import FDNReverb, Shoebox
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from .config import FORMATS, RenderConfig
+    from .engine import ConvolutionEngine, FIRBank
+    from .errors import RenderError
+    from .formats import diffuse_field_eq, sn3d_gains, stereo_gains
+    from .loudness import LoudnessReport, limit, measure
+    from .offline import RenderReport, load_stems, render_files
+    from .render import Renderer
+    from .room import FDNReverb, Shoebox
+
+_WHERE = {
+    "FORMATS": "config",
+    "RenderConfig": "config",
+    "ConvolutionEngine": "engine",
+    "FIRBank": "engine",
+    "RenderError": "errors",
+    "diffuse_field_eq": "formats",
+    "sn3d_gains": "formats",
+    "stereo_gains": "formats",
+    "LoudnessReport": "loudness",
+    "limit": "loudness",
+    "measure": "loudness",
+    "RenderReport": "offline",
+    "load_stems": "offline",
+    "render_files": "offline",
+    "Renderer": "render",
+    "FDNReverb": "room",
+    "Shoebox": "room",
+}
 
 __all__ = [
     "FORMATS",
@@ -43,3 +72,9 @@ __all__ = [
     "stereo_gains",
     "diffuse_field_eq",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module 'renderer' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Mapping
 
 __all__ = ["RenderConfig", "Format", "FORMATS", "SPEED_OF_SOUND_M_S"]
@@ -18,6 +18,10 @@ SPEED_OF_SOUND_M_S = 343.0
 @dataclass(frozen=True)
 class RenderConfig:
     """Renderer settings (frozen; build a new one with :meth:`replace`).
+
+    ``gravity render`` builds one flag per field (:mod:`gravity.settings`: type, default and the
+    first sentence of each entry below as help; ``flags`` in the metadata name the flags that
+    keep an older name or would clash with the command's own).
 
     Attributes
     ----------
@@ -45,8 +49,9 @@ class RenderConfig:
     ambisonic_order : int
         Order for ``fmt="hoa"`` (1..3; default 3, 16 channels). ``foa`` is always order 1.
     hrtf_eq : {"diffuse_field", "none"}
-        ``diffuse_field`` equalises the HRTF set by the inverse of its diffuse-field average
-        (1/3-octave smoothed, minimum phase, boost limited to ``eq_max_boost_db``): removes the
+        Binaural equalisation of the HRTF set. ``diffuse_field`` equalises the HRTF set by the
+        inverse of its diffuse-field average (1/3-octave smoothed, minimum phase, boost limited
+        to ``eq_max_boost_db``): removes the
         direction-independent colour of the measurement (KEMAR: ear-canal resonance, the
         loudspeaker's bass roll-off below ~200 Hz) so headphones sound neutral. ``none`` plays
         the raw HRIRs (used by the tests that compare against the measurements).
@@ -90,7 +95,7 @@ class RenderConfig:
         CPU time; static voices always stay in one thread (sharing them measured slower).
     """
 
-    fmt: Format = "binaural"
+    fmt: Format = field(default="binaural", metadata={"flags": ("--format",)})
     hop: int = 256
     static_hop: int = 1024
     lookahead: int = 16
@@ -107,8 +112,8 @@ class RenderConfig:
     max_spread_deg: float = 60.0
     decorrelation_crossover_hz: float = 250.0
     full_decorrelation_width: float = 0.6
-    seed: int = 0
-    threads: int = 0
+    seed: int = field(default=0, metadata={"flags": ("--render-seed",)})  # --seed: the proposer's
+    threads: int = field(default=0, metadata={"flags": ("--render-threads",)})  # --threads: llama.cpp's
 
     def __post_init__(self) -> None:
         """Check every field; a bad value raises ValueError naming it and its range."""
@@ -116,14 +121,8 @@ class RenderConfig:
             raise ValueError(f"fmt={self.fmt!r} must be one of {FORMATS}")
         if not (isinstance(self.hop, int) and 16 <= self.hop <= 4096):
             raise ValueError(f"hop={self.hop!r} must be an integer number of samples in [16, 4096]")
-        if not (
-            isinstance(self.static_hop, int)
-            and self.static_hop >= self.hop
-            and self.static_hop % self.hop == 0
-        ):
-            raise ValueError(
-                f"static_hop={self.static_hop!r} must be a multiple of hop={self.hop} samples"
-            )
+        if not (isinstance(self.static_hop, int) and self.static_hop >= self.hop and self.static_hop % self.hop == 0):
+            raise ValueError(f"static_hop={self.static_hop!r} must be a multiple of hop={self.hop} samples")
         if not (isinstance(self.lookahead, int) and 4 <= self.lookahead <= 256):
             raise ValueError(f"lookahead={self.lookahead!r} must be an integer in [4, 256] samples")
         if self.hrtf_eq not in ("diffuse_field", "none"):

@@ -274,9 +274,7 @@ class ConvolutionEngine:
         y_n = sfft.irfft(acc_n, N, axis=-1)[..., N - H :]
         return y_o + self._fade * (y_n - y_o)
 
-    def _spectra(
-        self, buf: NDArray[np.float32], voices: NDArray[np.intp], j0: int, j1: int
-    ) -> NDArray[np.complex64]:
+    def _spectra(self, buf: NDArray[np.float32], voices: NDArray[np.intp], j0: int, j1: int) -> NDArray[np.complex64]:
         """Frame spectra (k, j1 - j0, B) of some voices: frame j = the N samples ending with hop j."""
         H, N = self.hop, self.n_fft
         frames = np.lib.stride_tricks.sliding_window_view(buf[voices], N, axis=1)[:, ::H][:, j0:j1]
@@ -298,9 +296,7 @@ class FIRBank:
         -- e.g. a per-channel equaliser.
     """
 
-    def __init__(
-        self, filters: NDArray[np.floating], hop: int, *, shared_input: bool = False
-    ) -> None:
+    def __init__(self, filters: NDArray[np.floating], hop: int, *, shared_input: bool = False) -> None:
         h = np.atleast_2d(np.asarray(filters, dtype=np.float64))
         self.hop = hop
         self.n_filters = h.shape[0]

@@ -113,7 +113,11 @@ class Spatialiser(Protocol):
     """What the engine asks of an output format."""
 
     n_channels: int
-    tables: FilterTables
+
+    @property
+    def tables(self) -> FilterTables:
+        """Spectra of every filter the kernels index (see :class:`FilterTables`)."""
+        ...
 
     def params(
         self,
@@ -174,7 +178,8 @@ class _TableFormat:
         delay: NDArray[np.float64],
     ) -> NDArray[np.complex64]:
         """Filter spectra (R, C, B) of R voices, e.g. binaural
-        ``gain * air * delay(d_ear + lookahead + delay) * hrtf_ear``; parameters as :meth:`params`."""
+        ``gain * air * delay(d_ear + lookahead + delay) * hrtf_ear``; parameters as :meth:`params`.
+        """
         return self.tables.filters(self.params(az_deg, el_deg, gain, air_index, delay))
 
 
@@ -194,10 +199,10 @@ class BinauralFormat(_TableFormat):
     """
 
     n_channels = 2
+    #: Grid filters transformed per call when the tables are built.
+    TABLE_ROWS = 1024
 
-    def __init__(
-        self, model: HRTFModel, n_fft: int, p: int, q: int, lookahead: int, air: AirTable
-    ) -> None:
+    def __init__(self, model: HRTFModel, n_fft: int, p: int, q: int, lookahead: int, air: AirTable) -> None:
         self.model = model
         self.n_fft, self.lookahead, self.air = n_fft, lookahead, air
         self.n_bins = n_fft // 2 + 1
@@ -206,13 +211,16 @@ class BinauralFormat(_TableFormat):
         self._delays = np.asarray(model.delays, np.float64)
 
     @property
-    def tables(self) -> FilterTables:
+    def tables(self) -> FilterTables:  # type: ignore[override]  # read-only here: built lazily on first use
         """Spectra of every grid filter, (K, 2, B) complex64 (~40 MB; built on first use)."""
         if self._tables is None:
-            spec = sfft.rfft(self.model.filters, self.n_fft, axis=-1).astype(np.complex64)
-            self._tables = FilterTables(
-                np.ascontiguousarray(spec), self.air.table, self._p, self._q, self.n_fft
-            )
+            filt = self.model.filters
+            spec = np.empty(filt.shape[:-1] + (self.n_bins,), np.complex64)
+            # A thousand filters at a time: the same spectra, without the whole set's zero-padded
+            # copy and a second complex copy as temporaries (~90 MB less at the peak).
+            for s in range(0, len(filt), self.TABLE_ROWS):
+                spec[s : s + self.TABLE_ROWS] = sfft.rfft(filt[s : s + self.TABLE_ROWS], self.n_fft, axis=-1)
+            self._tables = FilterTables(spec, self.air.table, self._p, self._q, self.n_fft)
         return self._tables
 
     def params(
@@ -304,9 +312,7 @@ def stereo_gains(az_deg: ArrayLike, el_deg: ArrayLike) -> NDArray[np.float64]:
     -------
     ndarray, shape S + (2,)
     """
-    az, el = np.broadcast_arrays(
-        np.radians(np.asarray(az_deg, float)), np.radians(np.asarray(el_deg, float))
-    )
+    az, el = np.broadcast_arrays(np.radians(np.asarray(az_deg, float)), np.radians(np.asarray(el_deg, float)))
     theta = (1.0 - np.sin(az) * np.cos(el)) * (np.pi / 4.0)
     return np.stack([np.cos(theta), np.sin(theta)], axis=-1)
 
@@ -330,9 +336,7 @@ def sn3d_gains(order: int, az_deg: ArrayLike, el_deg: ArrayLike) -> NDArray[np.f
     -------
     ndarray, shape S + ((order + 1) ** 2,)
     """
-    az, el = np.broadcast_arrays(
-        np.radians(np.asarray(az_deg, float)), np.radians(np.asarray(el_deg, float))
-    )
+    az, el = np.broadcast_arrays(np.radians(np.asarray(az_deg, float)), np.radians(np.asarray(el_deg, float)))
     sin_el = np.sin(el)
     out = np.empty(az.shape + ((order + 1) ** 2,))
     for deg in range(order + 1):
@@ -357,9 +361,7 @@ class _PannedFormat(_TableFormat):
         ones = np.ones((1, self.n_channels, self.n_bins), np.complex64)
         self.tables = FilterTables(ones, air.table, p, q, n_fft)
 
-    def _gains(
-        self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
+    def _gains(self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]) -> NDArray[np.float64]:
         raise NotImplementedError
 
     def params(
@@ -394,9 +396,7 @@ class _PannedFormat(_TableFormat):
         See :meth:`BinauralFormat.static_filters`.
         """
         g = self._gains(az_deg, el_deg) * np.asarray(gain, np.float64)[:, None]  # (R, C)
-        base = delay_ramp(self.lookahead + np.asarray(delay, np.float64), n_fft) * air_response(
-            air_a, n_fft
-        )
+        base = delay_ramp(self.lookahead + np.asarray(delay, np.float64), n_fft) * air_response(air_a, n_fft)
         return (g[:, :, None] * base[:, None, :]).astype(np.complex64)
 
 
@@ -405,9 +405,7 @@ class StereoFormat(_PannedFormat):
 
     n_channels = 2
 
-    def _gains(
-        self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
+    def _gains(self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]) -> NDArray[np.float64]:
         return stereo_gains(az_deg, el_deg)
 
 
@@ -422,16 +420,12 @@ class AmbisonicFormat(_PannedFormat):
         As :class:`BinauralFormat`.
     """
 
-    def __init__(
-        self, order: int, n_fft: int, p: int, q: int, lookahead: int, air: AirTable
-    ) -> None:
+    def __init__(self, order: int, n_fft: int, p: int, q: int, lookahead: int, air: AirTable) -> None:
         self.order = order
         self.n_channels = (order + 1) ** 2
         super().__init__(n_fft, p, q, lookahead, air)
 
-    def _gains(
-        self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
+    def _gains(self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]) -> NDArray[np.float64]:
         return sn3d_gains(self.order, az_deg, el_deg)
 
 

@@ -13,21 +13,81 @@ voice and hop, which is what makes 16+ moving sources cheap. The kernels release
 
 Every value depends only on its own hop's inputs and voices are summed in a fixed order, so
 results do not depend on how hops are split into calls or threads (bit-identical).
-:func:`lagrange_read` is the per-sample loop of time-varying (Doppler) delays.
+:func:`lagrange_read` is the per-sample loop of time-varying (Doppler) delays;
+:func:`peak_4x` the true-peak meter's oversampling loop; :func:`k_weighted_sums` the loudness
+meter's K-weighting filter and gating-block energies.
+
+Compiled once: every kernel is cached (``cache=True``) in a user cache directory,
+``$GRAVITY_CACHE/numba`` (else ``$XDG_CACHE_HOME/gravity/numba``, else
+``~/.cache/gravity/numba``), set through ``NUMBA_CACHE_DIR`` before numba is imported unless
+the user has set that variable. Only the first render after an install (or after this file
+changes) compiles, ~6 s; later processes load the machine code (numba's own set-up, ~0.4 s
+once per process, then milliseconds per kernel). A cache
+directory that cannot be written falls back to numba's own locations (beside this file, then
+its user-wide cache), and with none at all the kernels compile in every process -- slower to
+start, never broken.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from typing import NamedTuple
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 __all__ = [
     "FilterParams", "FilterTables", "filters", "moving_mac", "static_mac", "lagrange_read",
+    "peak_4x", "k_weighted_sums", "numba_cache_dir",
 ]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+
+def numba_cache_dir() -> Path:
+    """Where Gravity caches its compiled kernels unless ``NUMBA_CACHE_DIR`` says otherwise."""
+    root = os.environ.get("GRAVITY_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gravity"
+    )
+    return Path(root) / "numba"
+
+
+def _use_cache_dir() -> None:
+    """Point numba's cache at :func:`numba_cache_dir` when the user has not chosen one."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    path = numba_cache_dir()
+    try:  # numba skips an unwritable cache dir; checking here keeps its fallbacks in play
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        log.info("%s: not writable (%s); numba uses its own cache locations", path, exc)
+        return
+    os.environ["NUMBA_CACHE_DIR"] = str(path)
+    if "numba" in sys.modules:  # imported before us: make its config read the variable now
+        from numba.core import config
+
+        config.reload_config()
+
+
+_use_cache_dir()
+
+from numba import njit  # noqa: E402  # only after NUMBA_CACHE_DIR is set
+
+
+def _kernel(fn: Callable) -> Callable:
+    """``njit(nogil=True, cache=True)``, or uncached where no cache location is writable."""
+    try:
+        return njit(nogil=True, cache=True)(fn)
+    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
+        log.info("%s: compiled in every process (%s)", fn.__name__, exc)
+        return njit(nogil=True)(fn)
 
 
 class FilterParams(NamedTuple):
@@ -53,7 +113,7 @@ class FilterParams(NamedTuple):
     delay: NDArray[np.float64]
     air: NDArray[np.int32]
 
-    def at(self, sl: object) -> "FilterParams":
+    def at(self, sl: Any) -> "FilterParams":
         """Index the leading axes of every field alike (e.g. ``p.at(mask)``, ``p.at((v, j))``)."""
         return FilterParams(self.idx[sl], self.wgt[sl], self.delay[sl], self.air[sl])
 
@@ -85,8 +145,8 @@ class FilterTables(NamedTuple):
                        self.air_table, self.p, self.q, self.n_fft)  # fmt: skip
 
 
-@njit(nogil=True, cache=True)
-def _filter(out, grid, idx, wgt, delay, air_row, p, q, n_fft, ramp, inner, outer):  # type: ignore[no-untyped-def]
+@_kernel
+def _filter(out, grid, idx, wgt, delay, air_row, p, q, n_fft, ramp, inner, outer):
     """Write one voice's filter spectra (C, B) into ``out`` (see the module docstring)."""
     n_ch, n_bins = out.shape
     n_k = idx.shape[0]
@@ -125,8 +185,8 @@ def _filter(out, grid, idx, wgt, delay, air_row, p, q, n_fft, ramp, inner, outer
     return out
 
 
-@njit(nogil=True, cache=True)
-def filters(grid, idx, wgt, delay, air, air_table, p, q, n_fft):  # type: ignore[no-untyped-def]
+@_kernel
+def filters(grid, idx, wgt, delay, air, air_table, p, q, n_fft):
     """Filter spectra (R, C, B) complex64 of R voices (FilterParams fields with S = (R,))."""
     n_r = idx.shape[0]
     n_ch, n_bins = grid.shape[1], grid.shape[2]
@@ -140,8 +200,8 @@ def filters(grid, idx, wgt, delay, air, air_table, p, q, n_fft):  # type: ignore
     return out
 
 
-@njit(nogil=True, cache=True)
-def moving_mac(x, grid, idx, wgt, delay, air, air_table, prev, p, q, n_fft, j0, acc_o, acc_n, last):  # type: ignore[no-untyped-def]
+@_kernel
+def moving_mac(x, grid, idx, wgt, delay, air, air_table, prev, p, q, n_fft, j0, acc_o, acc_n, last):
     """Accumulate moving voices into the old/new-filter sums of hops j0 .. j0 + Jr - 1.
 
     Parameters
@@ -168,12 +228,23 @@ def moving_mac(x, grid, idx, wgt, delay, air, air_table, prev, p, q, n_fft, j0, 
         if j0 == 0:
             cur[:, :] = prev[v]
         else:  # the end filter of hop j0 - 1, recomputed exactly as that hop's range did
-            _filter(cur, grid, idx[v, j0 - 1], wgt[v, j0 - 1], delay[v, j0 - 1],
-                    air_table[air[v, j0 - 1]], p, q, n_fft, ramp, inner, outer)
+            _filter(
+                cur,
+                grid,
+                idx[v, j0 - 1],
+                wgt[v, j0 - 1],
+                delay[v, j0 - 1],
+                air_table[air[v, j0 - 1]],
+                p,
+                q,
+                n_fft,
+                ramp,
+                inner,
+                outer,
+            )
         for jj in range(n_j):
             j = j0 + jj
-            _filter(nxt, grid, idx[v, j], wgt[v, j], delay[v, j], air_table[air[v, j]],
-                    p, q, n_fft, ramp, inner, outer)
+            _filter(nxt, grid, idx[v, j], wgt[v, j], delay[v, j], air_table[air[v, j]], p, q, n_fft, ramp, inner, outer)
             xs = x[v, jj]
             for c in range(n_ch):
                 an, ao, fn, fo = acc_n[jj, c], acc_o[jj, c], nxt[c], cur[c]
@@ -184,8 +255,8 @@ def moving_mac(x, grid, idx, wgt, delay, air, air_table, prev, p, q, n_fft, j0, 
         last[v, :, :] = cur
 
 
-@njit(nogil=True, cache=True)
-def static_mac(x, phi, acc):  # type: ignore[no-untyped-def]
+@_kernel
+def static_mac(x, phi, acc):
     """``acc[j] += sum_v phi[v] * x[v, j]`` (voices in order): x (V, Jr, B), phi (V, C, B)."""
     n_v, n_j, n_bins = x.shape
     n_ch = phi.shape[1]
@@ -198,8 +269,8 @@ def static_mac(x, phi, acc):  # type: ignore[no-untyped-def]
                     a[b] += f[b] * xs[b]
 
 
-@njit(nogil=True, cache=True)
-def lagrange_read(buf, rows, start, tau, hop, out):  # type: ignore[no-untyped-def]
+@_kernel
+def lagrange_read(buf, rows, start, tau, hop, out):
     """Time-varying fractional-delay reads (cubic Lagrange, Farrow form) into ``out``.
 
     Parameters
@@ -241,3 +312,142 @@ def lagrange_read(buf, rows, start, tau, hop, out):  # type: ignore[no-untyped-d
                 c3 = sixth * (x2 - xm1) + half * (x0 - x1)
                 c1 = x1 - x0 - c2 - c3
                 o[h] = x0 + f * (c1 + f * (c2 + f * c3))
+
+
+@_kernel
+def peak_4x(y, taps, lead):
+    """Sample peak and 4x-oversampled peak of ``y``, without storing the oversampled signal.
+
+    Parameters
+    ----------
+    y : float32 (C, n)
+        Signal.
+    taps : float32 (4, K)
+        Polyphase interpolator: the value at time ``i + p / 4`` (in samples) is
+        ``sum_k taps[p, k] * y[c, i + lead - k]`` (samples outside the signal are zero).
+    lead : int
+        Look-ahead of the interpolator in samples, ``0 <= lead < K``.
+
+    Returns
+    -------
+    peak, true_peak : float
+        Largest ``|y|`` and largest interpolated magnitude over all channels and phases.
+    """
+    n_c, n = y.shape
+    n_p, n_k = taps.shape
+    blk = 1024  # one phase of one block stays in L1; the tap loop below vectorises
+    off = n_k - 1 - lead  # y[c, i] sits at xp[off + i]: zero history before, zeros after
+    xp = np.zeros(n + n_k + blk, np.float32)
+    acc = np.empty(blk, np.float32)
+    peak = np.float32(0.0)
+    top = np.float32(0.0)
+    for c in range(n_c):
+        for i in range(n):
+            xp[off + i] = y[c, i]
+            peak = max(peak, abs(y[c, i]))
+        for i0 in range(0, n, blk):
+            m = min(blk, n - i0)
+            for p in range(n_p):
+                for i in range(m):
+                    acc[i] = 0.0
+                for k in range(n_k):
+                    t = taps[p, k]
+                    src = xp[i0 + n_k - 1 - k : i0 + n_k - 1 - k + m]  # y[c, i0 + lead - k + i]
+                    for i in range(m):
+                        acc[i] += t * src[i]
+                for i in range(m):
+                    top = max(top, abs(acc[i]))
+    return float(peak), float(top)
+
+
+@_kernel
+def _sum_squares(a, s, n):
+    """``np.sum(np.square(a[s:s + n]))``, bit for bit: numpy's pairwise summation (blocks of 8
+    partial sums up to 128 values, halves above), which keeps the loudness meter's sums those
+    of pyloudnorm.
+    """
+    if n < 8:
+        res = 0.0
+        for i in range(s, s + n):
+            res += a[i] * a[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[s] * a[s], a[s + 1] * a[s + 1], a[s + 2] * a[s + 2], a[s + 3] * a[s + 3]
+        r4, r5, r6, r7 = a[s + 4] * a[s + 4], a[s + 5] * a[s + 5], a[s + 6] * a[s + 6], a[s + 7] * a[s + 7]
+        m = n - n % 8
+        for i in range(s + 8, s + m, 8):
+            r0 += a[i] * a[i]
+            r1 += a[i + 1] * a[i + 1]
+            r2 += a[i + 2] * a[i + 2]
+            r3 += a[i + 3] * a[i + 3]
+            r4 += a[i + 4] * a[i + 4]
+            r5 += a[i + 5] * a[i + 5]
+            r6 += a[i + 6] * a[i + 6]
+            r7 += a[i + 7] * a[i + 7]
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(s + m, s + n):
+            res += a[i] * a[i]
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _sum_squares(a, s, n2) + _sum_squares(a, s + n2, n - n2)
+
+
+@_kernel
+def k_weighted_sums(y, b, a, lo, hi):
+    """Sums of squares of the K-weighted signal over gating blocks, per channel.
+
+    Parameters
+    ----------
+    y : float32 (C, n)
+        Signal.
+    b, a : float64 (2, 3)
+        Two biquad stages (normalised, ``a[:, 0] == 1``), applied in order, each as
+        ``scipy.signal.lfilter`` runs it (transposed direct form II, float64, zero state).
+    lo, hi : int64 (J,)
+        Block bounds in samples, both non-decreasing (``hi`` is clipped to n here).
+
+    Returns
+    -------
+    float64 (C, J)
+        ``sum(filtered[c, lo[j]:hi[j]] ** 2)``, summed as numpy sums. Memory: two blocks per
+        channel, never the filtered signal.
+    """
+    n_c, n = y.shape
+    n_j = lo.shape[0]
+    out = np.zeros((n_c, n_j))
+    width = 1
+    for j in range(n_j):
+        width = max(width, min(hi[j], n) - lo[j])
+    cap = 2 * width
+    buf = np.empty(cap)
+    b10, b11, b12, a11, a12 = b[0, 0], b[0, 1], b[0, 2], a[0, 1], a[0, 2]
+    b20, b21, b22, a21, a22 = b[1, 0], b[1, 1], b[1, 2], a[1, 1], a[1, 2]
+    for c in range(n_c):
+        z10 = z11 = z20 = z21 = 0.0
+        base = 0  # buf[k] holds filtered sample base + k, for k < filled
+        filled = 0
+        for j in range(n_j):
+            first, end = lo[j], min(hi[j], n)
+            while base + filled < end:
+                if filled == cap:  # full: keep what this block needs (forward copy is safe)
+                    start = min(first, base + filled)
+                    keep = base + filled - start
+                    for k in range(keep):
+                        buf[k] = buf[start - base + k]
+                    base, filled = start, keep
+                # As far as the buffer has room: two biquads, lfilter's operations in its order.
+                stop = min(end - base, cap)
+                for k in range(filled, stop):
+                    x = np.float64(y[c, base + k])
+                    w = z10 + b10 * x
+                    z10 = z11 + x * b11 - w * a11
+                    z11 = x * b12 - w * a12
+                    v = z20 + b20 * w
+                    z20 = z21 + w * b21 - v * a21
+                    z21 = w * b22 - v * a22
+                    buf[k] = v
+                filled = stop
+            if end > first:
+                out[c, j] = 0.0 + _sum_squares(buf, first - base, end - first)
+    return out

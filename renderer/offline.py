@@ -11,13 +11,24 @@ Stem handling (documented choices):
 
 * An object's id names its stem; a grouped object (``stems: [...]``) mixes its member stems
   (plain sum). Stems match by file stem (``vox.wav`` -> ``vox``) or through ``stem_map``.
-* Stereo stems are summed to mono, ``(L + R) / 2``: the scene decides an object's width, and
+* Stems are read by :mod:`gravity.analysis.reading`, the one stem reader that ``gravity
+  analyze`` uses too, so both accept and reject the same files with the same message (see its
+  module docstring for the policy; its errors are re-raised as :class:`RenderError`). Every
+  file is opened and its header checked before rendering starts; then stems at the render rate
+  are decoded a chunk at a time (:func:`gravity.analysis.reading.open_stem`, float32, the next
+  chunk on a worker thread while the engine renders this one), so memory for the input stays
+  O(chunk) whatever the stems' length. A sample that breaks the policy (NaN) met mid-render
+  stops it with the whole-file reader's line, nothing written. Resampled stems and formats
+  whose header length is not exact (MP3, Ogg) are read whole. A file that ends before the
+  frames its header promises (a truncated file libsndfile did not notice) is rendered with
+  silence for the rest, with a warning.
+* Stems are downmixed to mono by the channel mean (:func:`gravity.analysis.reading.downmix`):
+  stereo ``(L + R) / 2``, and 3 or more channels alike. The scene decides an object's width, and
   a stereo stem rendered as one point would otherwise keep its own, conflicting stereo image.
-  More than two channels is an error.
 * Stems at another sample rate are resampled to the render rate (``resample_poly``); shorter
   stems are zero-padded to the longest.
 * Non-finite samples (NaN/inf) in a stem are an error (they mean a broken file), never
-  silently zeroed here.
+  silently zeroed; so are folders, FIFOs, empty and non-audio files and sample rates below 8 kHz.
 * The output is as long as the longest stem plus the reverb tail (RT60 when any object sends
   to the reverb) plus the reflections' and filters' decay; time 0 is aligned with the stems
   (the renderer's latency is removed).
@@ -26,24 +37,35 @@ Stem handling (documented choices):
 from __future__ import annotations
 
 import logging
+import math
 import time
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
-from scipy.signal import resample_poly
 
+from gravity.analysis.reading import (
+    STREAMED_FORMATS,
+    StemFileError,
+    StemStream,
+    check_stem_path,
+    downmix,
+    open_stem,
+    read_audio,
+)
 from gravity.atomic import atomic_path
 from gravity.errors import ValidationError
 from gravity.scene import Scene
 
 from .config import RenderConfig
 from .errors import RenderError
-from .loudness import limit, measure, normalisation_gain_db
+from .loudness import gated_loudness, limit, loudness, measure, normalisation_gain_db
+from .parallel import submit
 from .render import Renderer
 
 __all__ = ["RenderReport", "render_files", "load_stems", "write_audio_atomic"]
@@ -119,35 +141,194 @@ class RenderReport:
         )
 
 
-def _read_stem(path: Path, rate: int) -> NDArray[np.float32]:
-    """One stem file -> mono float32 at ``rate``; RenderError naming the file otherwise."""
-    if not path.is_file():
-        raise RenderError(f"{path}: stem file not found")
+class _Whole:
+    """A stem held whole in memory (resampled, or a format whose header length is not exact)."""
+
+    def __init__(self, mono: NDArray[np.float32]) -> None:
+        self.frames, self._x, self._pos = len(mono), mono, 0
+
+    def read(self, out: NDArray[np.float32]) -> None:
+        """The next len(out) samples, zeros past the end."""
+        a = self._x[self._pos : self._pos + len(out)]
+        out[: len(a)] = a
+        out[len(a) :] = 0.0
+        self._pos += len(out)
+
+    def close(self) -> None:
+        self._x = self._x[:0]
+
+
+class _Streamed:
+    """A stem decoded block by block from its file (memory: one block)."""
+
+    def __init__(self, stream: StemStream) -> None:
+        self.frames, self._s, self._warned = stream.frames, stream, False
+
+    def read(self, out: NDArray[np.float32]) -> None:
+        """The next len(out) samples, zeros past the end."""
+        got = self._s.read(out)
+        while 0 < got < len(out):  # a decoder may return less than asked before the end
+            more = self._s.read(out[got:])
+            if not more:
+                break
+            got += more
+        out[got:] = 0.0
+        if got < len(out) and not self._warned and self._s.frames_read < self.frames:
+            self._warned = True
+            log.warning("%s: ends after %d of the %d frames its header promises; the rest is "
+                        "rendered as silence", self._s.path, self._s.frames_read, self.frames)  # fmt: skip
+
+    def close(self) -> None:
+        self._s.close()
+
+
+def _open_stem(path: Path, rate: int) -> _Whole | _Streamed:
+    """One stem file -> a mono float32 source at ``rate``; RenderError naming the file otherwise."""
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        raise RenderError(
-            f"{path}: unreadable audio file ({exc}); stems must be WAV/FLAC/AIFF"
-        ) from exc
-    if data.shape[1] > 2:
-        raise RenderError(f"{path}: has {data.shape[1]} channels; stems must be mono or stereo")
-    bad = int(np.count_nonzero(~np.isfinite(data)))
-    if bad:
-        raise RenderError(
-            f"{path}: contains {bad} non-finite (NaN/inf) samples; re-export the stem"
-        )
-    mono = data.mean(axis=1) if data.shape[1] == 2 else data[:, 0]
+        stream = open_stem(path)
+    except StemFileError as exc:  # the same message gravity analyze gives, as a RenderError
+        raise RenderError(str(exc)) from None
+    for note in stream.notes:
+        log.warning("%s: %s", path, note)
+    if stream.channels > 2:
+        log.warning("%s: %d channels, downmixed to mono (channel mean)", path, stream.channels)
+    sr = stream.sample_rate
+    if sr == rate and stream.format in STREAMED_FORMATS:
+        return _Streamed(stream)
+    stream.close()
+    try:
+        audio = read_audio(path)[0]
+    except StemFileError as exc:
+        raise RenderError(str(exc)) from None
+    # float32 first, then the mean: PCM and float32 stems convert exactly, so the samples are
+    # those of a float32 read (and of a block read: a file's float32 read is its float64 read
+    # rounded to float32, tested).
+    mono = downmix(audio.astype(np.float32))
+    del audio
     if sr != rate:
+        from scipy.signal import resample_poly  # only here: scipy.signal takes ~0.5 s to import
+
         frac = Fraction(rate, sr).limit_denominator(10000)
         mono = resample_poly(mono, frac.numerator, frac.denominator).astype(np.float32)
         log.info("%s: resampled %d -> %d Hz", path, sr, rate)
-    return np.ascontiguousarray(mono, np.float32)
+    return _Whole(np.ascontiguousarray(mono, np.float32))
+
+
+class _ObjectSignals:
+    """The scene objects' mono signals, produced a chunk at a time from the open stems.
+
+    An object's signal is ``0 + stem_1 + stem_2 ...`` in float32 (its stems in scene order,
+    each zero-padded to :attr:`n`), exactly as summing whole stems into a zeroed matrix. Stems
+    at the render rate are decoded straight into the object's row when they are its only use
+    and first stem; others go through a per-file scratch buffer.
+    """
+
+    def __init__(self, sources: dict[Path, _Whole | _Streamed], plan: list[list[Path]]) -> None:
+        self._src, self._plan = sources, plan
+        self.n = max((s.frames for s in sources.values()), default=0)
+        uses: dict[Path, int] = {}
+        for paths in plan:
+            for p in paths:
+                uses[p] = uses.get(p, 0) + 1
+        self._direct = {p for paths in plan for p in paths[:1] if uses[p] == 1}
+        self._scratch: dict[Path, NDArray[np.float32]] = {}
+
+    def read(self, out: NDArray[np.float32]) -> None:
+        """Fill ``out`` (n_objects, k) with the next k samples of every object (zeros past n)."""
+        k = out.shape[1]
+        fresh: dict[Path, NDArray[np.float32]] = {}
+        for row, paths in zip(out, self._plan, strict=True):
+            if not paths:
+                row[:] = 0.0
+            for j, p in enumerate(paths):
+                if p in self._direct:
+                    self._src[p].read(row)
+                    row += np.float32(0.0)  # 0 + stem, as a zeroed sum has it (-0.0 -> +0.0)
+                    continue
+                if p not in fresh:
+                    buf = self._scratch.get(p)
+                    if buf is None or len(buf) < k:
+                        buf = self._scratch[p] = np.empty(k, np.float32)
+                    self._src[p].read(buf[:k])
+                    fresh[p] = buf[:k]
+                if j == 0:
+                    np.add(fresh[p], np.float32(0.0), out=row)
+                else:
+                    row += fresh[p]
+
+    def close(self) -> None:
+        for s in self._src.values():
+            s.close()
+
+
+def _open_signals(
+    stems: Sequence[Path | str], scene: Scene, rate: int, stem_map: Mapping[str, str] | None
+) -> tuple[_ObjectSignals, dict[str, str], tuple[str, ...]]:
+    """Match stems to the scene's objects and open them (see :func:`load_stems`)."""
+    paths = [Path(p) for p in stems]
+    for p in paths:
+        try:
+            check_stem_path(p)  # missing, a folder, a FIFO: before anything is read
+        except StemFileError as exc:
+            raise RenderError(str(exc)) from None
+    by_key: dict[str, Path] = {}
+    for p in paths:
+        for key in {str(p), p.name, p.stem}:
+            if key in by_key and by_key[key] != p and key == p.stem:
+                raise RenderError(
+                    f"{p}: file stem {p.stem!r} is also the stem of {by_key[key]}; rename one or use stem_map"
+                )
+            by_key.setdefault(key, p)
+    resolve: dict[str, Path] = {}
+    for sid, target in (stem_map or {}).items():
+        if target not in by_key:
+            raise RenderError(
+                f"stem_map maps {sid!r} to {target!r}, which is not among the stem files {[str(p) for p in paths]}"
+            )
+        resolve[sid] = by_key[target]
+    mapped_files = set(resolve.values())
+    for p in paths:
+        if p not in mapped_files:
+            resolve.setdefault(p.stem, p)
+    missing = [(o.id, sid) for o in scene.objects for sid in o.stems if sid not in resolve]
+    if missing:
+        names = ", ".join(f"object {oid!r} needs stem {sid!r}" for oid, sid in missing)
+        raise RenderError(
+            f"no stem file for: {names} (files: {[p.name for p in paths]}); pass the file or map it with stem_map"
+        )
+    sources: dict[Path, _Whole | _Streamed] = {}
+    used: dict[str, str] = {}
+    try:
+        for o in scene.objects:
+            for sid in o.stems:
+                p = resolve[sid]
+                if p not in sources:
+                    sources[p] = _open_stem(p, rate)
+                used[sid] = str(p)
+    except BaseException:
+        for s in sources.values():
+            s.close()
+        raise
+    plan = [[resolve[sid] for sid in o.stems] for o in scene.objects]
+    unused = tuple(str(p) for p in paths if p not in sources)
+    return _ObjectSignals(sources, plan), used, unused
+
+
+def _read_or_raise(signals: _ObjectSignals, out: NDArray[np.float32]) -> None:
+    """:meth:`_ObjectSignals.read`, a stem's StemFileError re-raised as a RenderError."""
+    try:
+        signals.read(out)
+    except StemFileError as exc:
+        raise RenderError(str(exc)) from None
 
 
 def load_stems(
     stems: Sequence[Path | str], scene: Scene, rate: int, stem_map: Mapping[str, str] | None = None
 ) -> tuple[NDArray[np.float32], dict[str, str], tuple[str, ...]]:
     """Read stem files and mix them into one mono signal per scene object.
+
+    :func:`render_files` reads the same signals a chunk at a time instead (memory of one chunk,
+    whatever the stems' length); the samples are the same.
 
     Parameters
     ----------
@@ -173,64 +354,118 @@ def load_stems(
     Raises
     ------
     RenderError
-        Missing / unreadable / non-finite stem, ambiguous file stems, or a stem the scene
-        names that no file provides.
+        A stem file the reader rejects (:func:`gravity.analysis.reading.read_audio`: missing,
+        not a regular file, not audio, out of bounds, non-finite samples), ambiguous file
+        stems, or a stem the scene names that no file provides.
     """
-    paths = [Path(p) for p in stems]
-    for p in paths:
-        if not p.is_file():
-            raise RenderError(f"{p}: stem file not found")
-    by_key: dict[str, Path] = {}
-    for p in paths:
-        for key in {str(p), p.name, p.stem}:
-            if key in by_key and by_key[key] != p and key == p.stem:
-                raise RenderError(
-                    f"{p}: file stem {p.stem!r} is also the stem of {by_key[key]}; "
-                    "rename one or use stem_map"
-                )
-            by_key.setdefault(key, p)
-    resolve: dict[str, Path] = {}
-    for sid, target in (stem_map or {}).items():
-        if target not in by_key:
-            raise RenderError(
-                f"stem_map maps {sid!r} to {target!r}, which is not among the stem files "
-                f"{[str(p) for p in paths]}"
-            )
-        resolve[sid] = by_key[target]
-    mapped_files = set(resolve.values())
-    for p in paths:
-        if p not in mapped_files:
-            resolve.setdefault(p.stem, p)
-    missing = [(o.id, sid) for o in scene.objects for sid in o.stems if sid not in resolve]
-    if missing:
-        names = ", ".join(f"object {oid!r} needs stem {sid!r}" for oid, sid in missing)
-        raise RenderError(
-            f"no stem file for: {names} (files: {[p.name for p in paths]}); "
-            "pass the file or map it with stem_map"
-        )
-    cache: dict[Path, NDArray[np.float32]] = {}
-    used: dict[str, str] = {}
-    for o in scene.objects:
-        for sid in o.stems:
-            p = resolve[sid]
-            if p not in cache:
-                cache[p] = _read_stem(p, rate)
-            used[sid] = str(p)
-    n = max((len(a) for a in cache.values()), default=0)
-    signals = np.zeros((len(scene.objects), n), np.float32)
-    for i, o in enumerate(scene.objects):
-        for sid in o.stems:
-            a = cache[resolve[sid]]
-            signals[i, : len(a)] += a
-    unused = tuple(str(p) for p in paths if p not in cache)
-    return signals, used, unused
+    signals, used, unused = _open_signals(stems, scene, rate, stem_map)
+    try:
+        out = np.empty((len(scene.objects), signals.n), np.float32)
+        _read_or_raise(signals, out)
+    finally:
+        signals.close()
+    return out, used, unused
+
+
+#: Frames written per call: the interleaved copy libsndfile needs is made a piece at a time.
+WRITE_FRAMES = 1 << 16
 
 
 def write_audio_atomic(path: Path, y: NDArray[np.float32], rate: int, subtype: str) -> None:
     """Write ``y`` (channels, n) to ``path`` via a temp file in the same folder + os.replace."""
     path = Path(path)
     with atomic_path(path, suffix=path.suffix or ".wav") as tmp:
-        sf.write(tmp, np.ascontiguousarray(y.T), rate, subtype=subtype)
+        with sf.SoundFile(tmp, "w", rate, y.shape[0], subtype) as f:
+            for s in range(0, y.shape[1], WRITE_FRAMES):
+                f.write(np.ascontiguousarray(y[:, s : s + WRITE_FRAMES].T))
+
+
+class _NoBar:
+    """What a render without a progress bar updates (and tqdm, ~25 ms to import, is not loaded)."""
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def update(self, n: int) -> None:
+        pass
+
+
+def _progress_bar(total: int, name: str, show: bool) -> Any:
+    """A tqdm bar over ``total`` samples on stderr, or a silent stand-in."""
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="smp", unit_scale=True, desc=name, leave=False)
+
+
+#: Samples per object decoded at a time (a multiple of the block): 1 Mi floats in all, 4 MiB.
+CHUNK_SAMPLES = 1 << 20
+
+
+def _render(
+    signals: _ObjectSignals,
+    scene: Scene,
+    name: str,
+    cfg: RenderConfig,
+    hrtf_path: Path | None,
+    rate: int,
+    block: int,
+    progress: bool,
+) -> tuple[Renderer, NDArray[np.float32]]:
+    """Feed the object signals to a Renderer block by block; (renderer, output, latency removed)."""
+    model = None
+    if cfg.fmt != "binaural" and hrtf_path is not None:
+        log.info("%s: not used, the %s format needs no HRTF", hrtf_path, cfg.fmt)
+    if cfg.fmt == "binaural":
+        from hrtf import HRTFError, load_model
+
+        try:
+            model = load_model(hrtf_path, rate=rate)
+        except (HRTFError, OSError, ValueError) as exc:
+            raise RenderError(f"{hrtf_path or 'embedded HRTF'}: bad SOFA file: {exc}") from exc
+    n = signals.n
+    renderer = Renderer(scene, rate, cfg, model=model, duration_s=n / rate if n else None)
+    lat = renderer.latency_samples
+    feed = n + renderer.tail_samples + lat
+    y = np.empty((renderer.n_channels, feed - lat), np.float32)  # time 0 = the stems' start
+    # Stems are decoded a chunk (several blocks) at a time into two reused buffers, the next
+    # chunk on the shared pool while the engine renders this one (libsndfile releases the GIL):
+    # memory stays O(chunk), and past the stems' end a chunk is zeros, as the renderer needs.
+    n_obj = len(scene.objects)
+    chunk = block * max(1, CHUNK_SAMPLES // max(1, n_obj) // block)
+    bufs = [np.empty((n_obj, min(chunk, feed)), np.float32) for _ in range(1 + (feed > chunk))]
+
+    def fill(i: int) -> NDArray[np.float32]:
+        c0 = i * chunk
+        x = bufs[i % len(bufs)][:, : min(chunk, feed - c0)]
+        if c0 < n:
+            _read_or_raise(signals, x)
+        else:
+            x[:] = 0.0
+        return x
+
+    pending: Future | None = submit(fill, 0)
+    try:
+        with _progress_bar(feed, name, progress) as bar:
+            for i, c0 in enumerate(range(0, feed, chunk)):
+                assert pending is not None
+                x, pending = pending.result(), None  # re-raises the reader's RenderError
+                if c0 + chunk < feed:
+                    pending = submit(fill, i + 1)
+                for s in range(c0, c0 + x.shape[1], block):  # a chunk is whole blocks
+                    e = min(c0 + x.shape[1], s + block)
+                    out = renderer.process(x[:, s - c0 : e - c0])
+                    if e > lat:  # the first lat output samples are the renderer's latency
+                        y[:, max(s, lat) - lat : e - lat] = out[:, max(0, lat - s) :]
+                    bar.update(e - s)
+    finally:
+        if pending is not None:  # never close the files under a read in flight
+            wait([pending])
+    return renderer, y
 
 
 def render_files(
@@ -300,9 +535,7 @@ def render_files(
     if not out.parent.is_dir():
         raise RenderError(f"{out}: output folder {out.parent} does not exist")
     if not sf.check_format(out.suffix.lstrip(".").upper() or "WAV", subtype):
-        raise RenderError(
-            f"{out}: subtype {subtype!r} is not valid for a {out.suffix or '.wav'} file"
-        )
+        raise RenderError(f"{out}: subtype {subtype!r} is not valid for a {out.suffix or '.wav'} file")
     if block < 1 or rate < 8000:
         raise RenderError(f"block={block} must be >= 1 sample and rate={rate} >= 8000 Hz")
     try:
@@ -319,65 +552,44 @@ def render_files(
             raise
         except (OSError, ValueError) as exc:
             raise RenderError(f"{scene_path}: unreadable scene ({exc})") from exc
-    signals, used, unused = load_stems(stems, scene, rate, stem_map)
-    for f in unused:
-        log.warning("%s: no scene object uses this stem", f)
-    model = None
-    if cfg.fmt != "binaural" and hrtf_path is not None:
-        log.info("%s: not used, the %s format needs no HRTF", hrtf_path, cfg.fmt)
-    if cfg.fmt == "binaural":
-        from hrtf import HRTFError, load_model
-
-        try:
-            model = load_model(hrtf_path, rate=rate)
-        except (HRTFError, OSError, ValueError) as exc:
-            raise RenderError(f"{hrtf_path or 'embedded HRTF'}: bad SOFA file: {exc}") from exc
-    n = signals.shape[1]
-    renderer = Renderer(scene, rate, cfg, model=model, duration_s=n / rate if n else None)
-    lat = renderer.latency_samples
-    total = n + renderer.tail_samples
-    y = np.empty((renderer.n_channels, total + lat), np.float32)
-    from tqdm import tqdm
-
-    feed = total + lat
-    with tqdm(
-        total=feed, unit="smp", unit_scale=True, disable=not progress, desc=out.name, leave=False
-    ) as bar:
-        for s in range(0, feed, block):
-            e = min(feed, s + block)
-            x = (
-                signals[:, s : min(e, n)]
-                if s < n
-                else np.zeros((len(scene.objects), 0), np.float32)
-            )
-            if x.shape[1] < e - s:
-                x = np.concatenate(
-                    [x, np.zeros((x.shape[0], e - s - x.shape[1]), np.float32)], axis=1
-                )
-            y[:, s:e] = renderer.process(x)
-            bar.update(e - s)
-    y = y[:, lat:]
-    if not np.all(np.isfinite(y)):
-        raise RenderError(
-            f"{out}: internal error, the render produced non-finite samples; nothing written"
-        )
-    before = measure(y, rate, fmt=cfg.fmt)
-    gain_db = 0.0
+    signals, used, unused = _open_signals(stems, scene, rate, stem_map)
+    try:
+        for f in unused:
+            log.warning("%s: no scene object uses this stem", f)
+        renderer, y = _render(signals, scene, out.name, cfg, hrtf_path, rate, block, progress)
+    finally:
+        signals.close()
+    # max(-min, max) needs no temporary; a NaN or an infinity anywhere makes it non-finite.
+    if y.size and not math.isfinite(max(-float(y.min()), float(y.max()))):
+        raise RenderError(f"{out}: internal error, the render produced non-finite samples; nothing written")
+    # Loudness is measured once: a normalising gain shifts every 400 ms gating block alike,
+    # so the written file's loudness follows from the same blocks; only a limiter that acted
+    # changes the signal's shape (then it is measured again). Peaks: once, on the final mix.
+    before_lufs, blocks = loudness(y, rate, fmt=cfg.fmt)
+    gain_db = applied_db = 0.0
     if normalize:
-        gain_db = normalisation_gain_db(before, scene.loudness_target_lufs)
-        y *= np.float32(10.0 ** (gain_db / 20.0))
+        gain_db = normalisation_gain_db(before_lufs, scene.loudness_target_lufs)
+        g = np.float32(10.0 ** (gain_db / 20.0))
+        y *= g
+        applied_db = 20.0 * math.log10(float(g))  # the gain in float32, as applied
     reduction = 0.0
     if limit_peaks:
         y, reduction = limit(y, rate)
         if reduction > 0:
             log.warning("%s: safety limiter reduced peaks by up to %.1f dB", out, reduction)
-    over = int(np.count_nonzero(np.abs(y) > 1.0))
+    if reduction > 0:
+        after_lufs = loudness(y, rate, fmt=cfg.fmt)[0]
+    elif applied_db != 0.0:
+        after_lufs = gated_loudness(blocks, applied_db)
+    else:
+        after_lufs = before_lufs
+    after = measure(y, rate, fmt=cfg.fmt, loudness_lufs=after_lufs)
+    over = int(np.count_nonzero(np.abs(y) > 1.0)) if after.peak_dbfs > 0.0 else 0
     clipped = over if subtype.startswith("PCM") else 0
     if clipped:
         log.warning("%s: %d samples exceed full scale and will clip in %s", out, clipped, subtype)
     elif over:
         log.warning("%s: %d samples exceed full scale (kept: %s file)", out, over, subtype)
-    after = measure(y, rate, fmt=cfg.fmt)
     try:
         write_audio_atomic(out, y, rate, subtype)
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
@@ -393,7 +605,7 @@ def render_files(
         peak_dbfs=after.peak_dbfs,
         true_peak_dbtp=after.true_peak_dbtp,
         loudness_lufs=after.loudness_lufs,
-        loudness_before_lufs=before.loudness_lufs,
+        loudness_before_lufs=before_lufs,
         gain_db=gain_db,
         limiter_reduction_db=reduction,
         clipped_samples=clipped,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
 
-__all__ = ["default_threads", "for_ranges"]
+__all__ = ["default_threads", "for_ranges", "submit"]
 
 _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
@@ -58,7 +58,14 @@ def for_ranges(fn: Callable[[int, int], None], n: int, threads: int, min_size: i
         fn(0, n)
         return
     bounds = [round(i * n / k) for i in range(k + 1)]
-    futures = [_get_pool().submit(fn, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
+    futures = [_get_pool().submit(fn, a, b) for a, b in zip(bounds[1:-1], bounds[2:], strict=True)]
     fn(bounds[0], bounds[1])  # the caller's thread takes the first range
     for f in futures:
         f.result()  # re-raises a worker's exception here
+
+
+def submit(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run ``fn(*args)`` on the shared pool (work that releases the GIL, such as decoding the
+    next chunk of stems while the engine renders this one); ``result()`` re-raises its error.
+    """
+    return _get_pool().submit(fn, *args)

@@ -139,9 +139,7 @@ class Renderer:
         section = scene.section_s(duration_s)
         if section is None:
             if any(not o.is_static for o in scene.objects):
-                log.warning(
-                    "scene has no timing and no duration was given: moving objects stay at t = 0"
-                )
+                log.warning("scene has no timing and no duration was given: moving objects stay at t = 0")
             section = float("inf")
         self.section_s = float(section)
         self._motion_origin_s = float(motion_origin_s)
@@ -155,9 +153,7 @@ class Renderer:
 
                 model = load_model(rate=self.sample_rate)
             if model.sample_rate != self.sample_rate:
-                raise ValueError(
-                    f"HRTF model is at {model.sample_rate} Hz, renderer at {self.sample_rate} Hz"
-                )
+                raise ValueError(f"HRTF model is at {model.sample_rate} Hz, renderer at {self.sample_rate} Hz")
             flen = cfg.lookahead + int(np.ceil(model.max_delay)) + 2 + model.n_taps + 12
         else:
             # Pure (fractional) delays times the air one-pole, whose tail is < -100 dB after 64.
@@ -208,23 +204,19 @@ class Renderer:
                 rows = [i]
             dmode = (_FIXED if o.is_static else _VARYING) if cfg.propagation_delay else _NO_DELAY
             for b, r in zip(offsets, rows, strict=True):
-                (
-                    obj.append(i),
-                    kind.append(_DIRECT),
-                    off.append(b),
-                    surf.append(-1),
-                    row.append(r),
-                    mode.append(dmode),
-                )
+                obj.append(i)
+                kind.append(_DIRECT)
+                off.append(b)
+                surf.append(-1)
+                row.append(r)
+                mode.append(dmode)
             if o.early_reflections > 0:
                 for s in range(len(surfaces)):
-                    (
-                        obj.append(i),
-                        kind.append(_IMAGE),
-                        off.append(0.0),
-                        surf.append(s),
-                        row.append(i),
-                    )
+                    obj.append(i)
+                    kind.append(_IMAGE)
+                    off.append(0.0)
+                    surf.append(s)
+                    row.append(i)
                     mode.append(_FIXED if o.is_static else _VARYING)
         oi = np.asarray(obj, np.intp)
         self._v = _Voices(
@@ -255,30 +247,22 @@ class Renderer:
             len(self._static_idx), self.n_channels, cfg.static_hop, self.static_n_fft
         )
 
-        # ---- delays (propagation, reflections)
+        # ---- delays: propagation and reflections
         max_path = self.room.max_extra_path_m + (50.0 if cfg.propagation_delay else 0.0)
         self._delayed = np.flatnonzero(self._v.delay_mode != _NO_DELAY)
         self._delay_line = (
-            DelayLine(n_rows, max_path / SPEED_OF_SOUND_M_S * self.sample_rate + 8)
-            if self._delayed.size
-            else None
+            DelayLine(n_rows, max_path / SPEED_OF_SOUND_M_S * self.sample_rate + 8) if self._delayed.size else None
         )
 
         # ---- reverb and equaliser
         self._reverb: FDNReverb | None = None
         if cfg.reverb and np.any(self._send > 0):
             if cfg.fmt in ("binaural", "stereo"):
-                self._reverb = FDNReverb(
-                    self.room, self.sample_rate, 2, binaural_coherence=True, seed=cfg.seed
-                )
+                self._reverb = FDNReverb(self.room, self.sample_rate, 2, binaural_coherence=True, seed=cfg.seed)
             else:
                 order = int(np.sqrt(self.n_channels)) - 1
-                gains = [
-                    1.0 / np.sqrt(2 * d + 1) for d in range(order + 1) for _ in range(2 * d + 1)
-                ]
-                self._reverb = FDNReverb(
-                    self.room, self.sample_rate, self.n_channels, gains, seed=cfg.seed
-                )
+                gains = [1.0 / np.sqrt(2 * d + 1) for d in range(order + 1) for _ in range(2 * d + 1)]
+                self._reverb = FDNReverb(self.room, self.sample_rate, self.n_channels, gains, seed=cfg.seed)
         self._eq: FIRBank | None = None
         if cfg.fmt == "binaural" and cfg.hrtf_eq == "diffuse_field":
             assert model is not None
@@ -302,9 +286,7 @@ class Renderer:
             Parameters are kept.
         """
         unit = self.config.static_hop // self.hop
-        self._hop_index = unit * max(
-            0, int(round(start_s * self.sample_rate / self.config.static_hop))
-        )
+        self._hop_index = unit * max(0, int(round(start_s * self.sample_rate / self.config.static_hop)))
         self._pos_cache: tuple[int, NDArray[np.float64] | None] = (0, None)
         self.engine.reset()
         self.static_engine.reset()
@@ -361,7 +343,8 @@ class Renderer:
     @property
     def motion_origin_s(self) -> float:
         """Stream time in seconds where motion t = 0 is (see the constructor). Setting it takes
-        effect from the next :meth:`reset` (positions are a function of time: no state kept)."""
+        effect from the next :meth:`reset` (positions are a function of time: no state kept).
+        """
         return self._motion_origin_s
 
     @motion_origin_s.setter
@@ -398,11 +381,7 @@ class Renderer:
             )
             cache = np.empty((self.n_inputs, len(k), 3))
             for i, o in enumerate(self.scene.objects):
-                cache[i] = (
-                    o.keyframes[0, 1:]
-                    if o.is_static
-                    else positions_at(o.keyframes, np.asarray(t, float))
-                )
+                cache[i] = o.keyframes[0, 1:] if o.is_static else positions_at(o.keyframes, np.asarray(t, float))
             self._pos_cache = (c0, cache)
         out[:] = cache[:, np.asarray(hops) - c0]
         return out
@@ -422,9 +401,7 @@ class Renderer:
         direct = v.kind[voices] == _DIRECT
         spread = direct & (v.offset_deg[voices] != 0.0)
         if np.any(spread):
-            az[spread], el[spread] = spread_directions(
-                az[spread], el[spread], v.offset_deg[voices][spread][:, None]
-            )
+            az[spread], el[spread] = spread_directions(az[spread], el[spread], v.offset_deg[voices][spread][:, None])
         img = ~direct
         if np.any(img):
             ia, ie, idist = self.room.images(az[img], el[img], dist[img])  # (m, T, n_surfaces)
@@ -436,17 +413,15 @@ class Renderer:
     def _params(
         self,
         voices: NDArray[np.intp],
-        az: NDArray[np.float64],
-        el: NDArray[np.float64],
+        _az: NDArray[np.float64],  # (the geometry tuple's direction: gains here depend on distance only)
+        _el: NDArray[np.float64],
         dist: NDArray[np.float64],
         direct_dist: NDArray[np.float64],
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """Gain, air-absorption pole, filter extra delay, delay-line delay tau (samples): (n, T)."""
         cfg, v = self.config, self._v
         obj = v.obj[voices]
-        gain = self._gain[obj][:, None] * distance_gain(
-            dist, cfg.reference_distance_m, cfg.near_clamp_m
-        )
+        gain = self._gain[obj][:, None] * distance_gain(dist, cfg.reference_distance_m, cfg.near_clamp_m)
         img = v.kind[voices] == _IMAGE
         tau = np.zeros(dist.shape)
         if cfg.propagation_delay:
@@ -482,7 +457,7 @@ class Renderer:
         n, T = az.shape
         air_idx = self._air.index(air_a)
         p = self._spat.params(az.ravel(), el.ravel(), gain.ravel(), air_idx.ravel(), extra.ravel())
-        return FilterParams(*(f.reshape((n, T) + f.shape[1:]) for f in p))
+        return FilterParams(*(f.reshape((n, T) + f.shape[1:]) for f in p))  # type: ignore[arg-type]  # same fields
 
     # ------------------------------------------------------------ processing
 
@@ -511,15 +486,11 @@ class Renderer:
             self._delay_line.push(src)
             fixed = self._delayed[v.delay_mode[self._delayed] == _FIXED]
             if fixed.size:
-                xv[fixed] = self._delay_line.read_integer(
-                    v.source_row[fixed], self._fixed_int[fixed]
-                )
+                xv[fixed] = self._delay_line.read_integer(v.source_row[fixed], self._fixed_int[fixed])
             var = v.delay_mode[mv] == _VARYING if mv.size else np.zeros(0, bool)
             if np.any(var):
                 vi = mv[var]
-                tau_b = (
-                    np.concatenate([self._tau[vi][:, None], tau[var]], axis=1) + DelayLine.MIN_DELAY
-                )
+                tau_b = np.concatenate([self._tau[vi][:, None], tau[var]], axis=1) + DelayLine.MIN_DELAY
                 xv[vi] = self._delay_line.read_varying(v.source_row[vi], tau_b)
         y = np.zeros((self.n_channels, x.shape[1]), np.float32)
         if mv.size:
@@ -540,9 +511,7 @@ class Renderer:
             y = self._eq.process(y)
         if self._reverb is not None:
             send = np.zeros(x.shape[1], np.float32)
-            for g, row in zip(
-                self._send.astype(np.float32), x, strict=True
-            ):  # fixed order: block-size independent
+            for g, row in zip(self._send.astype(np.float32), x, strict=True):  # fixed order: block-size independent
                 if g:
                     send += g * row
             # Delay the send by the look-ahead so the reverb stays aligned with the voices.
@@ -552,9 +521,7 @@ class Renderer:
         self._hop_index += J
         return y
 
-    def process(
-        self, block: NDArray[np.floating], sample_rate: int | None = None
-    ) -> NDArray[np.float32]:
+    def process(self, block: NDArray[np.floating], sample_rate: int | None = None) -> NDArray[np.float32]:
         """Render one block.
 
         Parameters
@@ -575,17 +542,13 @@ class Renderer:
         """
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
             raise ValueError(
-                f"block is at {sample_rate} Hz but the renderer runs at {self.sample_rate} Hz; "
-                "resample first"
+                f"block is at {sample_rate} Hz but the renderer runs at {self.sample_rate} Hz; resample first"
             )
         x = np.asarray(block, dtype=np.float32)
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2 or x.shape[0] != self.n_inputs:
-            raise ValueError(
-                f"block must have shape ({self.n_inputs}, n): one row per scene object, "
-                f"got {x.shape}"
-            )
+            raise ValueError(f"block must have shape ({self.n_inputs}, n): one row per scene object, got {x.shape}")
         n = x.shape[1]
         # max(-min, max) needs no |x| temporary; a NaN anywhere makes it NaN.
         peak = max(-float(x.min()), float(x.max())) if x.size else 0.0

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import signal
 
 from gravity.vocab import ROOM_PRESETS
 
@@ -72,9 +71,7 @@ class Shoebox:
         Shoebox
         """
         if name not in ROOM_PRESETS:
-            raise ValueError(
-                f"unknown room preset {name!r}; expected one of {sorted(ROOM_PRESETS)}"
-            )
+            raise ValueError(f"unknown room preset {name!r}; expected one of {sorted(ROOM_PRESETS)}")
         p = ROOM_PRESETS[name]
         L, W, H = p.size_m
         listener = (L / 2.0, W / 2.0, min(1.2, H / 2.0))
@@ -130,9 +127,7 @@ class Shoebox:
         margin = 0.1
         # Largest distance along u that stays `margin` inside every wall.
         with np.errstate(divide="ignore", invalid="ignore"):
-            lim = np.where(
-                u > 0, (size - margin - lis) / u, np.where(u < 0, (margin - lis) / u, np.inf)
-            )
+            lim = np.where(u > 0, (size - margin - lis) / u, np.where(u < 0, (margin - lis) / u, np.inf))
         d_in = np.minimum(d, lim.min(axis=-1))
         p = lis + d_in[..., None] * u  # room coordinates
         out = []
@@ -212,16 +207,12 @@ class _VelvetDiffuser:
     is smooth rather than a few discrete echoes. Unit energy; taps at random positions.
     """
 
-    def __init__(
-        self, sample_rate: int, seed: int, length_ms: float = 25.0, grid_ms: float = 1.0
-    ) -> None:
+    def __init__(self, sample_rate: int, seed: int, length_ms: float = 25.0, grid_ms: float = 1.0) -> None:
         rng = np.random.default_rng(seed)
         grid = max(1, int(round(grid_ms * 1e-3 * sample_rate)))
         n_taps = max(1, int(length_ms / grid_ms))
         self.delays = (np.arange(n_taps) * grid + rng.integers(0, grid, n_taps)).astype(np.intp)
-        amp = rng.choice([-1.0, 1.0], n_taps) * 10.0 ** (
-            -1.5 * np.arange(n_taps) / n_taps
-        )  # -30 dB at the end
+        amp = rng.choice([-1.0, 1.0], n_taps) * 10.0 ** (-1.5 * np.arange(n_taps) / n_taps)  # -30 dB at the end
         self.gains = (amp / np.sqrt(np.sum(amp**2))).astype(np.float32)
         self._hist = np.zeros(int(self.delays.max()), np.float32)
 
@@ -299,20 +290,19 @@ class FDNReverb:
         self._damp = []
         for g in self._groups:
             m = float(self.lengths[g].mean())
-            k = 10.0 ** (
-                -3.0 * m / sample_rate * (1.0 / (room.rt60_s * hf_ratio) - 1.0 / room.rt60_s)
-            )
+            k = 10.0 ** (-3.0 * m / sample_rate * (1.0 / (room.rt60_s * hf_ratio) - 1.0 / room.rt60_s))
             pole = (1.0 - k) / (1.0 + k)
             self._damp.append((np.array([1.0 - pole]), np.array([1.0, -pole])))
-        self._inject = (rng.choice([-1.0, 1.0], self.N_LINES) / np.sqrt(self.N_LINES)).astype(
-            np.float32
-        )
+        self._inject = (rng.choice([-1.0, 1.0], self.N_LINES) / np.sqrt(self.N_LINES)).astype(np.float32)
         # Output taps: the first n_out rows of an orthonormal Hadamard transform of the
         # sign-flipped line outputs -- mutually orthogonal, so the channels are decorrelated.
         self._flips = rng.choice([-1.0, 1.0], self.N_LINES).astype(np.float32)
         self._out_gains = np.ones(n_out) if out_gains is None else np.asarray(out_gains, float)
         self._diffuser = _VelvetDiffuser(sample_rate, seed + 1)
         self._coherence = binaural_coherence and n_out == 2
+        from scipy import signal  # only with a reverb: scipy.signal takes ~0.5 s to import
+
+        self._lfilter = signal.lfilter
         fc = 250.0
         self._lp_b, self._lp_a = signal.butter(1, fc, "low", fs=sample_rate)
         self._ring_len = int(self.lengths.max()) + self.block
@@ -352,7 +342,7 @@ class FDNReverb:
             out[:, s : s + b] = _wht(y * self._flips[:, None])[: self.n_out]
             damped = y * self._g[:, None]
             for k, (g, (bb, aa)) in enumerate(zip(self._groups, self._damp, strict=True)):
-                damped[g], self._zi[k] = signal.lfilter(bb, aa, damped[g], axis=1, zi=self._zi[k])
+                damped[g], self._zi[k] = self._lfilter(bb, aa, damped[g], axis=1, zi=self._zi[k])
             fb = _wht(damped) + self._inject[:, None] * u[s : s + b]
             self._ring[:, (self._w + np.arange(b)) % R] = fb
             self._w = (self._w + b) % R
@@ -378,8 +368,8 @@ class FDNReverb:
             # end keeps the power the removed side carried.
             mid = 0.5 * (y[0] + y[1]).astype(np.float64)
             side = 0.5 * (y[0] - y[1]).astype(np.float64)
-            low_side, self._side_zi = signal.lfilter(self._lp_b, self._lp_a, side, zi=self._side_zi)
-            low_mid, self._mid_zi = signal.lfilter(self._lp_b, self._lp_a, mid, zi=self._mid_zi)
+            low_side, self._side_zi = self._lfilter(self._lp_b, self._lp_a, side, zi=self._side_zi)
+            low_mid, self._mid_zi = self._lfilter(self._lp_b, self._lp_a, mid, zi=self._mid_zi)
             side = side - low_side
             mid = mid + (np.sqrt(2.0) - 1.0) * low_mid
             y = np.stack([mid + side, mid - side]).astype(np.float32)

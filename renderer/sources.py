@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
-from scipy import signal
 
 from hrtf import minimum_phase
 
@@ -32,9 +31,7 @@ __all__ = [
 ]
 
 
-def distance_gain(
-    dist_m: ArrayLike, reference_m: float = 1.0, near_clamp_m: float = 0.25
-) -> NDArray[np.float64]:
+def distance_gain(dist_m: ArrayLike, reference_m: float = 1.0, near_clamp_m: float = 0.25) -> NDArray[np.float64]:
     """Inverse-distance gain.
 
     Parameters
@@ -55,9 +52,7 @@ def distance_gain(
     return reference_m / np.maximum(np.asarray(dist_m, np.float64), near_clamp_m)
 
 
-def air_coefficient(
-    dist_m: ArrayLike, sample_rate: float, cutoff_1m_hz: float = 44700.0
-) -> NDArray[np.float64]:
+def air_coefficient(dist_m: ArrayLike, sample_rate: float, cutoff_1m_hz: float = 44700.0) -> NDArray[np.float64]:
     """Pole ``a`` of the air-absorption low-pass ``(1 - a) / (1 - a z^-1)``.
 
     The cutoff is ``cutoff_1m_hz / sqrt(r)``: air absorbs roughly in proportion to f^2 per
@@ -129,9 +124,7 @@ def spread_directions(
     -------
     az_deg, el_deg : ndarray, shape S
     """
-    az, el, b = np.broadcast_arrays(
-        *(np.radians(np.asarray(a, float)) for a in (az_deg, el_deg, offset_deg))
-    )
+    az, el, b = np.broadcast_arrays(*(np.radians(np.asarray(a, float)) for a in (az_deg, el_deg, offset_deg)))
     u = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1)
     t = np.stack([-np.sin(az), np.cos(az), np.zeros_like(az)], -1)
     v = np.cos(b)[..., None] * u + np.sin(b)[..., None] * t
@@ -197,6 +190,8 @@ def decorrelation_filters(
     rng = np.random.default_rng(seed)
     t = np.arange(n_taps) / sample_rate
     env = 10.0 ** (-3.0 * t / (decay_ms * 1e-3))
+    from scipy import signal  # only for wide objects: scipy.signal takes ~0.5 s to import
+
     b, a = signal.butter(2, crossover_hz, btype="low", fs=sample_rate)
     imp = np.zeros(n_taps)
     imp[0] = 1.0
@@ -231,9 +226,7 @@ def decorrelation_filters(
     hi = np.maximum(np.searchsorted(f, fq * 2 ** (1 / 6), side="right"), lo + 1)
     ps[:] = (csum[hi] - csum[lo]) / (hi - lo)
     corr = np.fft.irfft(1.0 / np.sqrt(np.maximum(ps, 1e-12)), n_fft)
-    corr_min = minimum_phase(
-        np.roll(corr, n_fft // 2), n_taps // 2, n_fft=n_fft, n_fade=n_taps // 16
-    )
+    corr_min = minimum_phase(np.roll(corr, n_fft // 2), n_taps // 2, n_fft=n_fft, n_fade=n_taps // 16)
     return np.stack([np.convolve(hv, corr_min)[:n_taps] for hv in h])
 
 
@@ -286,9 +279,7 @@ class DelayLine:
         self._end += n
         self._n_last = n
 
-    def read_integer(
-        self, inputs: NDArray[np.intp], delay: NDArray[np.intp]
-    ) -> NDArray[np.float32]:
+    def read_integer(self, inputs: NDArray[np.intp], delay: NDArray[np.intp]) -> NDArray[np.float32]:
         """Read the last block delayed by whole samples.
 
         Parameters
@@ -310,9 +301,7 @@ class DelayLine:
             out[k] = self._buf[src, s0 : s0 + n]
         return out
 
-    def read_varying(
-        self, inputs: NDArray[np.intp], tau: NDArray[np.float64]
-    ) -> NDArray[np.float32]:
+    def read_varying(self, inputs: NDArray[np.intp], tau: NDArray[np.float64]) -> NDArray[np.float32]:
         """Read the last block delayed by time-varying fractional delays (cubic Lagrange).
 
         Parameters

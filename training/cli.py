@@ -3,6 +3,11 @@
 Each command is a pair: ``add_<cmd>_arguments(parser)`` fills an ``argparse`` parser and
 ``run_<cmd>(args) -> int`` runs it and returns the exit status. ``python -m training.cli
 <cmd> ...`` runs them standalone; ``gravity-convert`` is :func:`convert_main`.
+
+Settings come from the config dataclasses through :mod:`gravity.settings` (the same code as the
+``gravity`` CLI; this room may not import the CLI itself): ``--set KEY=VALUE`` overrides of
+``DataConfig`` / ``TrainConfig`` and ``gravity eval``'s LLM flags from ``LLMConfig``. A bad
+setting is one line naming the key and what is allowed, exit 2.
 """
 
 from __future__ import annotations
@@ -14,9 +19,20 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from gravity.errors import GravityError
+from gravity.settings import add_arguments, describe, from_args, load
+
 __all__ = [
-    "add_data_arguments", "run_data", "add_train_arguments", "run_train", "add_eval_arguments", "run_eval",
-    "add_convert_arguments", "run_convert", "convert_main", "main",
+    "add_data_arguments",
+    "run_data",
+    "add_train_arguments",
+    "run_train",
+    "add_eval_arguments",
+    "run_eval",
+    "add_convert_arguments",
+    "run_convert",
+    "convert_main",
+    "main",
 ]
 
 log = logging.getLogger(__name__)
@@ -27,20 +43,25 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     """``gravity data OUT_DIR [--config JSON] [--set key=value ...] [--force] [--workers N]``."""
     p.add_argument("out_dir", help="folder for train/val/test.jsonl and manifest.json")
     p.add_argument("--config", help="DataConfig JSON preset (unknown keys are errors)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override DataConfig fields")
+    from training.data import DataConfig
+
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override DataConfig settings (defaults: {describe(DataConfig)})",
+    )
     p.add_argument("--force", action="store_true", help="rewrite even when the manifest matches")
     p.add_argument("--workers", type=int, default=1, help="processes drawing rows (same files for any count)")
 
 
 def run_data(args: argparse.Namespace) -> int:
+    """Generate the training set; prints its counts and returns the exit code."""
     from training.data import DataConfig, generate
 
-    d = json.loads(Path(args.config).read_text()) if args.config else {}
-    d.pop("_comment", None)
-    for item in args.set:
-        k, _, v = item.partition("=")
-        d[k] = json.loads(v) if v[:1] in "0123456789-." else v
-    manifest = generate(args.out_dir, DataConfig.from_dict(d), force=args.force, workers=args.workers)
+    cfg = load(DataConfig, args.config, args.set)
+    manifest = generate(args.out_dir, cfg, force=args.force, workers=args.workers)
     print(json.dumps(manifest["counts"]))
     return 0
 
@@ -49,15 +70,24 @@ def run_data(args: argparse.Namespace) -> int:
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """``gravity train [--config JSON] [--set key=value ...] [--no-resume] [--data-seed N]``."""
     p.add_argument("--config", help="TrainConfig JSON preset, e.g. training/configs/smollm2_cpu.json")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override TrainConfig fields")
+    from training.train import TrainConfig  # standard library only at import
+
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override TrainConfig settings (defaults: {describe(TrainConfig)})",
+    )
     p.add_argument("--no-resume", action="store_true", help="start fresh even when out_dir/last exists")
     p.add_argument("--make-data", action="store_true", help="generate data_dir first (default DataConfig) when missing")
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Train (making the data first with ``--make-data``); prints the summary and returns the exit code."""
     from training.train import TrainConfig, train
 
-    cfg = TrainConfig.load(args.config, args.set)
+    cfg = load(TrainConfig, args.config, args.set)
     if args.make_data and not (Path(cfg.data_dir) / "manifest.json").is_file():
         from training.data import DataConfig, generate
 
@@ -69,26 +99,39 @@ def run_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- eval
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    """``gravity eval [--model GGUF] [--lora GGUF] [--data test.jsonl] [--limit N] [--out report.json]``."""
-    p.add_argument("--model", help="GGUF model (default: the runtime's resolution order)")
-    p.add_argument("--lora", help="GGUF LoRA adapter applied on --model")
+    """``gravity eval [--model GGUF|planner] [--lora GGUF] [--data test.jsonl] [--limit N] [--out report.json]``
+    plus the LLM flags of ``gravity scene`` (from ``LLMConfig``), sampling greedily by default.
+    """
+    from gravity.llm.config import LLMConfig  # no numpy, no llama.cpp
+
     p.add_argument("--data", default="runs/data/test.jsonl", help="held-out rows (JSONL from gravity data)")
     p.add_argument("--limit", type=int, default=100, help="rows to evaluate (0 = all)")
     p.add_argument("--out", help="write the JSON report here (a .md table is written beside it)")
-    p.add_argument("--threads", type=int, default=None, help="llama.cpp CPU threads")
-    p.add_argument("--quant", default="auto", help="weight layout to run (gravity.llm.requant; auto = as the runtime does)")
-    p.add_argument("--no-grammar", action="store_true", help="sample without the GBNF grammar")
-    p.add_argument("--no-pin-hints", action="store_true", help="measure the model's own reading of hints (no parser pins)")
     p.add_argument("--label", default=None, help="name of this model in the report")
+    # --model planner scores the planner baseline; greedy and patient: the report measures the
+    # model, not the sampler or the deadline (as evaluate() does without a runtime config)
+    add_arguments(p, LLMConfig, title="LLM runtime", defaults={"temperature": 0.0, "timeout_s": 60.0})
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    """Evaluate; prints the Markdown table (also written beside ``--out``) and returns the exit code."""
+    from gravity.llm.config import LLMConfig
     from training.evaluate import EvalConfig, evaluate, markdown
 
-    cfg = EvalConfig(model_path=args.model, lora_path=args.lora, data=args.data, limit=args.limit,
-                     n_threads=args.threads, use_grammar=not args.no_grammar, label=args.label, quant=args.quant,
-                     pin_hints=not args.no_pin_hints)
-    report = evaluate(cfg)
+    llm = from_args(LLMConfig, args)
+    cfg = EvalConfig(
+        model_path=llm.model_path,
+        lora_path=llm.lora_path,
+        data=args.data,
+        limit=args.limit,
+        n_threads=llm.n_threads,
+        use_grammar=llm.use_grammar,
+        temperature=llm.temperature,
+        label=args.label,
+        quant=llm.quant,
+        pin_hints=llm.pin_hints,
+    )
+    report = evaluate(cfg, runtime=llm)
     md = markdown([report])
     if args.out:
         out = Path(args.out)
@@ -114,10 +157,20 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    """Merge and convert; returns 0, or 3 when the parity check fails."""
     from training.convert import ConvertConfig, ParityError, convert
 
-    cfg = ConvertConfig(adapter_dir=args.adapter, out=args.out, base=args.base, quant=args.quant, lora_only=args.lora_only,
-                        keep_f16=args.keep_f16, verify=not args.no_verify, tolerance=args.tolerance, parity_data=args.data)
+    cfg = ConvertConfig(
+        adapter_dir=args.adapter,
+        out=args.out,
+        base=args.base,
+        quant=args.quant,
+        lora_only=args.lora_only,
+        keep_f16=args.keep_f16,
+        verify=not args.no_verify,
+        tolerance=args.tolerance,
+        parity_data=args.data,
+    )
     try:
         result = convert(cfg)
     except ParityError as exc:
@@ -130,7 +183,9 @@ def run_convert(args: argparse.Namespace) -> int:
 
 def convert_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``gravity-convert``."""
-    p = argparse.ArgumentParser(prog="gravity-convert", description="adapter + base -> merged GGUF -> quantized, verified")
+    p = argparse.ArgumentParser(
+        prog="gravity-convert", description="adapter + base -> merged GGUF -> quantized, verified"
+    )
     add_convert_arguments(p)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return run_convert(p.parse_args(argv))
@@ -140,12 +195,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m training.cli {data,train,eval,convert} ...``."""
     p = argparse.ArgumentParser(prog="python -m training.cli")
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name, add in (("data", add_data_arguments), ("train", add_train_arguments), ("eval", add_eval_arguments),
-                      ("convert", add_convert_arguments)):
+    for name, add in (
+        ("data", add_data_arguments),
+        ("train", add_train_arguments),
+        ("eval", add_eval_arguments),
+        ("convert", add_convert_arguments),
+    ):
         add(sub.add_parser(name))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = p.parse_args(argv)
-    return {"data": run_data, "train": run_train, "eval": run_eval, "convert": run_convert}[args.cmd](args)
+    try:
+        return {"data": run_data, "train": run_train, "eval": run_eval, "convert": run_convert}[args.cmd](args)
+    except GravityError as exc:  # a bad setting (exit 2), a missing file...: one line, no traceback
+        print(f"{p.prog} {args.cmd}: error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
 
 
 if __name__ == "__main__":

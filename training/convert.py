@@ -42,25 +42,69 @@ from typing import Any, Sequence
 import numpy as np
 
 from gravity.atomic import atomic_path
+from gravity.errors import GravityError
 
-__all__ = ["ConvertConfig", "ParityError", "convert", "write_merged_gguf", "write_lora_gguf", "quantize", "parity",
-           "llama_permute", "QUANT_TYPES", "TOLERANCE"]
+__all__ = [
+    "ConvertConfig",
+    "ParityError",
+    "convert",
+    "write_merged_gguf",
+    "write_lora_gguf",
+    "quantize",
+    "parity",
+    "llama_permute",
+    "QUANT_TYPES",
+    "TOLERANCE",
+]
 
 log = logging.getLogger(__name__)
 
-QUANT_TYPES = ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S", "Q4_0", "Q4_1", "Q3_K_M", "Q2_K")
+QUANT_TYPES = (
+    "F16",
+    "Q8_0",
+    "Q6_K",
+    "Q5_K_M",
+    "Q5_K_S",
+    "Q5_0",
+    "Q5_1",
+    "Q4_K_M",
+    "Q4_K_S",
+    "Q4_0",
+    "Q4_1",
+    "Q3_K_M",
+    "Q2_K",
+)
 # max |mean log-likelihood delta| in nats per completion token, llama.cpp vs transformers (fp32)
-TOLERANCE: dict[str, float] = {"F16": 0.02, "LORA": 0.05, "Q8_0": 0.05, "Q6_K": 0.1, "Q5_K_M": 0.15, "Q5_K_S": 0.15,
-                               "Q5_0": 0.15, "Q5_1": 0.15, "Q4_K_M": 0.3, "Q4_K_S": 0.3, "Q4_0": 0.35, "Q4_1": 0.35,
-                               "Q3_K_M": 0.6, "Q2_K": 1.0}
+TOLERANCE: dict[str, float] = {
+    "F16": 0.02,
+    "LORA": 0.05,
+    "Q8_0": 0.05,
+    "Q6_K": 0.1,
+    "Q5_K_M": 0.15,
+    "Q5_K_S": 0.15,
+    "Q5_0": 0.15,
+    "Q5_1": 0.15,
+    "Q4_K_M": 0.3,
+    "Q4_K_S": 0.3,
+    "Q4_0": 0.35,
+    "Q4_1": 0.35,
+    "Q3_K_M": 0.6,
+    "Q2_K": 1.0,
+}
 _HF_TO_GGUF = {
-    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+    "input_layernorm": "attn_norm",
+    "post_attention_layernorm": "ffn_norm",
 }
 
 
-class ParityError(RuntimeError):
+class ParityError(GravityError, RuntimeError):
     """llama.cpp and transformers disagree on the converted model beyond the tolerance."""
 
 
@@ -138,7 +182,9 @@ def _copy_metadata(reader: Any, writer: Any, *, skip: Sequence[str] = (), genera
 
 def _heads(reader: Any) -> tuple[int, int]:
     arch = reader.fields["general.architecture"].contents()
-    return int(reader.fields[f"{arch}.attention.head_count"].contents()), int(reader.fields[f"{arch}.attention.head_count_kv"].contents())
+    return int(reader.fields[f"{arch}.attention.head_count"].contents()), int(
+        reader.fields[f"{arch}.attention.head_count_kv"].contents()
+    )
 
 
 def write_merged_gguf(model: Any, base_gguf: str | Path, out: str | Path) -> Path:
@@ -156,7 +202,7 @@ def write_merged_gguf(model: Any, base_gguf: str | Path, out: str | Path) -> Pat
     if arch != "llama":
         raise ValueError(f"{base_gguf}: architecture {arch!r}; the GGUF writer handles llama only (use the HF path)")
     n_head, n_head_kv = _heads(reader)
-    state = {k: v for k, v in model.state_dict().items()}
+    state = dict(model.state_dict())
     by_gguf = {g: k for k in state if (g := _gguf_name(k)) is not None}
     writer = gguf.GGUFWriter(str(out), arch)
     _copy_metadata(reader, writer, skip=("general.file_type",))
@@ -200,8 +246,10 @@ def write_lora_gguf(adapter_dir: str | Path, base_gguf: str | Path, out: str | P
     writer.add_string("general.name", "gravity-lora")
     writer.add_string("adapter.type", "lora")
     writer.add_float32("adapter.lora.alpha", float(cfg["lora_alpha"]))
-    names = sorted({k.rsplit(".lora_", 1)[0] for k in tensors if ".lora_A." in k},
-                   key=lambda k: [int(p) if p.isdigit() else p for p in k.split(".")])
+    names = sorted(
+        {k.rsplit(".lora_", 1)[0] for k in tensors if ".lora_A." in k},
+        key=lambda k: [int(p) if p.isdigit() else p for p in k.split(".")],
+    )
     for stem in names:
         hf = stem.removeprefix("base_model.model.") + ".weight"
         g = _gguf_name(hf)
@@ -256,7 +304,7 @@ def _hf_loglik(model: Any, ids: list[int], plen: int) -> float:
 
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0].float()  # (T, V)
-    lp = torch.log_softmax(logits[plen - 1: len(ids) - 1], dim=-1)
+    lp = torch.log_softmax(logits[plen - 1 : len(ids) - 1], dim=-1)
     tgt = torch.tensor(ids[plen:])
     return float(lp[torch.arange(len(tgt)), tgt].mean())
 
@@ -266,13 +314,21 @@ def _cpp_loglik(llm: Any, ids: list[int], plen: int) -> float:
     llm.reset()
     llm.eval(ids)
     scores = np.asarray(llm.scores[: len(ids)], dtype=np.float64)  # (T, V)
-    x = scores[plen - 1: len(ids) - 1]
+    x = scores[plen - 1 : len(ids) - 1]
     lse = np.log(np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1)) + x.max(axis=1)
     return float(np.mean(x[np.arange(len(x)), ids[plen:]] - lse))
 
 
-def parity(hf_model: Any, gguf_path: str | Path, rows: Sequence[dict[str, Any]], *, lora_path: str | Path | None = None,
-           tolerance: float = 0.02, label: str = "", cache: dict[tuple[int, ...], float] | None = None) -> dict[str, Any]:
+def parity(
+    hf_model: Any,
+    gguf_path: str | Path,
+    rows: Sequence[dict[str, Any]],
+    *,
+    lora_path: str | Path | None = None,
+    tolerance: float = 0.02,
+    label: str = "",
+    cache: dict[tuple[int, ...], float] | None = None,
+) -> dict[str, Any]:
     """Compare completion log-likelihoods, llama.cpp vs transformers; raise when off.
 
     Tokens come from llama.cpp's tokenizer and are fed to both (the check is about weights,
@@ -294,8 +350,15 @@ def parity(hf_model: Any, gguf_path: str | Path, rows: Sequence[dict[str, Any]],
     from training.train import IM_END
 
     t0 = time.perf_counter()
-    llm = Llama(model_path=str(gguf_path), lora_path=str(lora_path) if lora_path else None, n_ctx=2048, logits_all=True,
-                n_threads=None, verbose=False, seed=0)
+    llm = Llama(
+        model_path=str(gguf_path),
+        lora_path=str(lora_path) if lora_path else None,
+        n_ctx=2048,
+        logits_all=True,
+        n_threads=None,
+        verbose=False,
+        seed=0,
+    )
     hf_ll, cpp_ll = [], []
     for r in rows:
         p = llm.tokenize(r["prompt"].encode(), add_bos=False, special=True)
@@ -309,15 +372,25 @@ def parity(hf_model: Any, gguf_path: str | Path, rows: Sequence[dict[str, Any]],
         hf_ll.append(cache[key] if cache is not None else v)
         cpp_ll.append(_cpp_loglik(llm, ids, len(p)))
     del llm
-    deltas = [round(a - b, 5) for a, b in zip(cpp_ll, hf_ll)]
-    res = {"file": str(gguf_path) if not lora_path else f"{gguf_path} + {lora_path}", "label": label,
-           "tolerance": tolerance, "max_abs_delta": max(abs(d) for d in deltas), "deltas": deltas,
-           "hf": [round(x, 5) for x in hf_ll], "llama_cpp": [round(x, 5) for x in cpp_ll],
-           "seconds": round(time.perf_counter() - t0, 2)}
-    log.info("parity %s: max |delta| %.4f nats/token (tolerance %g)", label or gguf_path, res["max_abs_delta"], tolerance)
+    deltas = [round(a - b, 5) for a, b in zip(cpp_ll, hf_ll, strict=True)]
+    res: dict[str, Any] = {
+        "file": str(gguf_path) if not lora_path else f"{gguf_path} + {lora_path}",
+        "label": label,
+        "tolerance": tolerance,
+        "max_abs_delta": max(abs(d) for d in deltas),
+        "deltas": deltas,
+        "hf": [round(x, 5) for x in hf_ll],
+        "llama_cpp": [round(x, 5) for x in cpp_ll],
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    log.info(
+        "parity %s: max |delta| %.4f nats/token (tolerance %g)", label or gguf_path, res["max_abs_delta"], tolerance
+    )
     if res["max_abs_delta"] > tolerance:
-        raise ParityError(f"{res['file']}: llama.cpp and transformers disagree by {res['max_abs_delta']:.4f} nats/token "
-                          f"(tolerance {tolerance}); deltas {deltas}")
+        raise ParityError(
+            f"{res['file']}: llama.cpp and transformers disagree by {res['max_abs_delta']:.4f} nats/token "
+            f"(tolerance {tolerance}); deltas {deltas}"
+        )
     return res
 
 
@@ -365,8 +438,16 @@ def convert(cfg: ConvertConfig) -> dict[str, Any]:
             write_lora_gguf(adapter, base_gguf, tmp_out)
             if cfg.verify:
                 log.info("[3/4] parity: base GGUF + LoRA through llama.cpp vs merged transformers model")
-                result["parity"].append(parity(model, base_gguf, rows or [], lora_path=tmp_out,
-                                               tolerance=cfg.tolerance or TOLERANCE["LORA"], label="lora"))
+                result["parity"].append(
+                    parity(
+                        model,
+                        base_gguf,
+                        rows or [],
+                        lora_path=tmp_out,
+                        tolerance=cfg.tolerance or TOLERANCE["LORA"],
+                        label="lora",
+                    )
+                )
         for r in result["parity"]:
             r["file"] = f"{base_gguf} + {out}"
         result.update(kind="lora", size_bytes=out.stat().st_size, base_gguf=str(base_gguf))
@@ -388,21 +469,37 @@ def convert(cfg: ConvertConfig) -> dict[str, Any]:
             clear_gguf_quantization(model)
             model.save_pretrained(str(hf_dir), safe_serialization=True)
             load_tokenizer(base).save_pretrained(str(hf_dir))
-            subprocess.run([sys.executable, cfg.hf_converter, str(hf_dir), "--outtype", "f16", "--outfile", str(f16)], check=True)
+            subprocess.run(
+                [sys.executable, cfg.hf_converter, str(hf_dir), "--outtype", "f16", "--outfile", str(f16)], check=True
+            )
         result["f16_s"] = round(time.perf_counter() - t0, 2)
         if cfg.verify:
             log.info("[3/4] parity of the f16 file")
-            result["parity"].append(parity(model, f16, rows or [], tolerance=cfg.tolerance or TOLERANCE["F16"], label="f16", cache=hf_cache))
+            result["parity"].append(
+                parity(model, f16, rows or [], tolerance=cfg.tolerance or TOLERANCE["F16"], label="f16", cache=hf_cache)
+            )
         log.info("[4/4] quantizing to %s", cfg.quant)
         with atomic_path(out, suffix=".gguf") as tmp_out:
             quantize(f16, tmp_out, cfg.quant)
             if cfg.verify and cfg.quant.upper() != "F16":
-                result["parity"].append(parity(model, tmp_out, rows or [], tolerance=cfg.tolerance or TOLERANCE[cfg.quant.upper()],
-                                               label=cfg.quant.upper(), cache=hf_cache))
+                result["parity"].append(
+                    parity(
+                        model,
+                        tmp_out,
+                        rows or [],
+                        tolerance=cfg.tolerance or TOLERANCE[cfg.quant.upper()],
+                        label=cfg.quant.upper(),
+                        cache=hf_cache,
+                    )
+                )
                 result["parity"][-1]["file"] = str(out)
         if cfg.keep_f16:
             shutil.copyfile(f16, out.with_name(out.stem + ".f16.gguf"))
-    result.update(kind="merged", quant=cfg.quant.upper(), size_bytes=out.stat().st_size,
-                  seconds=round(time.perf_counter() - t0, 2))
+    result.update(
+        kind="merged",
+        quant=cfg.quant.upper(),
+        size_bytes=out.stat().st_size,
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     log.info("done in %.1f s: %s (%.1f MB)", result["seconds"], out, out.stat().st_size / 1e6)
     return result

@@ -10,7 +10,7 @@ defaults, rules (anchors, mono low end, budgets, widths, masking, elevation caps
 feasibility, and plain-language text: stem ``hint`` strings and sometimes a scene ``prompt``.
 The text comes from a phrase grammar that *renders a structured label* (azimuth degrees,
 + = left; elevation degrees; distance metres; a named motion pattern): labels are never parsed
-back from the text. The value conventions are those of :mod:`gravity.plan.language` (its value
+back from the text. The value conventions are those of :mod:`gravity.plan.hint` (its value
 table), so the phrase parser is a fair baseline.
 
 Generalisation is measured, not memorisation: the grammar has two disjoint pools of
@@ -32,20 +32,30 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from gravity.motion import Motion, expand, wrap_az
+from gravity.motion import Motion, scene_keyframes, wrap_az
 from gravity.plan.planner import plan
 from gravity.llm.format import FORMAT_VERSION, model_input, encode_scene
 from gravity.errors import RuleConflictError
+from gravity.settings import build as build_settings
 from gravity.request import Request
 from gravity.rules import check_feasible, enforce
 
 __all__ = [
-    "DataConfig", "Label", "Example", "SPLITS", "POOLS", "make_example", "generate", "load_rows",
-    "teacher_scene", "render_hint", "DATA_VERSION",
+    "DataConfig",
+    "Label",
+    "Example",
+    "SPLITS",
+    "POOLS",
+    "make_example",
+    "generate",
+    "load_rows",
+    "teacher_scene",
+    "render_hint",
+    "DATA_VERSION",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,12 +86,11 @@ class DataConfig:
     p_short_budget: float = 0.15
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown DataConfig keys {unknown}; known: {sorted(known)}")
-        return cls(**d)
+    def from_dict(cls, d: Mapping[str, Any]) -> "DataConfig":
+        """Build from a mapping; unknown keys and wrongly typed values raise
+        :class:`gravity.settings.SettingsError` (a ``ValueError``) naming the key.
+        """
+        return build_settings(cls, d)
 
 
 @dataclass(frozen=True)
@@ -98,13 +107,23 @@ class Label:
     motion: Motion | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"az_deg": self.az_deg, "el_deg": self.el_deg, "dist_m": self.dist_m,
-                "motion": None if self.motion is None else {"pattern": self.motion.pattern, "params": dict(self.motion.params)}}
+        """The label as JSON (the motion as ``{pattern, params}``)."""
+        return {
+            "az_deg": self.az_deg,
+            "el_deg": self.el_deg,
+            "dist_m": self.dist_m,
+            "motion": None
+            if self.motion is None
+            else {"pattern": self.motion.pattern, "params": dict(self.motion.params)},
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Label":
+        """The inverse of :meth:`to_json`."""
         m = d.get("motion")
-        return cls(d.get("az_deg"), d.get("el_deg"), d.get("dist_m"), None if m is None else Motion(m["pattern"], m["params"]))
+        return cls(
+            d.get("az_deg"), d.get("el_deg"), d.get("dist_m"), None if m is None else Motion(m["pattern"], m["params"])
+        )
 
 
 @dataclass
@@ -118,17 +137,26 @@ class Example:
     texts: dict[str, str] = field(default_factory=dict)
 
     def to_row(self, split: str, index: int) -> dict[str, Any]:
-        return {"id": f"{split}-{index:06d}", "prompt": self.prompt, "completion": self.completion,
-                "request": self.request, "labels": {k: v.to_json() for k, v in self.labels.items()},
-                "texts": self.texts}
+        """One JSONL row, id ``<split>-<index:06d>``."""
+        return {
+            "id": f"{split}-{index:06d}",
+            "prompt": self.prompt,
+            "completion": self.completion,
+            "request": self.request,
+            "labels": {k: v.to_json() for k, v in self.labels.items()},
+            "texts": self.texts,
+        }
 
 
 # ----------------------------------------------------------------------------- vocabulary
 # (value, train synonyms, held-out synonyms). "{s}" = side word (left/right); the right-hand
-# value is the mirror (-az). Values follow gravity.plan.language's value table.
+# value is the mirror (-az). Values follow gravity.plan.hint's value table.
 _SIDED: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
-    (90.0, ("{s}", "to the {s}", "on the {s}", "hard {s}", "panned hard {s}"),
-     ("fully {s}", "far {s}", "over on the {s} side", "all the way {s}")),
+    (
+        90.0,
+        ("{s}", "to the {s}", "on the {s}", "hard {s}", "panned hard {s}"),
+        ("fully {s}", "far {s}", "over on the {s} side", "all the way {s}"),
+    ),
     (60.0, ("wide {s}", "wide to the {s}"), ("mostly {s}", "mostly on the {s}")),
     (45.0, ("front {s}", "half {s}", "in front to the {s}"), ("{s}ish", "somewhat {s}", "partly {s}")),
     (30.0, ("{s} of centre", "{s} of center"), ("centre {s}", "just off centre to the {s}")),
@@ -137,8 +165,11 @@ _SIDED: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
     (135.0, ("back {s}", "rear {s}"), ("behind on the {s}", "back and to the {s}")),
 ]
 _UNSIDED: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
-    (0.0, ("in front", "front and centre", "dead centre", "in the centre", "straight ahead"),
-     ("right in front of me", "in the middle", "ahead of the listener")),
+    (
+        0.0,
+        ("in front", "front and centre", "dead centre", "in the centre", "straight ahead"),
+        ("right in front of me", "in the middle", "ahead of the listener"),
+    ),
     (180.0, ("behind", "at the back", "behind me"), ("directly behind the listener", "in the rear", "behind the head")),
 ]
 _ELEV: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
@@ -167,12 +198,18 @@ _CW = (("clockwise",), ("clockwise",))
 _CCW = (("counterclockwise", "anticlockwise"), ("counter-clockwise", "anti-clockwise"))
 _MOTION_T: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # "{dir}" orbit direction, "{per}" period, "{a}" / "{b}" azimuth endpoints
-    "orbit": (("orbiting {dir} {per}", "circling around me {dir} {per}", "orbits {dir} {per}"),
-              ("spinning round the listener {dir} {per}", "going round in circles {dir} {per}")),
-    "pan": (("panning from {a} to {b}", "pans from {a} to {b}"),
-            ("sweeping from {a} over to {b}", "moving from {a} to {b}")),
-    "ping_pong": (("bouncing between {a} and {b} {per}", "ping-pong between {a} and {b} {per}"),
-                  ("ping-ponging from {a} to {b} and back {per}", "alternating between {a} and {b} {per}")),
+    "orbit": (
+        ("orbiting {dir} {per}", "circling around me {dir} {per}", "orbits {dir} {per}"),
+        ("spinning round the listener {dir} {per}", "going round in circles {dir} {per}"),
+    ),
+    "pan": (
+        ("panning from {a} to {b}", "pans from {a} to {b}"),
+        ("sweeping from {a} over to {b}", "moving from {a} to {b}"),
+    ),
+    "ping_pong": (
+        ("bouncing between {a} and {b} {per}", "ping-pong between {a} and {b} {per}"),
+        ("ping-ponging from {a} to {b} and back {per}", "alternating between {a} and {b} {per}"),
+    ),
     "rise": (("rising up", "rises slowly"), ("lifting upwards", "climbing up")),
     "fall": (("falling down", "descending"), ("sinking down", "dropping down")),
     "approach": (("coming closer", "approaching"), ("moving towards me", "getting closer")),
@@ -182,15 +219,22 @@ _MOTION_T: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 # Hint templates: {0}, {1}, {2} are the components in random order.
 _HINT_T: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    1: (("{0}", "put it {0}", "place it {0}", "{0} please"),
-        ("I'd like this {0}", "could you set it {0}?", "maybe {0}")),
-    2: (("{0}, {1}", "{0} and {1}", "put it {0}, {1}", "{0}, {1} please"),
-        ("I want it {0} and {1}", "{0}; {1}", "have it sit {0}, also {1}")),
-    3: (("{0}, {1}, {2}", "{0}, {1} and {2}", "place it {0}, {1}, {2}"),
-        ("{0} and {1}, {2}", "I'd like it {0}, {1}; {2}")),
+    1: (
+        ("{0}", "put it {0}", "place it {0}", "{0} please"),
+        ("I'd like this {0}", "could you set it {0}?", "maybe {0}"),
+    ),
+    2: (
+        ("{0}, {1}", "{0} and {1}", "put it {0}, {1}", "{0}, {1} please"),
+        ("I want it {0} and {1}", "{0}; {1}", "have it sit {0}, also {1}"),
+    ),
+    3: (
+        ("{0}, {1}, {2}", "{0}, {1} and {2}", "place it {0}, {1}, {2}"),
+        ("{0} and {1}, {2}", "I'd like it {0}, {1}; {2}"),
+    ),
 }
 _BARE_T: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    1: (("{0}",), ("{0}",)), 2: (("{0}, {1}", "{0} and {1}"), ("{0} and {1}", "{0}, {1}")),
+    1: (("{0}",), ("{0}",)),
+    2: (("{0}, {1}", "{0} and {1}"), ("{0} and {1}", "{0}, {1}")),
     3: (("{0}, {1}, {2}", "{0}, {1} and {2}"), ("{0}, {1} and {2}", "{0} and {1}, {2}")),
 }
 _PROMPT_CLAUSE = (("{m} {h}", "put the {m} {h}", "{m}: {h}"), ("I want the {m} {h}", "the {m} should be {h}"))
@@ -198,22 +242,117 @@ _PROMPT_JOIN = (("; ", ". "), (", and ", " and also "))
 
 # Request vocabulary (plausible stem sets per style family).
 _CORE = ["lead_vocal", "kick", "snare", "bass", "hihat"]
-_EXTRA = ["backing_vocal", "choir", "vocal_fx", "clap", "cymbal", "tom", "percussion", "overheads", "sub",
-          "bass_synth", "pad", "keys", "piano", "organ", "guitar", "acoustic_guitar", "strings", "brass",
-          "woodwind", "synth", "synth_lead", "lead_guitar", "arp", "pluck", "bell", "fx", "riser", "ambience",
-          "atmosphere", "foley"]
-_ID_OF = {"lead_vocal": "vox", "backing_vocal": "bv", "kick": "kick", "snare": "snare", "bass": "bass", "hihat": "hh",
-          "sub": "sub", "acoustic_guitar": "ac_gtr", "lead_guitar": "lead_gtr", "guitar": "gtr", "synth_lead": "lead",
-          "percussion": "perc", "overheads": "oh", "bass_synth": "bass_syn", "atmosphere": "atmos"}
-_NAME_OF = {"lead_vocal": ("lead vocal", "vocal"), "backing_vocal": ("backing vocals", "backing vocal"),
-            "hihat": ("hi-hat", "hats"), "acoustic_guitar": ("acoustic guitar",), "lead_guitar": ("lead guitar",),
-            "synth_lead": ("synth lead",), "bass_synth": ("bass synth",), "vocal_fx": ("vocal fx",)}
-_FORMATS = ("iamf", "binaural", "7.1.4", "5.1.4", "atmos", "9.1.6", "stereo", "5.1", "7.1.2", "hoa", "foa", "5.1.2", "7.1")
+_EXTRA = [
+    "backing_vocal",
+    "choir",
+    "vocal_fx",
+    "clap",
+    "cymbal",
+    "tom",
+    "percussion",
+    "overheads",
+    "sub",
+    "bass_synth",
+    "pad",
+    "keys",
+    "piano",
+    "organ",
+    "guitar",
+    "acoustic_guitar",
+    "strings",
+    "brass",
+    "woodwind",
+    "synth",
+    "synth_lead",
+    "lead_guitar",
+    "arp",
+    "pluck",
+    "bell",
+    "fx",
+    "riser",
+    "ambience",
+    "atmosphere",
+    "foley",
+]
+_ID_OF = {
+    "lead_vocal": "vox",
+    "backing_vocal": "bv",
+    "kick": "kick",
+    "snare": "snare",
+    "bass": "bass",
+    "hihat": "hh",
+    "sub": "sub",
+    "acoustic_guitar": "ac_gtr",
+    "lead_guitar": "lead_gtr",
+    "guitar": "gtr",
+    "synth_lead": "lead",
+    "percussion": "perc",
+    "overheads": "oh",
+    "bass_synth": "bass_syn",
+    "atmosphere": "atmos",
+}
+_NAME_OF = {
+    "lead_vocal": ("lead vocal", "vocal"),
+    "backing_vocal": ("backing vocals", "backing vocal"),
+    "hihat": ("hi-hat", "hats"),
+    "acoustic_guitar": ("acoustic guitar",),
+    "lead_guitar": ("lead guitar",),
+    "synth_lead": ("synth lead",),
+    "bass_synth": ("bass synth",),
+    "vocal_fx": ("vocal fx",),
+}
+_FORMATS = (
+    "iamf",
+    "binaural",
+    "7.1.4",
+    "5.1.4",
+    "atmos",
+    "9.1.6",
+    "stereo",
+    "5.1",
+    "7.1.2",
+    "hoa",
+    "foa",
+    "5.1.2",
+    "7.1",
+)
 _FORMAT_P = np.array([6, 5, 4, 3, 3, 1, 2, 1.5, 1, 1, 1, 1, 1], dtype=float)
-_STYLES = ("pop", "rock", "club", "edm", "techno", "house", "hiphop", "rnb", "jazz", "classical", "orchestral",
-           "cinematic", "ambient", "folk", "acoustic", "metal", "lofi", "experimental", "live")
-_SECTIONS = ("intro", "verse", "pre_chorus", "chorus", "post_chorus", "hook", "bridge", "breakdown", "build", "drop",
-             "solo", "interlude", "outro")
+_STYLES = (
+    "pop",
+    "rock",
+    "club",
+    "edm",
+    "techno",
+    "house",
+    "hiphop",
+    "rnb",
+    "jazz",
+    "classical",
+    "orchestral",
+    "cinematic",
+    "ambient",
+    "folk",
+    "acoustic",
+    "metal",
+    "lofi",
+    "experimental",
+    "live",
+)
+_SECTIONS = (
+    "intro",
+    "verse",
+    "pre_chorus",
+    "chorus",
+    "post_chorus",
+    "hook",
+    "bridge",
+    "breakdown",
+    "build",
+    "drop",
+    "solo",
+    "interlude",
+    "outro",
+)
 
 
 def _pick(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
@@ -246,10 +385,27 @@ def _direction(rng: np.random.Generator, pool: str) -> tuple[str, float]:
 
 def _endpoint(rng: np.random.Generator, pool: str) -> tuple[str, float]:
     """A pan endpoint: a simple side word, so 'from X to Y' stays unambiguous."""
-    options = [("the left", 90.0), ("the right", -90.0), ("left", 90.0), ("right", -90.0), ("the front", 0.0),
-               ("the back", 180.0), ("front left", 45.0), ("front right", -45.0)] if pool == "train" else \
-              [("hard left", 90.0), ("hard right", -90.0), ("the centre", 0.0), ("the rear", 180.0),
-               ("back left", 135.0), ("back right", -135.0)]
+    options = (
+        [
+            ("the left", 90.0),
+            ("the right", -90.0),
+            ("left", 90.0),
+            ("right", -90.0),
+            ("the front", 0.0),
+            ("the back", 180.0),
+            ("front left", 45.0),
+            ("front right", -45.0),
+        ]
+        if pool == "train"
+        else [
+            ("hard left", 90.0),
+            ("hard right", -90.0),
+            ("the centre", 0.0),
+            ("the rear", 180.0),
+            ("back left", 135.0),
+            ("back right", -135.0),
+        ]
+    )
     return _pick(rng, options)
 
 
@@ -270,14 +426,18 @@ def _distance(rng: np.random.Generator, pool: str) -> tuple[str, float]:
 
 
 def _motion(rng: np.random.Generator, pool: str) -> tuple[str, Motion]:
-    name = _pick(rng, ("orbit", "orbit", "pan", "ping_pong", "rise", "fall", "approach", "recede", "fly_over", "static"))
+    name = _pick(
+        rng, ("orbit", "orbit", "pan", "ping_pong", "rise", "fall", "approach", "recede", "fly_over", "static")
+    )
     tmpl = _pick(rng, _pool(_MOTION_T[name], pool))
     n = int(_pick(rng, (1, 2, 4, 8)))
     per = _pick(rng, _pool(_PERIOD, pool)).format(n=n)
     if name == "orbit":
         ccw = bool(rng.random() < 0.5)
         word = _pick(rng, _pool(_CCW if ccw else _CW, pool))
-        return tmpl.format(dir=word, per=per), Motion("orbit", {"direction": "ccw" if ccw else "cw", "period_bars": float(n)})
+        return tmpl.format(dir=word, per=per), Motion(
+            "orbit", {"direction": "ccw" if ccw else "cw", "period_bars": float(n)}
+        )
     if name in ("pan", "ping_pong"):
         (ta, a), (tb, b) = _endpoint(rng, pool), _endpoint(rng, pool)
         while b == a:
@@ -337,8 +497,6 @@ def render_hint(rng: np.random.Generator, pool: str, *, bare: bool = False) -> t
     return frame.format(*(parts[i] for i in order)), Label(az, el, dist, motion)
 
 
-
-
 # ----------------------------------------------------------------------------- requests
 def _stem_classes(rng: np.random.Generator, n: int) -> list[str]:
     core = [c for c in _CORE if rng.random() < 0.7]
@@ -359,18 +517,29 @@ def _descriptors(rng: np.random.Generator, cls: str) -> dict[str, Any]:
     d = CLASS_DEFAULTS[cls]
     band = np.clip(np.array(d.band) + rng.normal(0, 0.05, 3), 0.0, None)
     band = band / band.sum()
-    return {"lufs": round(float(np.clip(d.lufs + rng.normal(0, 3), -60, 0)), 1),
-            "transient": round(float(np.clip(d.transient + rng.normal(0, 0.08), 0, 1)), 2),
-            "band_energy": {"low": round(float(band[0]), 2), "mid": round(float(band[1]), 2), "high": round(float(band[2]), 2)},
-            "leadness": round(float(np.clip(d.leadness + rng.normal(0, 0.08), 0, 1)), 2)}
+    return {
+        "lufs": round(float(np.clip(d.lufs + rng.normal(0, 3), -60, 0)), 1),
+        "transient": round(float(np.clip(d.transient + rng.normal(0, 0.08), 0, 1)), 2),
+        "band_energy": {
+            "low": round(float(band[0]), 2),
+            "mid": round(float(band[1]), 2),
+            "high": round(float(band[2]), 2),
+        },
+        "leadness": round(float(np.clip(d.leadness + rng.normal(0, 0.08), 0, 1)), 2),
+    }
 
 
 def _rules(rng: np.random.Generator, stems: list[dict[str, Any]], n_objects: int) -> list[dict[str, Any]]:
     classes = [s["class"] for s in stems]
     rules: list[dict[str, Any]] = []
     if "lead_vocal" in classes and rng.random() < 0.6:
-        r: dict[str, Any] = {"type": "anchor", "track_class": "lead_vocal", "az_deg": 0, "el_deg": int(_pick(rng, (0, 0, 5, 10))),
-                             "dist_m": float(_pick(rng, (1.0, 1.2, 1.5, 1.6, 2.0)))}
+        r: dict[str, Any] = {
+            "type": "anchor",
+            "track_class": "lead_vocal",
+            "az_deg": 0,
+            "el_deg": int(_pick(rng, (0, 0, 5, 10))),
+            "dist_m": float(_pick(rng, (1.0, 1.2, 1.5, 1.6, 2.0))),
+        }
         if rng.random() < 0.3:
             r["tolerance_deg"] = float(_pick(rng, (5, 10)))
         rules.append(r)
@@ -384,7 +553,9 @@ def _rules(rng: np.random.Generator, stems: list[dict[str, Any]], n_objects: int
     if rng.random() < 0.1:
         rules.append({"type": "avoid_masking", "min_sep_deg": float(_pick(rng, (20, 25, 30)))})
     if rng.random() < 0.1:
-        rules.append({"type": "max_elevation", "track_class": _pick(rng, classes), "max_deg": float(_pick(rng, (0, 20, 30)))})
+        rules.append(
+            {"type": "max_elevation", "track_class": _pick(rng, classes), "max_deg": float(_pick(rng, (0, 20, 30)))}
+        )
     return rules
 
 
@@ -436,13 +607,9 @@ def teacher_scene(request: Request, labels: dict[str, Label], seed: int = 0) -> 
             base[2] = float(lab.dist_m)
         if not request.has_height:
             base[1] = 0.0
-        motion = lab.motion if lab.motion is not None else Motion("static")
-        keys = expand(motion, (base[0], base[1], base[2]), request.section_bars)
-        if not request.has_height:
-            for k in keys:
-                k["el_deg"] = 0.0
-        o["motion"] = [{"t": k["t"], "az_deg": round(k["az_deg"], 1), "el_deg": round(k["el_deg"], 1),
-                        "dist_m": round(k["dist_m"], 2)} for k in keys]
+        o["motion"] = scene_keyframes(
+            lab.motion, (base[0], base[1], base[2]), request.section_bars, has_height=request.has_height
+        )
         o["az_deg"], o["el_deg"], o["dist_m"] = (o["motion"][0][f] for f in ("az_deg", "el_deg", "dist_m"))
     return enforce(request, proposal).scene
 
@@ -466,11 +633,17 @@ def make_example(rng: np.random.Generator, pool: str, cfg: DataConfig) -> Exampl
         fmt = str(rng.choice(_FORMATS, p=_FORMAT_P / _FORMAT_P.sum()))
         rules = _rules(rng, stems, budget if rng.random() < 0.5 else n)
         doc: dict[str, Any] = {
-            "target_format": fmt, "max_objects": int(max(budget, 1) if not any(r["type"] == "max_objects" for r in rules) else n),
-            "style": str(_pick(rng, _STYLES)), "section": str(_pick(rng, _SECTIONS)),
-            "global": {"bpm": int(rng.integers(70, 175)), "energy": round(float(rng.uniform(0.1, 1.0)), 2),
-                       "section_bars": int(_pick(rng, (4, 8, 8, 16)))},
-            "stems": stems, "rules": rules,
+            "target_format": fmt,
+            "max_objects": int(max(budget, 1) if not any(r["type"] == "max_objects" for r in rules) else n),
+            "style": str(_pick(rng, _STYLES)),
+            "section": str(_pick(rng, _SECTIONS)),
+            "global": {
+                "bpm": int(rng.integers(70, 175)),
+                "energy": round(float(rng.uniform(0.1, 1.0)), 2),
+                "section_bars": int(_pick(rng, (4, 8, 8, 16))),
+            },
+            "stems": stems,
+            "rules": rules,
         }
         labels: dict[str, Label] = {}
         texts: dict[str, str] = {}
@@ -531,7 +704,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def generate(out_dir: str | Path, cfg: DataConfig = DataConfig(), *, force: bool = False, workers: int = 1) -> dict[str, Any]:
+def generate(
+    out_dir: str | Path, cfg: DataConfig = DataConfig(), *, force: bool = False, workers: int = 1
+) -> dict[str, Any]:
     """Write ``train.jsonl``, ``val.jsonl``, ``test.jsonl`` and ``manifest.json`` to ``out_dir``.
 
     ``workers`` processes draw rows in parallel; the files are byte-identical for any count.
@@ -547,12 +722,23 @@ def generate(out_dir: str | Path, cfg: DataConfig = DataConfig(), *, force: bool
     want_cfg = dataclasses.asdict(cfg)
     if mpath.is_file() and not force:
         old = json.loads(mpath.read_text())
-        same = old.get("config") == want_cfg and old.get("prompt_version") == FORMAT_VERSION and old.get("data_version") == DATA_VERSION
+        same = (
+            old.get("config") == want_cfg
+            and old.get("prompt_version") == FORMAT_VERSION
+            and old.get("data_version") == DATA_VERSION
+        )
         if same and all((out / f).is_file() and _sha256(out / f) == h for f, h in old["sha256"].items()):
             log.info("%s: up to date (manifest matches), nothing to do", out)
             return old
-    manifest: dict[str, Any] = {"data_version": DATA_VERSION, "prompt_version": FORMAT_VERSION, "seed": cfg.seed,
-                                "config": want_cfg, "counts": {}, "sha256": {}, "pools": {k: v[1] for k, v in SPLITS.items()}}
+    manifest: dict[str, Any] = {
+        "data_version": DATA_VERSION,
+        "prompt_version": FORMAT_VERSION,
+        "seed": cfg.seed,
+        "config": want_cfg,
+        "counts": {},
+        "sha256": {},
+        "pools": {k: v[1] for k, v in SPLITS.items()},
+    }
     for split in SPLITS:
         path = out / f"{split}.jsonl"
         tmp = path.with_suffix(".jsonl.tmp")
@@ -560,7 +746,9 @@ def generate(out_dir: str | Path, cfg: DataConfig = DataConfig(), *, force: bool
         hinted = 0
         with tmp.open("w", encoding="utf-8") as f:
             total = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}[split]
-            for row in tqdm(_examples(cfg, split, workers), total=total, desc=f"data {split}", unit="ex", leave=False, disable=None):
+            for row in tqdm(
+                _examples(cfg, split, workers), total=total, desc=f"data {split}", unit="ex", leave=False, disable=None
+            ):
                 f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
                 n += 1
                 hinted += len(row["labels"])

@@ -22,16 +22,16 @@ in training) the model's raw output is decoded with :func:`gravity.llm.format.de
 * tokens out per scene, latency p50 / p90 in seconds.
 
 ``planner`` rows score the deterministic planner with the phrase parser
-(:mod:`gravity.plan.language`) on the same rows: the baseline a model must beat on hints.
+(:mod:`gravity.plan.hint`) on the same rows: the baseline a model must beat on hints.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from gravity.motion import detect_motion
 from gravity.request import Request
 from gravity.rules import enforce
 from gravity.schema import check_scene
+
+if TYPE_CHECKING:
+    from gravity.llm.config import LLMConfig
 
 __all__ = ["EvalConfig", "evaluate", "proposer", "score_rows", "markdown", "PLANNER"]
 
@@ -80,7 +83,9 @@ def _host_kf(scene: Mapping[str, Any], stem_id: str) -> np.ndarray | None:
     """Keyframes (K, 4: t, az, el, dist) of the object that holds ``stem_id``."""
     for o in scene.get("objects", []):
         if stem_id in o.get("stems", [o.get("id")]):
-            return keyframes_array(o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}])
+            return keyframes_array(
+                o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}]
+            )
     return None
 
 
@@ -98,7 +103,9 @@ def _anchor_ok(request: Request, scene: Mapping[str, Any]) -> bool:
             el = float(r.get("el_deg", kf[0, 2])) if request.has_height else 0.0
             if np.any(angle_between(kf[:, 1], kf[:, 2], float(r["az_deg"]), el) > tol):
                 return False
-            if "dist_m" in r and np.any(np.abs(kf[:, 3] - float(r["dist_m"])) > float(r.get("tolerance_m", 0.0)) + _EPS_M):
+            if "dist_m" in r and np.any(
+                np.abs(kf[:, 3] - float(r["dist_m"])) > float(r.get("tolerance_m", 0.0)) + _EPS_M
+            ):
                 return False
     return True
 
@@ -106,8 +113,12 @@ def _anchor_ok(request: Request, scene: Mapping[str, Any]) -> bool:
 def _rates(request: Request, scene: Mapping[str, Any] | None) -> dict[str, bool]:
     if scene is None:
         return {"parse": False, "schema": False, "budget": False, "anchor": False}
-    return {"parse": True, "schema": not check_scene(scene), "budget": len(scene.get("objects", [])) <= request.budget,
-            "anchor": _anchor_ok(request, scene)}
+    return {
+        "parse": True,
+        "schema": not check_scene(scene),
+        "budget": len(scene.get("objects", [])) <= request.budget,
+        "anchor": _anchor_ok(request, scene),
+    }
 
 
 def _hint_error(label: Mapping[str, Any], kf: np.ndarray, has_height: bool) -> float | None:
@@ -183,14 +194,22 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
         return round(float(np.mean(v)), nd) if v else None
 
     return {
-        "label": label, "rows": len(rows),
-        "raw": {k: pct(v) for k, v in raw.items()}, "after_rules": {k: pct(v) for k, v in after.items()},
+        "label": label,
+        "rows": len(rows),
+        "raw": {k: pct(v) for k, v in raw.items()},
+        "after_rules": {k: pct(v) for k, v in after.items()},
         "anchor_rows": len(raw["anchor"]),
-        "teacher_angle_deg": mean(ang), "teacher_dist_log_err": mean(dist_err, 3),
-        "hint_angle_deg": mean(hint_err), "hint_angle_median_deg": round(float(np.median(hint_err)), 2) if hint_err else None,
-        "hint_stems": len(hint_err), "hint_angle_all_deg": mean(hint_all), "hint_stems_all": len(hint_all),
-        "motion_acc": pct(motion_ok), "motion_stems": len(motion_ok),
-        "tokens_per_scene": mean([float(t) for t in tokens], 1), "latency_p50_s": round(float(np.percentile(latency, 50)), 3) if latency else None,
+        "teacher_angle_deg": mean(ang),
+        "teacher_dist_log_err": mean(dist_err, 3),
+        "hint_angle_deg": mean(hint_err),
+        "hint_angle_median_deg": round(float(np.median(hint_err)), 2) if hint_err else None,
+        "hint_stems": len(hint_err),
+        "hint_angle_all_deg": mean(hint_all),
+        "hint_stems_all": len(hint_all),
+        "motion_acc": pct(motion_ok),
+        "motion_stems": len(motion_ok),
+        "tokens_per_scene": mean([float(t) for t in tokens], 1),
+        "latency_p50_s": round(float(np.percentile(latency, 50)), 3) if latency else None,
         "latency_p90_s": round(float(np.percentile(latency, 90)), 3) if latency else None,
         "failures": failures[:5],
     }
@@ -198,7 +217,8 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
 
 def proposer(llm: Any = None) -> Any:
     """``propose(request) -> (text | None, scene | None, stats)`` for :func:`score_rows`: a loaded
-    :class:`gravity.llm.runtime.SceneLLM`'s raw proposals, or the planner + phrase parser (None)."""
+    :class:`gravity.llm.runtime.SceneLLM`'s raw proposals, or the planner + phrase parser (None).
+    """
     if llm is None:
         from gravity.plan.planner import plan
 
@@ -218,8 +238,12 @@ def proposer(llm: Any = None) -> Any:
     return generated
 
 
-def evaluate(cfg: EvalConfig) -> dict[str, Any]:
-    """Evaluate one model (or the planner) on ``cfg.data``; returns the JSON report."""
+def evaluate(cfg: EvalConfig, runtime: LLMConfig | None = None) -> dict[str, Any]:
+    """Evaluate one model (or the planner) on ``cfg.data``; returns the JSON report.
+
+    ``runtime`` carries the rest of the runtime's settings (context, seed, top-p, GPU layers,
+    drafts, time limit; default: ``LLMConfig`` with a 60 s limit); ``cfg``'s fields win over it.
+    """
     from training.data import load_rows
 
     rows = load_rows(cfg.data, cfg.limit or None)
@@ -230,9 +254,18 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     else:
         from gravity.llm.runtime import LLMConfig, SceneLLM
 
-        llm = SceneLLM(LLMConfig(model_path=cfg.model_path, lora_path=cfg.lora_path, n_threads=cfg.n_threads,
-                                 temperature=cfg.temperature, use_grammar=cfg.use_grammar, timeout_s=60.0,
-                                 quant=cfg.quant, pin_hints=cfg.pin_hints))
+        llm = SceneLLM(
+            replace(
+                runtime or LLMConfig(timeout_s=60.0),
+                model_path=cfg.model_path,
+                lora_path=cfg.lora_path,
+                n_threads=cfg.n_threads,
+                temperature=cfg.temperature,
+                use_grammar=cfg.use_grammar,
+                quant=cfg.quant,
+                pin_hints=cfg.pin_hints,
+            )
+        )
         name = cfg.label or (Path(cfg.lora_path).name if cfg.lora_path else llm.name)
         report = score_rows(rows, proposer(llm), name)
         report["model"] = str(llm.info.path)
@@ -249,9 +282,11 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
 
 def markdown(reports: Iterable[Mapping[str, Any]]) -> str:
     """A short Markdown table of one or more reports (rates in %, angles in degrees)."""
-    head = ("| model | parse raw | schema raw | budget raw | anchor raw | after rules (4 rates) | angle vs teacher ° "
-            "| dist log err | hint angle ° (held-out hints the rules let stand) | hint angle ° (all labelled) | motion acc "
-            "| tokens/scene | p50 s |")
+    head = (
+        "| model | parse raw | schema raw | budget raw | anchor raw | after rules (4 rates) | angle vs teacher ° "
+        "| dist log err | hint angle ° (held-out hints the rules let stand) | hint angle ° (all labelled) | motion acc "
+        "| tokens/scene | p50 s |"
+    )
     lines = [head, "|" + "---|" * 13]
     for r in reports:
         a = r["after_rules"]
@@ -261,8 +296,11 @@ def markdown(reports: Iterable[Mapping[str, Any]]) -> str:
         def f(x: Any) -> str:
             return "-" if x is None else f"{x:g}"
 
-        lines.append(f"| {r['label']} | {f(raw['parse'])} | {f(raw['schema'])} | {f(raw['budget'])} | {f(raw['anchor'])} | {after} "
-                     f"| {f(r['teacher_angle_deg'])} | {f(r['teacher_dist_log_err'])} | {f(r['hint_angle_deg'])} (n={r['hint_stems']}) "
-                     f"| {f(r.get('hint_angle_all_deg'))} (n={r.get('hint_stems_all', '-')}) "
-                     f"| {f(r['motion_acc'])} (n={r['motion_stems']}) | {f(r['tokens_per_scene'])} | {f(r['latency_p50_s'])} |")
+        lines.append(
+            f"| {r['label']} | {f(raw['parse'])} | {f(raw['schema'])} | {f(raw['budget'])} | {f(raw['anchor'])} "
+            f"| {after} | {f(r['teacher_angle_deg'])} | {f(r['teacher_dist_log_err'])} "
+            f"| {f(r['hint_angle_deg'])} (n={r['hint_stems']}) "
+            f"| {f(r.get('hint_angle_all_deg'))} (n={r.get('hint_stems_all', '-')}) "
+            f"| {f(r['motion_acc'])} (n={r['motion_stems']}) | {f(r['tokens_per_scene'])} | {f(r['latency_p50_s'])} |"
+        )
     return "\n".join(lines) + "\n"

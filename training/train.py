@@ -29,11 +29,23 @@ import os
 import resource
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-__all__ = ["TrainConfig", "train", "load_base", "load_tokenizer", "tokenize_rows", "completion_loss", "lr_at", "SMOLLM2", "IM_END"]
+from gravity.settings import build as build_settings, load as load_settings
+
+__all__ = [
+    "TrainConfig",
+    "train",
+    "load_base",
+    "load_tokenizer",
+    "tokenize_rows",
+    "completion_loss",
+    "lr_at",
+    "SMOLLM2",
+    "IM_END",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +101,7 @@ class TrainConfig:
     grad_accum: int = 1
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    dtype: str = "float32"
+    dtype: str = field(default="float32", metadata={"choices": ("float32", "bfloat16")})
     out_dir: str = "runs/smollm2-lora"
     eval_every: int = 50
     save_every: int = 25
@@ -102,49 +114,19 @@ class TrainConfig:
     threads: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Build from a mapping; unknown keys and wrongly typed values raise ``ValueError``."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(fields))
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys {unknown}; known: {sorted(fields)}")
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            default = getattr(cls, k)
-            if isinstance(default, bool):
-                if isinstance(v, str):
-                    if v.lower() not in ("true", "false", "1", "0"):
-                        raise ValueError(f"{k}={v!r}: expected true or false")
-                    v = v.lower() in ("true", "1")
-                elif not isinstance(v, bool):
-                    raise ValueError(f"{k}={v!r}: expected a bool")
-            elif isinstance(default, int):
-                if isinstance(v, float) and not v.is_integer() or isinstance(v, bool):
-                    raise ValueError(f"{k}={v!r}: expected an int")
-                v = int(v)
-            elif isinstance(default, float):
-                v = float(v)
-            elif not isinstance(v, str):
-                raise ValueError(f"{k}={v!r}: expected a string")
-            out[k] = v
-        cfg = cls(**out)
-        if cfg.dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"dtype={cfg.dtype!r}: expected float32 or bfloat16")
-        return cfg
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        """Build from a mapping; unknown keys and wrongly typed values raise
+        :class:`gravity.settings.SettingsError` (a ``ValueError``) naming the key.
+        """
+        return build_settings(cls, d)
 
     @classmethod
     def load(cls, path: str | Path | None = None, overrides: Sequence[str] = ()) -> "TrainConfig":
-        """A preset JSON file (optional) with ``key=value`` overrides on top."""
-        d: dict[str, Any] = json.loads(Path(path).read_text()) if path else {}
-        d.pop("_comment", None)
-        for item in overrides:
-            if "=" not in item:
-                raise ValueError(f"override {item!r}: expected key=value")
-            k, v = item.split("=", 1)
-            d[k.strip()] = v.strip()
-        return cls.from_dict(d)
+        """A preset JSON file (optional) with ``key=value`` overrides on top (``gravity train --set``)."""
+        return load_settings(cls, path, overrides)
 
     def to_json(self) -> str:
+        """The config as sorted, indented JSON (for the run folder)."""
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
 
 
@@ -202,10 +184,15 @@ def load_base(base: str, *, qlora: bool = False, dtype: str = "float32") -> Any:
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
-        bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                 bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(base, quantization_config=bnb, dtype=torch.bfloat16,
-                                                     device_map={"": int(os.environ.get("LOCAL_RANK", 0))})
+        bnb = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            base, quantization_config=bnb, dtype=torch.bfloat16, device_map={"": int(os.environ.get("LOCAL_RANK", 0))}
+        )
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     if loc:
         model = AutoModelForCausalLM.from_pretrained(loc[0], gguf_file=loc[1], dtype=torch_dtype)
@@ -234,9 +221,17 @@ def add_lora(model: Any, cfg: TrainConfig) -> Any:
     """Wrap ``model`` with a fresh LoRA adapter (seeded init)."""
     from peft import LoraConfig, get_peft_model
 
-    targets: Any = "all-linear" if cfg.target_modules == "all-linear" else [t.strip() for t in cfg.target_modules.split(",")]
-    lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
-                      bias="none", task_type="CAUSAL_LM")
+    targets: Any = (
+        "all-linear" if cfg.target_modules == "all-linear" else [t.strip() for t in cfg.target_modules.split(",")]
+    )
+    lcfg = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, lcfg)
 
 
@@ -272,12 +267,14 @@ def collate(items: Sequence[tuple[list[int], int]], pad_id: int) -> dict[str, An
     for i, (ids, plen) in enumerate(items):
         t = torch.tensor(ids, dtype=torch.long)
         input_ids[i, : len(ids)] = t
-        labels[i, plen: len(ids)] = t[plen:]
+        labels[i, plen : len(ids)] = t[plen:]
         mask[i, : len(ids)] = 1
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
 
 
-def batches(data: Sequence[Any], batch: int, seed: int, start: int, rank: int = 0, world: int = 1) -> Iterator[list[Any]]:
+def batches(
+    data: Sequence[Any], batch: int, seed: int, start: int, rank: int = 0, world: int = 1
+) -> Iterator[list[Any]]:
     """Micro-batches from position ``start`` (in rows) of an endless seeded shuffle.
 
     Epoch ``e`` is permutation ``default_rng([seed, e])``: resuming at a row count gives the
@@ -314,7 +311,9 @@ def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
     logits = out.logits  # (B, len(keep), V)
     target = labels[:, keep + 1]  # (B, len(keep))
     n = int((target != -100).sum())
-    loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum")
+    loss = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+    )
     return loss / max(1, n), n
 
 
@@ -327,8 +326,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * frac))
 
 
-def steps_for_budget(step: int, elapsed_s: float, step_s: float, eval_s: float, save_s: float,
-                     cfg: TrainConfig) -> int:
+def steps_for_budget(step: int, elapsed_s: float, step_s: float, eval_s: float, save_s: float, cfg: TrainConfig) -> int:
     """``max_steps`` that ends the run ``budget_minutes`` after it started.
 
     step, elapsed_s : where the run is now; step_s : seconds per optimizer step (median);
@@ -347,7 +345,9 @@ def _rss_gb() -> float:
 # ----------------------------------------------------------------------------- loop
 def _arch_drift(saved: TrainConfig, cfg: TrainConfig) -> list[str]:
     """Settings fixed by saved adapter weights that ``cfg`` changes (base, LoRA shape)."""
-    return [k for k in ("base", "lora_r", "lora_alpha", "target_modules", "qlora") if getattr(saved, k) != getattr(cfg, k)]
+    return [
+        k for k in ("base", "lora_r", "lora_alpha", "target_modules", "qlora") if getattr(saved, k) != getattr(cfg, k)
+    ]
 
 
 def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> dict[str, Any]:
@@ -380,8 +380,15 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
     val_rows = load_rows(Path(cfg.data_dir) / "val.jsonl", cfg.eval_rows)
     train_data = tokenize_rows(tok, train_rows, cfg.max_seq_len)
     val_data = tokenize_rows(tok, val_rows, cfg.max_seq_len)
-    tokens_per_step = cfg.batch_size * cfg.grad_accum * acc.num_processes * float(np.mean([len(t) for t, _ in train_data]))
-    log.info("data: %d train rows, %d val rows, ~%.0f tokens per optimizer step", len(train_data), len(val_data), tokens_per_step)
+    tokens_per_step = (
+        cfg.batch_size * cfg.grad_accum * acc.num_processes * float(np.mean([len(t) for t, _ in train_data]))
+    )
+    log.info(
+        "data: %d train rows, %d val rows, ~%.0f tokens per optimizer step",
+        len(train_data),
+        len(val_data),
+        tokens_per_step,
+    )
 
     # ---- model: base + LoRA (resume loads the adapter weights saved in last/)
     model = load_base(cfg.base, qlora=cfg.qlora, dtype=cfg.dtype)
@@ -429,7 +436,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         tot, n = 0.0, 0
         with torch.no_grad(), autocast:
             for i in range(0, len(val_data), cfg.batch_size):
-                chunk = val_data[i: i + cfg.batch_size]
+                chunk = val_data[i : i + cfg.batch_size]
                 b = {k: v.to(acc.device) for k, v in collate(chunk, tok.pad_token_id).items()}
                 loss, k = completion_loss(model, b)
                 tot += float(loss) * k
@@ -445,8 +452,16 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         acc.unwrap_model(model).save_pretrained(str(tmp))
         (tmp / "train_config.json").write_text(cfg.to_json())
         if tag == "last":
-            torch.save({"step": step, "best_val": best_val, "rows_seen": rows_seen, "optimizer": opt.state_dict(),
-                        "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+            torch.save(
+                {
+                    "step": step,
+                    "best_val": best_val,
+                    "rows_seen": rows_seen,
+                    "optimizer": opt.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                },
+                tmp / "state.pt",
+            )
         else:
             (tmp / "best.json").write_text(json.dumps({"step": step, "val_loss": best_val}) + "\n")
         if d.exists():
@@ -457,7 +472,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
 
     stop = {"flag": False}
 
-    def _on_term(signum: int, frame: Any) -> None:  # finish the step, save, exit cleanly
+    def _on_term(_signum: int, _frame: Any) -> None:  # finish the step, save, exit cleanly
         stop["flag"] = True
 
     signal.signal(signal.SIGTERM, _on_term)
@@ -513,13 +528,30 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
             n = broadcast_object_list([n], from_process=0)[0]  # every rank must stop at the same step
             cfg = dataclasses.replace(cfg, max_steps=n)
             bar.total = n
-            log.info("budget %.1f min: max_steps = %d (%.2f s/step, eval %.1f s, save %.1f s)", cfg.budget_minutes, n,
-                     step_s, eval_s, save_s)
+            log.info(
+                "budget %.1f min: max_steps = %d (%.2f s/step, eval %.1f s, save %.1f s)",
+                cfg.budget_minutes,
+                n,
+                step_s,
+                eval_s,
+                save_s,
+            )
         bar.update(1)
         bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.1e}", s_step=f"{step_times[-1]:.1f}")
         if master and step % cfg.log_every == 0:
-            print(json.dumps({"step": step, "loss": round(loss_sum, 5), "lr": lr, "s_per_step": round(step_times[-1], 3),
-                              "rss_gb": round(_rss_gb(), 2)}), file=logf, flush=True)
+            print(
+                json.dumps(
+                    {
+                        "step": step,
+                        "loss": round(loss_sum, 5),
+                        "lr": lr,
+                        "s_per_step": round(step_times[-1], 3),
+                        "rss_gb": round(_rss_gb(), 2),
+                    }
+                ),
+                file=logf,
+                flush=True,
+            )
         over_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > cfg.max_minutes * 60
         if over_time:
             log.info("wall-clock budget of %.1f min reached at step %d", cfg.max_minutes, step)
@@ -539,10 +571,16 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
             save("last", step)
         acc.wait_for_everyone()
     bar.close()
-    summary = {"steps": step, "best_val_loss": best_val, "rows_seen": rows_seen,
-               "s_per_step_median": float(np.median(step_times)) if step_times else None,
-               "tokens_per_step": tokens_per_step, "max_rss_gb": round(_rss_gb(), 2),
-               "wall_s": round(time.perf_counter() - t_start, 1), "stopped_early": step < cfg.max_steps}
+    summary = {
+        "steps": step,
+        "best_val_loss": best_val,
+        "rows_seen": rows_seen,
+        "s_per_step_median": float(np.median(step_times)) if step_times else None,
+        "tokens_per_step": tokens_per_step,
+        "max_rss_gb": round(_rss_gb(), 2),
+        "wall_s": round(time.perf_counter() - t_start, 1),
+        "stopped_early": step < cfg.max_steps,
+    }
     if master:
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if logf:

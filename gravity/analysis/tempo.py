@@ -176,8 +176,9 @@ def _comb(r: np.ndarray, lags: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def estimate_tempo(envelopes: Sequence[np.ndarray], sample_rate: int, *,
-                   min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM) -> TempoEstimate:
+def estimate_tempo(
+    envelopes: Sequence[np.ndarray], sample_rate: int, *, min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM
+) -> TempoEstimate:
     """Estimate the tempo of stems played together from their onset envelopes.
 
     Parameters

@@ -64,10 +64,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``gravity`` with ``argv`` (default: the command line); returns the exit code, one line per error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     from gravity.cli.common import fail
     from gravity.errors import GravityError, RuleConflictError, ValidationError
 
@@ -78,12 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         head = "rules cannot all hold" if isinstance(exc, RuleConflictError) else f"{n} problem{'s' * (n != 1)}"
         return fail(f"{head}:\n" + "\n".join("  " + i.format(exc.source) for i in exc.issues))
     except (GravityError, OSError) as exc:
-        return fail(str(exc))
+        return fail(str(exc), getattr(exc, "exit_code", 1))  # a bad setting exits 2, like argparse
 
 
 def _alias(command: str) -> Callable[[], int]:
     def run() -> int:
         return main([command, *sys.argv[1:]])
+
     return run
 
 

@@ -8,10 +8,12 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare ``gravity models``'s one option, ``--model``, on ``p``."""
     p.add_argument("--model", help="an explicit GGUF file to include")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the loadable models, the one used first marked ``*``; returns 0."""
     from gravity.llm.runtime import EMBEDDED_MODEL_FILE, list_models
 
     models = list_models(args.model)

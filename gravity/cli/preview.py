@@ -1,19 +1,169 @@
-"""``gravity preview``: play stems placed by a scene in real time (binaural, follows scene edits)."""
+"""``gravity preview``: play stems placed by a scene in real time (binaural, follows scene edits).
+
+The player is :class:`renderer.player.Player`; it (and numpy, the renderer, PortAudio) is
+imported only when the command runs, so ``gravity preview --help`` stays light.
+"""
 
 from __future__ import annotations
 
 import argparse
+import queue
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "preview_main", "list_devices"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from renderer import stream
-
-    stream.add_arguments(p)
+    """Declare ``gravity preview``'s arguments (stems, scene, device, block, rate, loop) on ``p``."""
+    p.add_argument("stems", nargs="*", type=Path, help="stem files")
+    p.add_argument("--scene", type=Path, help="scene JSON (reloaded when it changes)")
+    p.add_argument("--device", help="output device index or name (see --list-devices)")
+    p.add_argument("--block", type=int, default=512, help="block size in samples")
+    p.add_argument("--rate", type=int, default=48000, help="sample rate in Hz")
+    p.add_argument("--loop", type=float, nargs=2, metavar=("START", "END"), help="loop between two times in seconds")
+    p.add_argument("--start", type=float, default=0.0, help="start time in seconds")
+    p.add_argument("--duration", type=float, help="seconds to play")
+    p.add_argument("--no-interactive", action="store_true", help="play once, read no commands")
+    p.add_argument("--list-devices", action="store_true", help="list output devices")
 
 
 def run(args: argparse.Namespace) -> int:
-    from renderer import stream
+    """Run ``gravity preview`` from parsed arguments; returns the exit code."""
+    if args.list_devices:
+        print(list_devices())
+        return 0
+    if not args.stems or args.scene is None:
+        print("gravity preview: give stem files and --scene", file=sys.stderr)
+        return 2
+    return preview_main(
+        args.stems,
+        args.scene,
+        device=device_arg(args.device),
+        block=args.block,
+        rate=args.rate,
+        loop=tuple(args.loop) if args.loop else None,
+        start_s=args.start,
+        duration_s=args.duration,
+        interactive=not args.no_interactive,
+    )
 
-    return stream.run(args)
+
+def list_devices() -> str:
+    """PortAudio host APIs and output devices, one per line."""
+    import sounddevice as sd
+
+    apis = sd.query_hostapis()
+    lines = []
+    for i, d in enumerate(sd.query_devices()):
+        if d["max_output_channels"] > 0:
+            lines.append(f"{i:3d}  {d['name']}  ({apis[d['hostapi']]['name']}, {d['max_output_channels']} out)")
+    return "\n".join(lines) or "no output devices"
+
+
+def device_arg(value: str | None) -> int | str | None:
+    """A PortAudio device from the command line: an index when all digits, else a name (substring)."""
+    if value is None:
+        return None
+    return int(value) if value.strip().isdigit() else value
+
+
+def preview_main(
+    stems: Sequence[Path | str],
+    scene_path: Path | str,
+    *,
+    device: int | str | None = None,
+    block: int = 512,
+    rate: int = 48000,
+    loop: tuple[float, float] | None = None,
+    start_s: float = 0.0,
+    duration_s: float | None = None,
+    interactive: bool = True,
+) -> int:
+    """Preview stems through a scene on a sound card; returns a process exit code.
+
+    Parameters
+    ----------
+    stems, scene_path : paths
+        Stem files and the scene JSON (reloaded live when it changes).
+    device : int or str, optional
+        Output device index or name; default device when None.
+    block : int
+        Callback block size in samples.
+    rate : int
+        Sample rate in Hz.
+    loop : (float, float), optional
+        Loop start / end in seconds.
+    start_s : float
+        Start position in seconds.
+    duration_s : float, optional
+        Play this many seconds (default: to the end of the render).
+    interactive : bool
+        Read commands from stdin: ``p`` play/pause, ``s`` stop, ``> 12.5`` seek (seconds),
+        ``l 4 12`` loop (``l`` alone clears), ``q`` quit. Otherwise play once and return
+        (with ``loop``: until Ctrl-C).
+    """
+    from renderer.errors import RenderError
+    from renderer.player import Player
+
+    try:
+        player = Player(
+            stems,
+            scene_path,
+            device=device,
+            block=block,
+            rate=rate,
+            loop=loop,
+            start_s=start_s,
+            end_s=None if duration_s is None else start_s + duration_s,
+        )
+        player.open()
+    except Exception as exc:  # bad stems / scene / device: one clear line
+        print(f"gravity preview: {exc}", file=sys.stderr)
+        return 1
+    cmds: queue.Queue[str] = queue.Queue()
+    if interactive:
+
+        def reader() -> None:
+            for line in sys.stdin:
+                cmds.put(line.strip())
+            cmds.put("q")
+
+        threading.Thread(target=reader, name="preview-stdin", daemon=True).start()
+        print("commands: p play/pause, s stop, > SECONDS seek, l START END loop, q quit", file=sys.stderr)
+    player.play()
+    try:
+        while True:
+            print("\r" + player.stats().line(), end="", file=sys.stderr, flush=True)
+            if not interactive and player.wait(0.2):
+                break
+            try:
+                c = cmds.get(timeout=0.2) if interactive else ""
+            except queue.Empty:
+                continue
+            parts = c.split()
+            if not parts:
+                continue
+            try:
+                if parts[0] == "q":
+                    break
+                if parts[0] == "p":
+                    player.toggle()
+                elif parts[0] == "s":
+                    player.stop()
+                elif parts[0] == ">" and len(parts) == 2:
+                    player.seek(float(parts[1]))
+                elif parts[0] == "l":
+                    player.set_loop(*map(float, parts[1:3])) if len(parts) == 3 else player.set_loop(None)
+                else:
+                    print(f"\nunknown command {c!r}", file=sys.stderr)
+            except (ValueError, RenderError) as exc:
+                print(f"\n{exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        player.close()
+        print("\r" + player.stats().line(), file=sys.stderr)
+    return 0

@@ -15,16 +15,22 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare ``gravity scene``'s arguments (request, output, seed, prompt, planner, LLM settings) on ``p``."""
     p.add_argument("request", help="request JSON file")
     p.add_argument("-o", "--output", help="write the scene here (atomically) instead of stdout")
     p.add_argument("--seed", type=int, default=0, help="proposer seed (default 0)")
     p.add_argument("--prompt", help="scene-level text direction (replaces the request's prompt)")
-    p.add_argument("--planner", default="auto", choices=["auto", "planner", "llm"],
-                   help="scene proposer: auto = fine-tuned LLM if available, else the planner")
+    p.add_argument(
+        "--planner",
+        default="auto",
+        choices=["auto", "planner", "llm"],
+        help="scene proposer: auto = fine-tuned LLM if available, else the planner",
+    )
     add_llm_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Plan and rule-check a scene for the request (to ``--output`` or stdout); returns the exit code."""
     from gravity.pipeline import make_scene
     from gravity.request import Request
     from gravity.scene import dumps, write_json_atomic
@@ -39,12 +45,20 @@ def run(args: argparse.Namespace) -> int:
         result = make_scene(request, planner=args.planner, seed=args.seed, llm=llm)  # type: ignore[arg-type]
     except RuleConflictError as exc:
         raise RuleConflictError(exc.issues, source=str(args.request)) from None
-    log.info("scene by %s in %.1f ms; proposal broke %d rule(s)", result.planner, result.seconds * 1e3, len(result.violations))
+    log.info(
+        "scene by %s in %.1f ms; proposal broke %d rule(s)",
+        result.planner,
+        result.seconds * 1e3,
+        len(result.violations),
+    )
     if result.meta.get("fallback"):
         print(f"LLM proposal unusable ({result.meta['fallback']}); used the planner", file=sys.stderr)
     if args.output:
         write_json_atomic(result.scene, args.output)
-        print(f"wrote {args.output} ({len(result.scene['objects'])} objects, {result.seconds * 1e3:.0f} ms)", file=sys.stderr)
+        print(
+            f"wrote {args.output} ({len(result.scene['objects'])} objects, {result.seconds * 1e3:.0f} ms)",
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(dumps(result.scene))
     return 0

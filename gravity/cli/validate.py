@@ -11,10 +11,12 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare ``gravity validate``'s arguments (the files to check) on ``p``."""
     p.add_argument("files", nargs="+")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check each request or scene file, one line per problem; returns 1 if any is invalid, else 0."""
     from gravity.request import Request
     from gravity.rules import check_feasible
     from gravity.schema import check_document, read_json

@@ -3,9 +3,10 @@
 Modules: :mod:`~gravity.llm.format` (the one place the model's input and answer format is
 written, shared with training), :mod:`~gravity.llm.grammar` (per-request GBNF bounds),
 :mod:`~gravity.llm.decoding` (token generation with a lazy grammar check and drafts),
-:mod:`~gravity.llm.runtime` (model resolution, :class:`SceneLLM`), :mod:`~gravity.llm.requant`
-(cached re-quantisation) and ``models/`` (Gravity's shipped adapter). Names load lazily: llama.cpp
-is imported only when a model is loaded.
+:mod:`~gravity.llm.runtime` (model resolution, :class:`SceneLLM`), :mod:`~gravity.llm.config`
+(:class:`LLMConfig`, which the CLI's flags are built from), :mod:`~gravity.llm.requant` (cached
+re-quantisation) and ``models/`` (Gravity's shipped adapter). Names load lazily: llama.cpp is
+imported only when a model is loaded.
 """
 
 from __future__ import annotations
@@ -14,14 +15,32 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "LLMConfig": "runtime", "SceneLLM": "runtime", "ModelInfo": "runtime", "Proposal": "runtime",
-    "resolve_model": "runtime", "list_models": "runtime", "model_for": "runtime",
-    "AnswerError": "format", "model_input": "format", "encode_scene": "format", "parse_answer": "format",
+    "LLMConfig": "config",
+    "SceneLLM": "runtime",
+    "ModelInfo": "runtime",
+    "Proposal": "runtime",
+    "resolve_model": "runtime",
+    "list_models": "runtime",
+    "model_for": "runtime",
+    "AnswerError": "format",
+    "model_input": "format",
+    "encode_scene": "format",
+    "parse_answer": "format",
     "grammar": "grammar",
 }
 __all__ = [
-    "LLMConfig", "SceneLLM", "ModelInfo", "Proposal", "resolve_model", "list_models", "model_for",
-    "AnswerError", "model_input", "encode_scene", "parse_answer", "grammar",
+    "LLMConfig",
+    "SceneLLM",
+    "ModelInfo",
+    "Proposal",
+    "resolve_model",
+    "list_models",
+    "model_for",
+    "AnswerError",
+    "model_input",
+    "encode_scene",
+    "parse_answer",
+    "grammar",
 ]
 
 

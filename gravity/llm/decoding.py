@@ -51,6 +51,7 @@ class DecodeStats:
     finish: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as a dict, floats (seconds) rounded to 4 decimals."""
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
@@ -151,7 +152,7 @@ class Decoder:
 
     def _allowed(self, grammar: Any, token: int) -> bool:
         """Whether the grammar (in its current state) accepts ``token`` next."""
-        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0
+        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0  # type: ignore[assignment]  # ctypes converts
         self._one_arr.size, self._one_arr.selected, self._one_arr.sorted = 1, -1, False
         self._lc.llama_sampler_apply(grammar, ctypes.byref(self._one_arr))
         return math.isfinite(self._one[0].logit)
@@ -222,7 +223,7 @@ class Decoder:
         try:
             # Prompt: reuse the common prefix, evaluate the rest (>= 1 token for fresh logits).
             common = 0
-            for a, b in zip(self._kv, prompt_tokens):
+            for a, b in zip(self._kv, prompt_tokens, strict=False):
                 if a != b:
                     break
                 common += 1

@@ -48,8 +48,18 @@ from gravity.request import Request
 from gravity.vocab import ROOM_PRESETS
 
 __all__ = [
-    "FORMAT_VERSION", "SYSTEM", "RANGES", "MOTIONS", "model_input", "input_messages", "compact_request",
-    "encode_scene", "parse_answer", "AnswerError", "quantize", "quantize_az",
+    "FORMAT_VERSION",
+    "SYSTEM",
+    "RANGES",
+    "MOTIONS",
+    "model_input",
+    "input_messages",
+    "compact_request",
+    "encode_scene",
+    "parse_answer",
+    "AnswerError",
+    "quantize",
+    "quantize_az",
 ]
 
 FORMAT_VERSION = "gravity-prompt-3"  # the id training manifests record; the value predates the rename
@@ -66,11 +76,24 @@ SYSTEM = (
 
 # field -> (lo, hi) integer range in output units
 RANGES: dict[str, tuple[int, int]] = {
-    "az": (-179, 180), "el": (-90, 90), "dm": (3, 500), "ninth": (0, 9), "gain": (-24, 12), "bars": (1, 64),
+    "az": (-179, 180),
+    "el": (-90, 90),
+    "dm": (3, 500),
+    "ninth": (0, 9),
+    "gain": (-24, 12),
+    "bars": (1, 64),
 }
 MOTIONS = ("s", "pan", "orb", "pp", "rise", "fall", "appr", "rec", "fly")
-_PATTERN_OF = {"pan": "pan", "orb": "orbit", "pp": "ping_pong", "rise": "rise", "fall": "fall",
-               "appr": "approach", "rec": "recede", "fly": "fly_over"}
+_PATTERN_OF = {
+    "pan": "pan",
+    "orb": "orbit",
+    "pp": "ping_pong",
+    "rise": "rise",
+    "fall": "fall",
+    "appr": "approach",
+    "rec": "recede",
+    "fly": "fly_over",
+}
 
 
 class AnswerError(GravityError, ValueError):
@@ -93,9 +116,11 @@ def compact_request(request: Request) -> str:
     Numbers are quantised to what placement needs (integer LUFS and bpm, tenths of the 0..1
     descriptors); the rule engine always works on the full request afterwards.
     """
-    head = (f"fmt {request.target_format} max {request.budget} style {request.style} section {request.section} "
-            f"bpm {round(request.bpm)} energy {_tenth(request.energy)} time {request.time_signature} "
-            f"bars {request.section_bars}")
+    head = (
+        f"fmt {request.target_format} max {request.budget} style {request.style} section {request.section} "
+        f"bpm {round(request.bpm)} energy {_tenth(request.energy)} time {request.time_signature} "
+        f"bars {request.section_bars}"
+    )
     lines = [head, "rules " + json.dumps([dict(r) for r in request.rules], separators=(",", ":"), ensure_ascii=False)]
     for st in request.stems:
         digits = "".join(_tenth(v) for v in (st.transient, *st.band, st.leadness))
@@ -113,7 +138,10 @@ def input_messages(request: Request) -> list[dict[str, str]]:
 
 def model_input(request: Request) -> str:
     """The full ChatML prompt text, ending where the assistant's answer starts."""
-    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in input_messages(request)) + "<|im_start|>assistant\n"
+    return (
+        "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in input_messages(request))
+        + "<|im_start|>assistant\n"
+    )
 
 
 # ----------------------------------------------------------------------------- encode
@@ -141,7 +169,8 @@ def _motion_text(m: Motion) -> str:
         return f"pp {quantize_az(p['from_az'])} {quantize_az(p['to_az'])} {quantize(p['period_bars'], 'bars')}"
     if m.pattern in ("rise", "fall"):
         return f"{m.pattern} {quantize(p['from_el'], 'el')} {quantize(p['to_el'], 'el')}"
-    return f"{'appr' if m.pattern == 'approach' else 'rec'} {quantize(p['from_dist'] * 10, 'dm')} {quantize(p['to_dist'] * 10, 'dm')}"
+    word = "appr" if m.pattern == "approach" else "rec"
+    return f"{word} {quantize(p['from_dist'] * 10, 'dm')} {quantize(p['to_dist'] * 10, 'dm')}"
 
 
 def encode_scene(scene: Mapping[str, Any], request: Request) -> str:
@@ -157,10 +186,22 @@ def encode_scene(scene: Mapping[str, Any], request: Request) -> str:
             continue
         first_line[host] = n
         o = objs[host]
-        kf = keyframes_array(o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}])
+        kf = keyframes_array(
+            o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}]
+        )
         wre = "".join(str(quantize(o[k] * 9, "ninth")) for k in ("width", "reverb_send", "early_reflections"))
-        lines.append(" ".join([str(quantize_az(kf[0, 1])), str(quantize(kf[0, 2], "el")), str(quantize(kf[0, 3] * 10, "dm")), wre,
-                               str(quantize(o["gain_db"], "gain")), _motion_text(detect_motion(kf, request.section_bars))]))
+        lines.append(
+            " ".join(
+                [
+                    str(quantize_az(kf[0, 1])),
+                    str(quantize(kf[0, 2], "el")),
+                    str(quantize(kf[0, 3] * 10, "dm")),
+                    wre,
+                    str(quantize(o["gain_db"], "gain")),
+                    _motion_text(detect_motion(kf, request.section_bars)),
+                ]
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -209,7 +250,7 @@ def parse_answer(text: str, request: Request) -> dict[str, Any]:
         raise AnswerError(f"{len(lines)} stem lines for {len(request.stems)} stems")
     objects: dict[str, dict[str, Any]] = {}
     host_of: dict[str, str] = {}
-    for n, (line, stem) in enumerate(zip(lines, request.stems), start=1):
+    for n, (line, stem) in enumerate(zip(lines, request.stems, strict=False), start=1):
         tok = line.split()
         if len(tok) == 1 and tok[0].startswith(">"):
             ref = tok[0][1:]
@@ -224,9 +265,22 @@ def parse_answer(text: str, request: Request) -> dict[str, Any]:
         az, el, dm, g = int(tok[0]), int(tok[1]), int(tok[2]), int(tok[4])
         w, rv, er = (int(c) / 9 for c in tok[3])
         keys = expand(_motion_from(tok[5:], n), (float(az), float(el), dm / 10.0), request.section_bars)
-        objects[stem.id] = {"id": stem.id, "class": stem.cls, "az_deg": keys[0]["az_deg"], "el_deg": keys[0]["el_deg"],
-                            "dist_m": keys[0]["dist_m"], "width": w, "gain_db": float(g), "reverb_send": rv,
-                            "early_reflections": er, "motion": keys}
+        objects[stem.id] = {
+            "id": stem.id,
+            "class": stem.cls,
+            "az_deg": keys[0]["az_deg"],
+            "el_deg": keys[0]["el_deg"],
+            "dist_m": keys[0]["dist_m"],
+            "width": w,
+            "gain_db": float(g),
+            "reverb_send": rv,
+            "early_reflections": er,
+            "motion": keys,
+        }
         host_of[stem.id] = stem.id
-    return {"version": "1.0", "bed": {"layout": request.target_format, "room_preset": room},
-            "objects": list(objects.values()), "constraints_applied": []}
+    return {
+        "version": "1.0",
+        "bed": {"layout": request.target_format, "room_preset": room},
+        "objects": list(objects.values()),
+        "constraints_applied": [],
+    }

@@ -45,7 +45,7 @@ def _same_len(lo: str, hi: str) -> list[str]:
 def _nonneg(lo: int, hi: int) -> list[str]:
     out = []
     for digits in range(len(str(lo)), len(str(hi)) + 1):
-        a, b = max(lo, 10 ** (digits - 1) if digits > 1 else 0), min(hi, 10 ** digits - 1)
+        a, b = max(lo, 10 ** (digits - 1) if digits > 1 else 0), min(hi, 10**digits - 1)
         if a <= b:
             out += _same_len(str(a), str(b))
     return out
@@ -105,11 +105,17 @@ def _motion_pin(m: Motion, az: float | None, dist_m: float | None) -> tuple[str,
 
 def _pin(b: "StemBounds | None", h: "Placement", has_height: bool) -> tuple["StemBounds", str | None]:
     """Stem bounds narrowed to what its hint states, where the hard limits ``b`` allow it
-    (a value outside them is dropped: rules beat hints), and the motion to write (None: any)."""
+    (a value outside them is dropped: rules beat hints), and the motion to write (None: any).
+    """
     from gravity.rules import StemBounds
 
-    base = b or StemBounds(directions=(((RANGES["az"],), RANGES["el"]),), dm=RANGES["dm"],
-                           width=RANGES["ninth"], static=False, anchored=False)
+    base = b or StemBounds(
+        directions=(((RANGES["az"],), RANGES["el"]),),
+        dm=RANGES["dm"],
+        width=RANGES["ninth"],
+        static=False,
+        anchored=False,
+    )
     motion, start = None, {"az": h.az_deg, "el": h.el_deg, "dist": h.dist_m}
     if not base.static and h.motion is not None:
         motion, moved = _motion_pin(h.motion, h.az_deg, h.dist_m)
@@ -122,8 +128,11 @@ def _pin(b: "StemBounds | None", h: "Placement", has_height: bool) -> tuple["Ste
     for a, e in ((az, el), (az, None), (None, el)):  # both if the rules allow, else the one they do
         if a is None and e is None:
             continue
-        hit = tuple((((a, a),) if a is not None else azr, (e, e) if e is not None else elr) for azr, elr in base.directions
-                    if (a is None or any(lo <= a <= hi for lo, hi in azr)) and (e is None or elr[0] <= e <= elr[1]))
+        hit = tuple(
+            (((a, a),) if a is not None else azr, (e, e) if e is not None else elr)
+            for azr, elr in base.directions
+            if (a is None or any(lo <= a <= hi for lo, hi in azr)) and (e is None or elr[0] <= e <= elr[1])
+        )
         if hit:
             dirs = hit
             break
@@ -139,16 +148,24 @@ def _pin(b: "StemBounds | None", h: "Placement", has_height: bool) -> tuple["Ste
 
 def _bounded_pos(i: int, b: "StemBounds", motion: str | None = None) -> str | None:
     """A ``p<i>`` rule holding stem i's hard limits (None: the generic ``pos`` is as tight);
-    ``motion``: GBNF the motion field must match (a hint's), else any the limits allow."""
+    ``motion``: GBNF the motion field must match (a hint's), else any the limits allow.
+    """
+
     def rng(field: str, lo: int, hi: int) -> str:
         return field if (lo, hi) == RANGES[field] else f"({int_range(lo, hi)})"
 
     def azs(ranges: tuple[tuple[int, int], ...]) -> str:
-        return "az" if ranges == (RANGES["az"],) else "(" + " | ".join(f"({int_range(lo, hi)})" for lo, hi in ranges) + ")"
+        return (
+            "az" if ranges == (RANGES["az"],) else "(" + " | ".join(f"({int_range(lo, hi)})" for lo, hi in ranges) + ")"
+        )
 
     direction = " | ".join(f'{azs(a)} " " {rng("el", *e)}' for a, e in b.directions)
-    parts = [f"({direction})" if len(b.directions) > 1 else direction, rng("dm", *b.dm), rng("ninth", *b.width),
-             '"s"' if b.static else (motion or "motion")]
+    parts = [
+        f"({direction})" if len(b.directions) > 1 else direction,
+        rng("dm", *b.dm),
+        rng("ninth", *b.width),
+        '"s"' if b.static else (motion or "motion"),
+    ]
     if parts == ['az " " el', "dm", "ninth", "motion"]:
         return None
     return f'p{i} ::= {parts[0]} " " {parts[1]} " " {parts[2]} ninth ninth " " gain " " {parts[3]}'
@@ -177,12 +194,15 @@ def grammar(request: Request, pins: "Mapping[str, Placement] | None" = None) -> 
         if h is not None and not h.is_empty() and (i == 0 or budget > 1 or n == 1):
             bounds[i], motions[i] = _pin(bounds[i], h, request.has_height)
             pinned[i] = True
-    bounded = [None if b is None else _bounded_pos(i, b, m) for i, (b, m) in enumerate(zip(bounds, motions))]
+    bounded = [
+        None if b is None else _bounded_pos(i, b, m) for i, (b, m) in enumerate(zip(bounds, motions, strict=True))
+    ]
     pos = [f"p{i}" if r else "pos" for i, r in enumerate(bounded)]
 
     def layout(own: list[bool]) -> list[set[int]] | None:
         """For each stem i, the counts k of objects opened before it from which the rest can be
-        written (None: no way through when the stems marked ``own`` open their own objects)."""
+        written (None: no way through when the stems marked ``own`` open their own objects).
+        """
         ok: list[set[int]] = [set() for _ in range(n + 1)]
         ok[n] = set(range(budget + 1))
         for i in range(n - 1, -1, -1):
@@ -196,8 +216,10 @@ def grammar(request: Request, pins: "Mapping[str, Placement] | None" = None) -> 
     # text put it): after the anchors, the most important first, as far as the budget allows
     # (the rule engine also folds the least important stems first).
     if layout(own) is not None:
-        for i in sorted((i for i in range(n) if pinned[i] and not own[i]), key=lambda i: (-request.stems[i].leadness, i)):
-            trial = own[:i] + [True] + own[i + 1:]
+        for i in sorted(
+            (i for i in range(n) if pinned[i] and not own[i]), key=lambda i: (-request.stems[i].leadness, i)
+        ):
+            trial = own[:i] + [True] + own[i + 1 :]
             if layout(trial) is not None:
                 own = trial
     strict = layout(own)

@@ -39,7 +39,8 @@ QUANTS = ("f16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "iq4_nl", "q4_0")
 def cache_dir() -> Path:
     """Where derived model files live (created on first use)."""
     root = os.environ.get("GRAVITY_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gravity")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gravity"
+    )
     return Path(root) / "models"
 
 
@@ -61,7 +62,9 @@ def requantized(src: Path, quant: str, cache: Path | None = None, threads: int =
     ftype = _ftype(quant)
     src = Path(src)
     st = src.stat()
-    key = hashlib.sha1(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{llama_cpp.__version__}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{llama_cpp.__version__}".encode()).hexdigest()[
+        :12
+    ]
     cache = cache or cache_dir()
     dst = cache / f"{src.stem}.{quant}.{key}.gguf"
     if dst.is_file():

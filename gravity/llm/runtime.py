@@ -24,12 +24,22 @@ from pathlib import Path
 from typing import Any
 
 from gravity.errors import GravityError
+from gravity.llm.config import LLMConfig  # declared apart: the CLI reads it without this module
 from gravity.llm.decoding import Decoder, LineDraft
 from gravity.llm.format import AnswerError, encode_scene, model_input, parse_answer
 from gravity.llm.grammar import grammar
 from gravity.request import Request
 
-__all__ = ["LLMConfig", "ModelInfo", "resolve_model", "list_models", "model_for", "SceneLLM", "Proposal", "EMBEDDED_MODEL_FILE"]
+__all__ = [
+    "LLMConfig",
+    "ModelInfo",
+    "resolve_model",
+    "list_models",
+    "model_for",
+    "SceneLLM",
+    "Proposal",
+    "EMBEDDED_MODEL_FILE",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,51 +48,10 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "models"  # Gravity's own fine-t
 
 
 @dataclass(frozen=True)
-class LLMConfig:
-    """How to load and sample the model.
-
-    model_path : GGUF file (None = resolve the default); lora_path : optional GGUF LoRA adapter;
-    n_gpu_layers : layers offloaded to a GPU (0 = CPU only, -1 = all); n_threads : CPU threads
-    for prompt and generation (None = half the cores, at least 1: llama.cpp's threads spin at
-    barriers, and on a busy machine a second thread made a 2-core box 15x slower, measured);
-    n_ctx : context tokens; seed : sampling seed; temperature,
-    top_p : sampling; timeout_s : wall-clock limit of one generation in seconds; use_grammar :
-    bound the output with the request's GBNF grammar (off only for benchmarks); draft : propose
-    the planner's scene as draft tokens (:mod:`gravity.llm.decoding`: same output, fewer sequential
-    evaluations when the model agrees with it). Off by default: with the 135M model on a
-    2-core CPU a batch costs about as much as its tokens one by one (compute-bound), so drafts
-    cost 12-30 % unless nearly all are accepted (measured); they pay where a batch is cheap (GPU
-    offload, bigger memory-bound models). max_draft : most draft tokens per evaluation.
-    quant : weight layout to run (:mod:`gravity.llm.requant`, cached on disk): ``auto`` runs the
-    embedded Q4_1 model as IQ4_NL (another 4-bit layout that llama.cpp repacks for the CPU:
-    8-stem scenes 1.35x faster, the adapter's eval unchanged, measured) and any other model as
-    is; ``none`` runs every file as is; a type (``q8_0``, ``iq4_nl`` ...) re-quantizes whatever
-    model is loaded. pin_hints : write what the phrase parser reads in each hint exactly
-    (azimuth, elevation, distance, width, motion, where the hard rules allow it) into the
-    grammar, so the model places the rest around the user's explicit words; off to measure
-    the model's own reading of hints.
-    """
-
-    model_path: str | None = None
-    lora_path: str | None = None
-    n_gpu_layers: int = 0
-    n_threads: int | None = None
-    n_ctx: int = 4096
-    seed: int = 0
-    temperature: float = 0.2
-    top_p: float = 0.9
-    timeout_s: float = 20.0
-    use_grammar: bool = True
-    draft: bool = False
-    max_draft: int = 16
-    quant: str = "auto"
-    pin_hints: bool = True
-
-
-@dataclass(frozen=True)
 class ModelInfo:
     """A model Gravity can run: the GGUF path, where it came from, its size in bytes, and a
-    LoRA adapter (GGUF) applied at load time when the model is base + adapter."""
+    LoRA adapter (GGUF) applied at load time when the model is base + adapter.
+    """
 
     path: Path
     source: str
@@ -172,9 +141,16 @@ class SceneLLM:
         said = io.StringIO()
         try:
             with contextlib.redirect_stderr(said):
-                self._llm = Llama(model_path=str(self.model_file), lora_path=lora, n_gpu_layers=config.n_gpu_layers,
-                                  n_threads=threads, n_threads_batch=threads, n_ctx=config.n_ctx, seed=config.seed,
-                                  verbose=False)
+                self._llm = Llama(
+                    model_path=str(self.model_file),
+                    lora_path=lora,
+                    n_gpu_layers=config.n_gpu_layers,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_ctx=config.n_ctx,
+                    seed=config.seed,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as exc:
             raise GravityError(f"{info.path}: cannot load this model ({exc})") from None
         finally:
@@ -205,13 +181,16 @@ class SceneLLM:
 
     @property
     def name(self) -> str:
+        """The model's file name."""
         return self.info.path.name
 
     def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in the model's vocabulary (no BOS, special tokens parsed)."""
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def generate(self, prompt: str, gbnf: str | None, max_tokens: int,
-                 draft: str | None = None, lazy_grammar: bool = True) -> tuple[str, dict[str, Any]]:
+    def generate(
+        self, prompt: str, gbnf: str | None, max_tokens: int, draft: str | None = None, lazy_grammar: bool = True
+    ) -> tuple[str, dict[str, Any]]:
         """Raw generation with timing; stops at the grammar's end, max_tokens or the time limit.
 
         ``draft`` is a reference answer proposed as draft tokens; ``lazy_grammar=False`` filters
@@ -221,9 +200,16 @@ class SceneLLM:
         with self._lock:
             deadline = time.perf_counter() + self.config.timeout_s
             text, st = self._decoder.generate(
-                tokens, gbnf, max_tokens=max_tokens, temperature=self.config.temperature,
-                top_p=self.config.top_p, seed=self.config.seed, deadline=deadline,
-                draft=LineDraft(draft) if draft else None, lazy_grammar=lazy_grammar)
+                tokens,
+                gbnf,
+                max_tokens=max_tokens,
+                temperature=self.config.temperature,
+                top_p=self.config.top_p,
+                seed=self.config.seed,
+                deadline=deadline,
+                draft=LineDraft(draft) if draft else None,
+                lazy_grammar=lazy_grammar,
+            )
         return text, {"model": self.name, **st.as_dict()}
 
     def reset_cache(self) -> None:

@@ -4,9 +4,35 @@
 (:mod:`gravity.defaults`), section and style; :func:`parse_hint` / :func:`parse_prompt` read
 plain-language hints into :class:`Placement` values that the planner and the LLM's grammar
 pins both follow. Azimuth degrees positive = left, elevation degrees up, distance metres.
+
+Modules, each importing only those before it: :mod:`~gravity.plan.normalise` (text
+normalisation, the word-once scan), :mod:`~gravity.plan.lexicon` (regex fragments the readers
+share), :mod:`~gravity.plan.hint` (:class:`Placement`, the phrase readers, :func:`parse_hint`),
+:mod:`~gravity.plan.prompt` (scene prompts) and :mod:`~gravity.plan.planner`. Names load
+lazily: the phrase readers compile their patterns only when text is read.
 """
 
-from gravity.plan.language import Placement, parse_hint, parse_prompt
-from gravity.plan.planner import plan, read_hints
+from __future__ import annotations
 
-__all__ = ["plan", "read_hints", "Placement", "parse_hint", "parse_prompt"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gravity.plan.hint import Placement, parse_hint
+    from gravity.plan.planner import plan, read_hints
+    from gravity.plan.prompt import parse_prompt
+
+_WHERE = {
+    "plan": "planner",
+    "read_hints": "planner",
+    "Placement": "hint",
+    "parse_hint": "hint",
+    "parse_prompt": "prompt",
+}
+__all__ = ["Placement", "parse_hint", "parse_prompt", "plan", "read_hints"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"gravity.plan.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'gravity.plan' has no attribute {name!r}")

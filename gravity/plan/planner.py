@@ -5,8 +5,8 @@ centred, backing vocals as a left/right pair, pads and ambience wide and high, p
 around the listener, fx and arps in motion. Style, section and energy shape width, distance,
 reverb and motion (intro sparse, drop wide and moving); motion keyframes fall on bar
 boundaries. Stems with similar band energy are pushed apart to avoid masking. Stem ``hint``
-and request ``prompt`` text steer placement through :mod:`gravity.plan.language` (a stem's own
-hint wins over the prompt).
+and request ``prompt`` text steer placement through the phrase parser (:mod:`gravity.plan.hint`,
+:mod:`gravity.plan.prompt`; a stem's own hint wins over the prompt).
 
 The planner proposes; :func:`gravity.rules.enforce` makes the proposal obey the hard rules.
 Same request + seed -> byte-identical output.
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gravity.motion import Motion, angle_between, expand, wrap_az
+from gravity.motion import Motion, angle_between, scene_keyframes, wrap_az
 from gravity.defaults import CLASS_PLACEMENT, STYLE_LOUDNESS, STYLE_ROOM
 from gravity.request import Request, Stem
 from gravity.vocab import family_of
@@ -30,18 +30,51 @@ log = logging.getLogger(__name__)
 
 # How wide (azimuth spread and source width) a section is, relative to the class default.
 SECTION_SPREAD: dict[str, float] = {
-    "intro": 0.75, "verse": 0.9, "pre_chorus": 1.0, "chorus": 1.15, "post_chorus": 1.1, "hook": 1.15,
-    "bridge": 1.0, "breakdown": 0.85, "build": 1.0, "drop": 1.25, "solo": 1.05, "interlude": 0.9,
-    "outro": 0.8, "full": 1.0,
+    "intro": 0.75,
+    "verse": 0.9,
+    "pre_chorus": 1.0,
+    "chorus": 1.15,
+    "post_chorus": 1.1,
+    "hook": 1.15,
+    "bridge": 1.0,
+    "breakdown": 0.85,
+    "build": 1.0,
+    "drop": 1.25,
+    "solo": 1.05,
+    "interlude": 0.9,
+    "outro": 0.8,
+    "full": 1.0,
 }
 # How much a section moves (0 = nothing moves, 1 = movers move at full rate).
 SECTION_MOTION: dict[str, float] = {
-    "intro": 0.3, "verse": 0.4, "pre_chorus": 0.6, "chorus": 0.7, "post_chorus": 0.7, "hook": 0.7,
-    "bridge": 0.6, "breakdown": 0.6, "build": 0.9, "drop": 1.0, "solo": 0.6, "interlude": 0.5,
-    "outro": 0.3, "full": 0.5,
+    "intro": 0.3,
+    "verse": 0.4,
+    "pre_chorus": 0.6,
+    "chorus": 0.7,
+    "post_chorus": 0.7,
+    "hook": 0.7,
+    "bridge": 0.6,
+    "breakdown": 0.6,
+    "build": 0.9,
+    "drop": 1.0,
+    "solo": 0.6,
+    "interlude": 0.5,
+    "outro": 0.3,
+    "full": 0.5,
 }
-_WET_STYLES = {"ambient": 1.5, "cinematic": 1.3, "classical": 1.3, "orchestral": 1.3, "experimental": 1.2,
-               "club": 0.8, "edm": 0.85, "techno": 0.8, "hiphop": 0.8, "podcast": 0.5, "lofi": 0.9}
+_WET_STYLES = {
+    "ambient": 1.5,
+    "cinematic": 1.3,
+    "classical": 1.3,
+    "orchestral": 1.3,
+    "experimental": 1.2,
+    "club": 0.8,
+    "edm": 0.85,
+    "techno": 0.8,
+    "hiphop": 0.8,
+    "podcast": 0.5,
+    "lofi": 0.9,
+}
 _MIN_SEP_DEG = 25.0  # same band, same family (two guitars)
 _MIN_SEP_OTHER_DEG = 15.0  # same band, different family (vocal and snare)
 
@@ -66,8 +99,9 @@ def _home(stem: Stem, nth: int, count: int, single_side: float) -> tuple[float, 
     return float(az), float(p.el_deg), float(p.dist_m)
 
 
-def _motion_for(stem: Stem, request: Request, rng: np.random.Generator, amount: float,
-                base: tuple[float, float, float]) -> Motion | None:
+def _motion_for(
+    stem: Stem, request: Request, rng: np.random.Generator, amount: float, base: tuple[float, float, float]
+) -> Motion | None:
     """A motion pattern for mover classes when the section and energy call for it."""
     p = CLASS_PLACEMENT[stem.cls]
     drive = amount * (0.4 + 0.6 * request.energy)
@@ -76,11 +110,20 @@ def _motion_for(stem: Stem, request: Request, rng: np.random.Generator, amount: 
     fast = drive > 0.7
     cls = stem.cls
     if cls in ("arp", "pluck", "bell"):
-        return Motion("ping_pong", {"from_az": base[0], "to_az": wrap_az(-base[0]) if abs(base[0]) > 10 else 45.0,
-                                    "period_bars": 1 if fast else 2})
+        return Motion(
+            "ping_pong",
+            {
+                "from_az": base[0],
+                "to_az": wrap_az(-base[0]) if abs(base[0]) > 10 else 45.0,
+                "period_bars": 1 if fast else 2,
+            },
+        )
     if cls == "riser":
-        return Motion("rise", {"from_el": 0.0, "to_el": 60.0}) if request.section in ("build", "pre_chorus") \
+        return (
+            Motion("rise", {"from_el": 0.0, "to_el": 60.0})
+            if request.section in ("build", "pre_chorus")
             else Motion("approach", {"from_dist": 8.0, "to_dist": base[2]})
+        )
     direction = "ccw" if rng.random() < 0.5 else "cw"
     if cls in ("fx", "vocal_fx", "foley"):
         return Motion("orbit", {"direction": direction, "period_bars": 2 if fast else 4})
@@ -103,13 +146,18 @@ def _spread_out(objs: list[dict[str, Any]], stems: list[Stem], fixed: list[bool]
     for i in order:
         o = objs[i]
         centred = o["az_deg"] == 0 and o["width"] == 0
-        rivals = [j for j in placed if stems[j].dominant_band == stems[i].dominant_band
-                  and not (centred and objs[j]["az_deg"] == 0 and objs[j]["width"] == 0)]
+        rivals = [
+            j
+            for j in placed
+            if stems[j].dominant_band == stems[i].dominant_band
+            and not (centred and objs[j]["az_deg"] == 0 and objs[j]["width"] == 0)
+        ]
         if fixed[i] or centred or not rivals:
             placed.append(i)
             continue
-        need = np.array([_MIN_SEP_DEG if family_of(stems[j].cls) == family_of(stems[i].cls) else _MIN_SEP_OTHER_DEG
-                         for j in rivals])
+        need = np.array(
+            [_MIN_SEP_DEG if family_of(stems[j].cls) == family_of(stems[i].cls) else _MIN_SEP_OTHER_DEG for j in rivals]
+        )
         r_az = np.array([objs[j]["az_deg"] for j in rivals])
         r_el = np.array([objs[j]["el_deg"] for j in rivals])
         for del_el in (0.0, 12.0, -12.0):
@@ -125,23 +173,23 @@ def _spread_out(objs: list[dict[str, Any]], stems: list[Stem], fixed: list[bool]
 
 
 def read_hints(request: Request) -> dict[str, Any]:
-    """Stem id -> :class:`gravity.plan.language.Placement`: what each stem's hint and the scene
-    prompt say (the stem's own hint wins field by field); stems the text is silent on are absent."""
+    """Stem id -> :class:`gravity.plan.hint.Placement`: what each stem's hint and the scene
+    prompt say (the stem's own hint wins field by field); stems the text is silent on are absent.
+    """
     if not request.prompt and not any(s.hint for s in request.stems):
         return {}
-    from gravity.plan import language  # deferred: only needed when there is text
+    # deferred: only needed when there is text (the readers compile their patterns on import)
+    from gravity.plan.hint import parse_hint
+    from gravity.plan.prompt import parse_prompt
 
     out: dict[str, Any] = {}
     if request.prompt:
-        out.update(language.parse_prompt(request.prompt, [(s.id, s.cls) for s in request.stems]))
+        out.update(parse_prompt(request.prompt, [(s.id, s.cls) for s in request.stems]))
     for s in request.stems:
         if s.hint:
-            h = language.parse_hint(s.hint)
+            h = parse_hint(s.hint)
             prev = out.get(s.id)
-            if prev is not None:  # the stem's own hint wins field by field
-                h = type(h)(**{f: getattr(h, f) if getattr(h, f) not in (None, ()) else getattr(prev, f)
-                               for f in h.__dataclass_fields__})
-            out[s.id] = h
+            out[s.id] = h if prev is None else prev.merged(h)  # the stem's own hint wins
     return out
 
 
@@ -164,7 +212,11 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
     spread = SECTION_SPREAD.get(request.section, 1.0) * (0.8 + 0.4 * request.energy)
     amount = SECTION_MOTION.get(request.section, 0.5)
     wet = _WET_STYLES.get(request.style, 1.0) * (1.15 if request.section in ("intro", "breakdown", "outro") else 1.0)
-    far = 1.15 if request.section in ("intro", "breakdown", "outro", "interlude") else (0.9 if request.section == "drop" else 1.0)
+    far = (
+        1.15
+        if request.section in ("intro", "breakdown", "outro", "interlude")
+        else (0.9 if request.section == "drop" else 1.0)
+    )
     hints = read_hints(request)
     counts: dict[str, int] = {}
     singles = 0  # lone stems of pair classes placed so far (they alternate sides)
@@ -199,28 +251,33 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
                 motion = None
         if not request.has_height:
             el = 0.0
-        objs.append({
-            "id": s.id, "class": s.cls, "az_deg": float(wrap_az(az)), "el_deg": float(el), "dist_m": dist,
-            "width": round(width, 2), "gain_db": round(1.0 if s.leadness > 0.85 else (-2.0 if s.leadness < 0.1 else 0.0), 1),
-            "reverb_send": round(float(np.clip(p.reverb * wet, 0.0, 1.0)), 2),
-            "early_reflections": round(float(np.clip(p.er * (0.8 + 0.4 * wet / 1.5), 0.0, 1.0)), 2),
-        })
+        objs.append(
+            {
+                "id": s.id,
+                "class": s.cls,
+                "az_deg": float(wrap_az(az)),
+                "el_deg": float(el),
+                "dist_m": dist,
+                "width": round(width, 2),
+                "gain_db": round(1.0 if s.leadness > 0.85 else (-2.0 if s.leadness < 0.1 else 0.0), 1),
+                "reverb_send": round(float(np.clip(p.reverb * wet, 0.0, 1.0)), 2),
+                "early_reflections": round(float(np.clip(p.er * (0.8 + 0.4 * wet / 1.5), 0.0, 1.0)), 2),
+            }
+        )
         fixed.append(h is not None and (h.az_deg is not None or h.el_deg is not None))
         motions.append(motion)
     _spread_out(objs, list(request.stems), fixed)
-    for o, m in zip(objs, motions):
+    for o, m in zip(objs, motions, strict=True):
         base = (o["az_deg"], o["el_deg"], o["dist_m"])
-        keys = expand(m or Motion("static"), base, request.section_bars)
-        if not request.has_height:
-            for k in keys:
-                k["el_deg"] = 0.0
-        o["motion"] = [{"t": k["t"], "az_deg": round(k["az_deg"], 1), "el_deg": round(k["el_deg"], 1),
-                        "dist_m": round(k["dist_m"], 2)} for k in keys]
+        o["motion"] = scene_keyframes(m, base, request.section_bars, has_height=request.has_height)
         o["az_deg"], o["el_deg"], o["dist_m"] = (o["motion"][0][f] for f in ("az_deg", "el_deg", "dist_m"))
     return {
         "version": "1.0",
-        "bed": {"layout": request.target_format, "loudness_target_lufs": STYLE_LOUDNESS.get(request.style, -14.0),
-                "room_preset": STYLE_ROOM.get(request.style, "studio_large")},
+        "bed": {
+            "layout": request.target_format,
+            "loudness_target_lufs": STYLE_LOUDNESS.get(request.style, -14.0),
+            "room_preset": STYLE_ROOM.get(request.style, "studio_large"),
+        },
         "objects": objs,
         "constraints_applied": [],
     }

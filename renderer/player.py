@@ -1,4 +1,7 @@
-"""Realtime preview: stems + scene -> the streaming Renderer -> a sound card (sounddevice).
+"""The realtime player: stems + scene -> the streaming Renderer -> a sound card (sounddevice).
+
+``gravity preview`` (:mod:`gravity.cli.preview`) and ``gravity live --preview``
+(:mod:`bridge.preview`) drive it.
 
 Threads (DESIGN.md: realtime paths never wait on disk, logging or planning):
 
@@ -32,7 +35,6 @@ samples as the offline render (tested through JACK in ``tests/test_renderer_prev
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import queue
@@ -54,7 +56,7 @@ from .errors import RenderError
 from .offline import load_stems
 from .render import Renderer
 
-__all__ = ["Player", "PlayerStats", "preview_main", "add_arguments", "run", "list_devices"]
+__all__ = ["Player", "PlayerStats"]
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,7 @@ class PlayerStats:
 class _Voice:
     """One renderer fed from a fixed input timeline (signals), with its own cursors."""
 
-    def __init__(self, renderer: Renderer, signals: NDArray[np.float32], target: int,
-                 preroll: int) -> None:
+    def __init__(self, renderer: Renderer, signals: NDArray[np.float32], target: int, preroll: int) -> None:
         """Start ``renderer`` so that its next output frame is stem sample ``target``.
 
         The renderer restarts ``preroll`` samples (rounded down to a static hop) before the
@@ -258,9 +259,7 @@ class Player:
         if buffer_blocks is None:
             buffer_blocks = max(8, -(-int(0.2 * rate) // max(1, int(block))))
         if block < 16 or rate < 8000 or buffer_blocks < 2:
-            raise RenderError(
-                f"block={block} must be >= 16, rate={rate} >= 8000 Hz, buffer_blocks >= 2"
-            )
+            raise RenderError(f"block={block} must be >= 16, rate={rate} >= 8000 Hz, buffer_blocks >= 2")
         self.stems = [Path(p) for p in stems]
         self.stem_map = dict(stem_map or {})
         self.scene_path = None if isinstance(scene, Scene) else Path(scene)
@@ -305,9 +304,7 @@ class Player:
         self._builds: queue.Queue[tuple[str, Any]] = queue.Queue()  # builder: swaps, spares
         self.channels = first.n_channels
         n = self.signals.shape[1]
-        self.end = (
-            int(round(end_s * self.rate)) if end_s is not None else n + first.tail_samples
-        )
+        self.end = int(round(end_s * self.rate)) if end_s is not None else n + first.tail_samples
         self.start = min(max(0, int(round(start_s * self.rate))), self.end)
         self.loop: tuple[int, int] | None = None
         if loop is not None:
@@ -350,9 +347,9 @@ class Player:
         self._nxt: _Voice | None = None
         self._pending_look: _Look | None = None
         self._fade_done = 0
-        self._fade_w = (
-            0.5 - 0.5 * np.cos(np.pi * (np.arange(self.fade) + 0.5) / self.fade)
-        ).astype(np.float32)  # raised cosine 0 -> 1
+        self._fade_w = (0.5 - 0.5 * np.cos(np.pi * (np.arange(self.fade) + 0.5) / self.fade)).astype(
+            np.float32
+        )  # raised cosine 0 -> 1
         self._cmds: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._later: deque[tuple[str, Any]] = deque()  # seeks waiting for a crossfade to end
         self._quit = threading.Event()
@@ -389,13 +386,18 @@ class Player:
         n = signals.shape[1]
         duration = section_s if section_s is not None else (n / self.rate if n else None)
         section = scene.section_s(duration)
-        return _Look(scene, signals, float(origin_s), duration,
-                     float("inf") if section is None else float(section))
+        return _Look(scene, signals, float(origin_s), duration, float("inf") if section is None else float(section))
 
     def _renderer(self, look: _Look) -> Renderer:
         self.renderer_builds += 1
-        return Renderer(look.scene, self.rate, self.config, model=self.model,
-                        duration_s=look.duration_s, motion_origin_s=look.origin_s)
+        return Renderer(
+            look.scene,
+            self.rate,
+            self.config,
+            model=self.model,
+            duration_s=look.duration_s,
+            motion_origin_s=look.origin_s,
+        )
 
     @staticmethod
     def _adopt(r: Renderer, look: _Look) -> bool:
@@ -409,8 +411,7 @@ class Player:
     @staticmethod
     def _fits(r: Renderer, look: _Look) -> bool:
         """Whether ``r`` (reset already: a primed voice's) plays ``look`` as it is."""
-        return (r.scene is look.scene and r.section_s == look.section_s
-                and r.motion_origin_s == look.origin_s)
+        return r.scene is look.scene and r.section_s == look.section_s and r.motion_origin_s == look.origin_s
 
     def _stat(self) -> tuple[int, int, int] | None:
         if self.scene_path is None:
@@ -442,8 +443,7 @@ class Player:
 
     # ---------------------------------------------------------------- callback
 
-    def _callback(self, outdata: NDArray[np.float32], frames: int, time_info: Any,
-                  status: Any) -> None:
+    def _callback(self, outdata: NDArray[np.float32], frames: int, _time_info: Any, status: Any) -> None:
         """PortAudio callback: copy only (no render, no array allocation, no logging)."""
         if status:
             self.xruns += 1
@@ -533,7 +533,8 @@ class Player:
 
     def _jump(self, target: int) -> None:
         """Reposition while paused: drop the buffered frames, restart the current scene (the new
-        one if a swap's crossfade was under way: :attr:`swap_id` names it already)."""
+        one if a swap's crossfade was under way: :attr:`swap_id` names it already).
+        """
         nxt, look = self._nxt, self._pending_look
         swapping = nxt is not None and look is not None
         voice = nxt if nxt is not None and look is not None else self._cur
@@ -552,7 +553,8 @@ class Player:
 
     def _hold(self) -> bool:
         """Whether commands wait: paused, the callback has not played its fade-out block yet
-        (a jump now would empty the buffer under it: a hard cut). At most a few blocks."""
+        (a jump now would empty the buffer under it: a hard cut). At most a few blocks.
+        """
         if self._playing or not self._was_playing:
             self._owed_since = None
             return False
@@ -582,7 +584,8 @@ class Player:
         """Drop the buffered frames from stem sample ``target`` on (worker), so the next frame
         written is ``target``; returns the dropped frames, (n, channels), for a crossfade.
         None when ``target`` is not in the buffer as a straight run of stem samples ending at
-        the write position, or is too close to the callback (within two blocks of it)."""
+        the write position, or is too close to the callback (within two blocks of it).
+        """
         cur = self._cur
         back = cur.out_pos - target
         w = self._w
@@ -653,8 +656,14 @@ class Player:
                 return True
         self._armed = None
         log.debug("preview: swap %d missed stem sample %d (worker at %d): re-aimed", a.sid, t, pos)
-        self._builds.put(("swap", _SwapJob(a.sid, a.look.scene, None, a.look.origin_s, None,
-                                           look=a.look, renderer=a.voice.r, late=a.retried)))
+        self._builds.put(
+            (
+                "swap",
+                _SwapJob(
+                    a.sid, a.look.scene, None, a.look.origin_s, None, look=a.look, renderer=a.voice.r, late=a.retried
+                ),
+            )
+        )
         return False
 
     def _produce(self, n: int) -> None:
@@ -731,8 +740,12 @@ class Player:
             if pos >= le:
                 with self._spare_lock:
                     lv, self._loop_voice = self._loop_voice, None
-                if lv is not None and lv[0] == self.loop and self._fits(lv[1].r, self._look) \
-                        and lv[1].signals is self.signals:
+                if (
+                    lv is not None
+                    and lv[0] == self.loop
+                    and self._fits(lv[1].r, self._look)
+                    and lv[1].signals is self.signals
+                ):
                     self._begin("loop", lv[1])
                     return
                 if lv is not None:  # stale loop points or scene: give the renderer back
@@ -861,8 +874,7 @@ class Player:
         loop = self.loop
         lv = self._loop_voice
         look = self._look
-        if loop is None or (lv is not None and lv[1].signals is look.signals
-                            and self._fits(lv[1].r, look)):
+        if loop is None or (lv is not None and lv[1].signals is look.signals and self._fits(lv[1].r, look)):
             return
         r, look = self._take_spare()
         voice = self._voice(r, look.signals, loop[0])
@@ -905,22 +917,32 @@ class Player:
             threading.Thread(target=self._builder, name="preview-builder", daemon=True),
         ]
         if self.scene_path is not None and self.watch_interval_s > 0:
-            self._threads.append(
-                threading.Thread(target=self._reloader, name="preview-reloader", daemon=True)
-            )
+            self._threads.append(threading.Thread(target=self._reloader, name="preview-reloader", daemon=True))
         for t in self._threads:
             t.start()
         t0 = time.monotonic()
-        while (self._w - self._r < self.capacity - self.block and self._eof_at is None
-               and time.monotonic() - t0 < prefill_timeout_s):
+        while (
+            self._w - self._r < self.capacity - self.block
+            and self._eof_at is None
+            and time.monotonic() - t0 < prefill_timeout_s
+        ):
             time.sleep(0.005)
         self._stream = sd.OutputStream(
-            samplerate=self.rate, blocksize=self.block, device=self.device,
-            channels=self.channels, dtype="float32", callback=self._callback,
+            samplerate=self.rate,
+            blocksize=self.block,
+            device=self.device,
+            channels=self.channels,
+            dtype="float32",
+            callback=self._callback,
         )
         self._stream.start()
-        log.info("preview: %s, block %d, %d Hz, latency %.1f ms", self._stream.device,
-                 self.block, self.rate, 1000 * self._stream.latency)
+        log.info(
+            "preview: %s, block %d, %d Hz, latency %.1f ms",
+            self._stream.device,
+            self.block,
+            self.rate,
+            1000 * self._stream.latency,
+        )
 
     def play(self) -> None:
         """Start or resume playback."""
@@ -950,8 +972,9 @@ class Player:
         else:
             self._cmds.put(("jump", target))
 
-    def swap_at(self, scene: Scene, at_s: float | None = None, *, motion_origin_s: float = 0.0,
-                section_s: float | None = None) -> int:
+    def swap_at(
+        self, scene: Scene, at_s: float | None = None, *, motion_origin_s: float = 0.0, section_s: float | None = None
+    ) -> int:
         """Crossfade to ``scene`` (in memory) at stem time ``at_s``; returns the swap's id.
 
         The new scene's renderer is built and pre-rolled on the builder thread and armed: the
@@ -1032,10 +1055,12 @@ class Player:
         sys.setswitchinterval(self._old_switch)
 
     def __enter__(self) -> "Player":
+        """Open the stream (see :meth:`open`)."""
         self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the stream (see :meth:`close`)."""
         self.close()
 
 
@@ -1045,146 +1070,3 @@ def _nice(level: int) -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), level)
     except (AttributeError, OSError):
         pass
-
-
-# ---------------------------------------------------------------------- CLI
-
-
-def list_devices() -> str:
-    """PortAudio host APIs and output devices, one per line."""
-    import sounddevice as sd
-
-    apis = sd.query_hostapis()
-    lines = []
-    for i, d in enumerate(sd.query_devices()):
-        if d["max_output_channels"] > 0:
-            lines.append(f"{i:3d}  {d['name']}  ({apis[d['hostapi']]['name']}, "
-                         f"{d['max_output_channels']} out)")
-    return "\n".join(lines) or "no output devices"
-
-
-def _device(value: str | None) -> int | str | None:
-    if value is None:
-        return None
-    return int(value) if value.strip().isdigit() else value
-
-
-def preview_main(
-    stems: Sequence[Path | str],
-    scene_path: Path | str,
-    *,
-    device: int | str | None = None,
-    block: int = 512,
-    rate: int = 48000,
-    loop: tuple[float, float] | None = None,
-    start_s: float = 0.0,
-    duration_s: float | None = None,
-    interactive: bool = True,
-) -> int:
-    """Preview stems through a scene on a sound card; returns a process exit code.
-
-    Parameters
-    ----------
-    stems, scene_path : paths
-        Stem files and the scene JSON (reloaded live when it changes).
-    device : int or str, optional
-        Output device index or name; default device when None.
-    block : int
-        Callback block size in samples.
-    rate : int
-        Sample rate in Hz.
-    loop : (float, float), optional
-        Loop start / end in seconds.
-    start_s : float
-        Start position in seconds.
-    duration_s : float, optional
-        Play this many seconds (default: to the end of the render).
-    interactive : bool
-        Read commands from stdin: ``p`` play/pause, ``s`` stop, ``> 12.5`` seek (seconds),
-        ``l 4 12`` loop (``l`` alone clears), ``q`` quit. Otherwise play once and return
-        (with ``loop``: until Ctrl-C).
-    """
-    try:
-        player = Player(
-            stems, scene_path, device=device, block=block, rate=rate, loop=loop,
-            start_s=start_s, end_s=None if duration_s is None else start_s + duration_s,
-        )
-        player.open()
-    except Exception as exc:  # bad stems / scene / device: one clear line
-        print(f"gravity preview: {exc}", file=sys.stderr)
-        return 1
-    cmds: queue.Queue[str] = queue.Queue()
-    if interactive:
-        def reader() -> None:
-            for line in sys.stdin:
-                cmds.put(line.strip())
-            cmds.put("q")
-
-        threading.Thread(target=reader, name="preview-stdin", daemon=True).start()
-        print("commands: p play/pause, s stop, > SECONDS seek, l START END loop, q quit",
-              file=sys.stderr)
-    player.play()
-    try:
-        while True:
-            print("\r" + player.stats().line(), end="", file=sys.stderr, flush=True)
-            if not interactive and player.wait(0.2):
-                break
-            try:
-                c = cmds.get(timeout=0.2) if interactive else ""
-            except queue.Empty:
-                continue
-            parts = c.split()
-            if not parts:
-                continue
-            try:
-                if parts[0] == "q":
-                    break
-                if parts[0] == "p":
-                    player.toggle()
-                elif parts[0] == "s":
-                    player.stop()
-                elif parts[0] == ">" and len(parts) == 2:
-                    player.seek(float(parts[1]))
-                elif parts[0] == "l":
-                    player.set_loop(*(map(float, parts[1:3])) if len(parts) == 3 else None)
-                else:
-                    print(f"\nunknown command {c!r}", file=sys.stderr)
-            except (ValueError, RenderError) as exc:
-                print(f"\n{exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        player.close()
-        print("\r" + player.stats().line(), file=sys.stderr)
-    return 0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``gravity preview``."""
-    parser.add_argument("stems", nargs="*", type=Path, help="stem files")
-    parser.add_argument("--scene", type=Path, help="scene JSON (reloaded when it changes)")
-    parser.add_argument("--device", help="output device index or name (see --list-devices)")
-    parser.add_argument("--block", type=int, default=512, help="block size in samples")
-    parser.add_argument("--rate", type=int, default=48000, help="sample rate in Hz")
-    parser.add_argument("--loop", type=float, nargs=2, metavar=("START", "END"),
-                        help="loop between two times in seconds")
-    parser.add_argument("--start", type=float, default=0.0, help="start time in seconds")
-    parser.add_argument("--duration", type=float, help="seconds to play")
-    parser.add_argument("--no-interactive", action="store_true",
-                        help="play once, read no commands")
-    parser.add_argument("--list-devices", action="store_true", help="list output devices")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``gravity preview`` from parsed arguments; returns the exit code."""
-    if args.list_devices:
-        print(list_devices())
-        return 0
-    if not args.stems or args.scene is None:
-        print("gravity preview: give stem files and --scene", file=sys.stderr)
-        return 2
-    return preview_main(
-        args.stems, args.scene, device=_device(args.device), block=args.block, rate=args.rate,
-        loop=tuple(args.loop) if args.loop else None, start_s=args.start,
-        duration_s=args.duration, interactive=not args.no_interactive,
-    )

@@ -1,0 +1,97 @@
+"""How long the ``gravity`` command takes to start and do light work (issue 15: "light doors").
+
+Each command runs as a fresh process, as a user types it; the baseline is ``python -c pass``
+in the same run (this machine is noisy: compare the ratios, and the absolute seconds only
+against the targets). Targets: ``--version``, ``--help``, ``validate`` and ``plot --help``
+< 0.3 s wall; ``scene --planner planner`` < 0.5 s wall. ``plot`` itself (matplotlib draws and
+writes a PNG) is printed for information.
+
+Run: ``python benchmarks/cli_startup.py [--repeats 7]``. Prints median wall seconds per
+command, its ratio to the baseline and whether it meets its target; ``-X importtime`` of
+``gravity validate`` is written next to it with ``--importtime FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def wall(cmd: list[str], repeats: int) -> float:
+    """Median wall time in seconds of ``cmd`` over ``repeats`` runs (one warm-up run first)."""
+    times = []
+    for n in range(repeats + 1):
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        dt = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr.decode(errors='replace')[-400:]}")
+        if n:  # the first run warms the page cache and __pycache__
+            times.append(dt)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--importtime", metavar="FILE", help="write `-X importtime` of gravity validate here")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="gravity-cli-bench-"))
+    try:
+        request = ROOT / "examples" / "sample_input.json"
+        scene = tmp / "scene.json"
+        gravity = [PY, "-m", "gravity"]
+        subprocess.run(
+            [*gravity, "scene", str(request), "--planner", "planner", "-o", str(scene)],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        cases = [  # (label, argv, target seconds or None)
+            ("python -c pass (baseline)", [PY, "-c", "pass"], None),
+            ("gravity --version", [*gravity, "--version"], 0.3),
+            ("gravity --help", [*gravity, "--help"], 0.3),
+            ("gravity validate request", [*gravity, "validate", str(request)], 0.3),
+            ("gravity validate scene", [*gravity, "validate", str(scene)], 0.3),
+            ("gravity plot --help", [*gravity, "plot", "--help"], 0.3),
+            (
+                "gravity scene --planner planner",
+                [*gravity, "scene", str(request), "--planner", "planner", "-o", str(tmp / "s2.json")],
+                0.5,
+            ),
+            ("gravity plot (draws a PNG)", [*gravity, "plot", str(scene), "-o", str(tmp / "p.png")], None),
+        ]
+        base = None
+        rows = []
+        for label, cmd, target in cases:
+            t = wall(cmd, args.repeats)
+            base = base or t
+            ok = "" if target is None else ("ok" if t < target else f"MISSES {target:.1f} s")
+            rows.append({"command": label, "median_s": round(t, 4), "ratio": round(t / base, 2), "target_s": target})
+            print(f"{label:34s} {t * 1e3:7.0f} ms  {t / base:5.1f}x baseline  {ok}")
+        if args.importtime:
+            r = subprocess.run(
+                [PY, "-X", "importtime", "-m", "gravity", "validate", str(request)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                check=True,
+            )
+            Path(args.importtime).write_bytes(r.stderr)
+        print(json.dumps({"python": sys.version.split()[0], "repeats": args.repeats, "rows": rows}))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The LLM runtime's settings, :class:`LLMConfig`: one frozen dataclass, apart from the runtime
+so that the CLI builds its flags from it without importing numpy, the request schema or
+llama.cpp (:mod:`gravity.settings`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gravity.llm.requant import QUANTS
+
+__all__ = ["LLMConfig"]
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """How to load and sample the model. ``gravity scene|render|eval|live`` build their LLM flags
+    from these fields (:mod:`gravity.settings`: type, default and the first sentence of each entry
+    below as help; ``flags`` in the metadata keep the flags' older names).
+
+    Attributes
+    ----------
+    model_path : str or None
+        GGUF model file (default: Gravity's fine-tune if shipped, else the embedded base).
+        Resolution order: :func:`gravity.llm.runtime.resolve_model`.
+    lora_path : str or None
+        GGUF LoRA adapter applied at load time.
+    n_gpu_layers : int
+        Layers offloaded to a GPU (0 = CPU only, -1 = all).
+    n_threads : int or None
+        CPU threads for prompt and generation (default: half the cores, at least 1). llama.cpp's
+        threads spin at barriers: on a busy machine a second thread made a 2-core box 15x slower
+        (measured).
+    n_ctx : int
+        Context size in tokens.
+    seed : int
+        Sampling seed.
+    temperature : float
+        Sampling temperature (0 = greedy).
+    top_p : float
+        Nucleus sampling: sample among the most likely tokens that hold this probability mass.
+    timeout_s : float
+        Wall-clock limit of one generation in seconds, then the planner's scene is used.
+    use_grammar : bool
+        Bound the output with the request's GBNF grammar (off only for benchmarks).
+    draft : bool
+        Propose the planner's scene as draft tokens (pays where a batch is cheap: GPU offload,
+        bigger memory-bound models). Same output, fewer sequential evaluations when the model
+        agrees with it (:mod:`gravity.llm.decoding`). Off by default: with the 135M model on a
+        2-core CPU a batch costs about as much as its tokens one by one (compute-bound), so
+        drafts cost 12-30 % unless nearly all are accepted (measured).
+    max_draft : int
+        Most draft tokens per evaluation.
+    quant : str
+        Weight layout to run, re-quantized once and cached on disk (:mod:`gravity.llm.requant`):
+        ``auto`` = the embedded Q4_1 model as IQ4_NL (1.35x faster on CPU), other models as they
+        are; ``none`` = every file as is; a type re-quantizes whatever model is loaded (``q8_0``
+        keeps its weights exactly). IQ4_NL is another 4-bit layout that llama.cpp repacks for the
+        CPU: 8-stem scenes 1.35x faster, the adapter's eval unchanged (measured).
+    pin_hints : bool
+        Write what the phrase parser reads in each hint exactly into the grammar (azimuth,
+        elevation, distance, width, motion, where the hard rules allow it), so the model places
+        the rest around the user's explicit words; off to measure the model's own reading of hints.
+    """
+
+    model_path: str | None = field(default=None, metadata={"flags": ("--model",), "metavar": "GGUF"})
+    lora_path: str | None = field(default=None, metadata={"flags": ("--lora",), "metavar": "GGUF"})
+    n_gpu_layers: int = field(default=0, metadata={"metavar": "N"})
+    n_threads: int | None = field(default=None, metadata={"flags": ("--threads",), "metavar": "N"})
+    n_ctx: int = field(default=4096, metadata={"flags": ("--ctx",), "metavar": "TOKENS"})
+    seed: int = field(default=0, metadata={"flags": ("--llm-seed",), "metavar": "N"})
+    temperature: float = 0.2
+    top_p: float = 0.9
+    timeout_s: float = field(default=20.0, metadata={"flags": ("--timeout",), "metavar": "SECONDS"})
+    use_grammar: bool = field(default=True, metadata={"flags": ("--grammar",)})
+    draft: bool = False
+    max_draft: int = field(default=16, metadata={"metavar": "TOKENS"})
+    quant: str = field(default="auto", metadata={"choices": ("auto", "none", *QUANTS)})
+    pin_hints: bool = True
