@@ -1,17 +1,15 @@
 """Tests for gravity.analysis and gravity.analysis.tempo: measured behaviour on the example song,
-loudness against ffmpeg's ebur128, hostile files, names, ids, hints and the request."""
+loudness against ffmpeg's ebur128, hostile files, names, ids, hints and the request.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -30,6 +28,7 @@ from gravity.analysis import (
 from gravity.schema import check_request
 from gravity.analysis.tempo import HOP, estimate_tempo
 from gravity.vocab import STEM_CLASSES
+from helpers import load_make_stems
 
 ROOT = Path(__file__).resolve().parent.parent
 SR = 48000
@@ -39,22 +38,13 @@ needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg not installed (
 needs_sox = pytest.mark.skipif(SOX is None, reason="sox not installed (apt-get install sox)")
 
 
-def _load_make_stems() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_stems", ROOT / "examples" / "make_stems.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_stems", mod)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ms = _load_make_stems()
+ms = load_make_stems()
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
 @pytest.fixture(scope="module")
-def stems(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return ms.make_stems(tmp_path_factory.mktemp("song"))
+def stems(example_song: Path) -> list[Path]:
+    return [example_song / f"{name}.wav" for name in ms.STEM_FILES]  # the session's, in make_stems' order
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +58,12 @@ def _by_id(res: AnalysisResult) -> dict[str, dict]:
 
 def ffmpeg_lufs(path: Path) -> float:
     """Integrated loudness from ffmpeg's ebur128 summary ("I: -23.0 LUFS")."""
-    out = subprocess.run([FFMPEG, "-nostats", "-hide_banner", "-i", str(path), "-af", "ebur128",
-                          "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    out = subprocess.run(
+        [FFMPEG, "-nostats", "-hide_banner", "-i", str(path), "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     return float(re.findall(r"I:\s+(-?[\d.]+)\s+LUFS", out)[-1])
 
 
@@ -78,6 +72,7 @@ def tone(seconds: float = 2.0, hz: float = 440.0, amp: float = 0.3, sr: int = SR
 
 
 # ---------------------------------------------------------------- loudness vs ffmpeg
+
 
 @needs_ffmpeg
 def test_loudness_matches_ffmpeg_on_example_stems(result: AnalysisResult) -> None:
@@ -99,8 +94,9 @@ SOX_SIGNALS = {
     "tremolo.wav": "-r 48000 {f} synth 4 sine 300 tremolo 3 90 vol 0.4",
     "bursts.wav": "-r 48000 {f} synth 0.1 whitenoise vol 0.5 pad 0 0.9 repeat 3",
     "five_one.wav": "-r 48000 -c 6 {f} synth 3 sine 1000 sine 500 sine 200 sine 60 sine 300 sine 2000 vol 0.3",
-    "seven_one.wav": ("-r 48000 -c 8 {f} synth 3 sine 1000 sine 500 sine 200 sine 60 sine 300 sine 2000 "
-                      "sine 700 sine 900 vol 0.3"),
+    "seven_one.wav": (
+        "-r 48000 -c 8 {f} synth 3 sine 1000 sine 500 sine 200 sine 60 sine 300 sine 2000 sine 700 sine 900 vol 0.3"
+    ),
     "below_gate.wav": "-r 48000 {f} synth 3 sine 1000 vol 0.0001",
 }
 
@@ -147,6 +143,7 @@ def test_short_and_silent_loudness(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the example song
+
 
 def test_request_validates(result: AnalysisResult) -> None:
     req = result.request
@@ -214,17 +211,25 @@ def test_classes_without_names(tmp_path: Path, stems: list[Path]) -> None:
     got = {r.id: r.stem_class for r in res.analysed}
     assert all(r.class_source == "features" for r in res.analysed)
     right = {truth[k] for k in got if got[k] == truth[k]}
-    print(f"\nfeature classifier: {len(right)}/{len(truth)} right; "
-          + ", ".join(f"{truth[k]}->{got[k]}" for k in sorted(got)))
+    print(
+        f"\nfeature classifier: {len(right)}/{len(truth)} right; "
+        + ", ".join(f"{truth[k]}->{got[k]}" for k in sorted(got))
+    )
     assert {"kick", "bass", "hihat", "pad"} <= right
     assert len(right) >= 6
     assert check_request(res.request) == []
 
 
 def test_user_bpm_hints_and_options(stems: list[Path]) -> None:
-    res = analyze_stems(stems[:5], bpm=128, target_format="5.1.4", max_objects=3, style="club",
-                        section="drop", hints={"KICK": "dead centre", "hihat": "wide, above",
-                                               "nothing": "x"})
+    res = analyze_stems(
+        stems[:5],
+        bpm=128,
+        target_format="5.1.4",
+        max_objects=3,
+        style="club",
+        section="drop",
+        hints={"KICK": "dead centre", "hihat": "wide, above", "nothing": "x"},
+    )
     req = res.request
     assert check_request(req) == []
     assert res.tempo.source == "user" and res.tempo.confidence == 1.0
@@ -237,11 +242,18 @@ def test_user_bpm_hints_and_options(stems: list[Path]) -> None:
     assert any("'nothing'" in w for w in res.warnings)
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"target_format": "binaurl"}, "binaural"), ({"style": "popp"}, "pop"),
-    ({"section": "versee"}, "verse"), ({"max_objects": 0}, "max_objects"),
-    ({"max_objects": 500}, "max_objects"), ({"bpm": 1000}, "bpm"), ({"bpm": float("nan")}, "bpm"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"target_format": "binaurl"}, "binaural"),
+        ({"style": "popp"}, "pop"),
+        ({"section": "versee"}, "verse"),
+        ({"max_objects": 0}, "max_objects"),
+        ({"max_objects": 500}, "max_objects"),
+        ({"bpm": 1000}, "bpm"),
+        ({"bpm": float("nan")}, "bpm"),
+    ],
+)
 def test_bad_options(kwargs: dict, word: str, stems: list[Path]) -> None:
     with pytest.raises(AnalysisError, match=word):
         analyze_stems(stems[:1], **kwargs)
@@ -254,6 +266,7 @@ def test_deterministic(stems: list[Path]) -> None:
 
 
 # ---------------------------------------------------------------- hostile files
+
 
 def _write_hostile(d: Path) -> dict[str, str]:
     """File name -> a phrase its report must contain (skipped files: their error)."""
@@ -276,17 +289,38 @@ def _write_hostile(d: Path) -> dict[str, str]:
     sf.write(d / "anti_phase.wav", np.stack([tone(), -tone()], axis=1), SR)
     (d / "empty_folder").mkdir()
     return {
-        "empty.wav": "empty file", "one_sample.wav": "too short", "nan.wav": "NaN",
-        "header_only.wav": "no audio frames", "notes.wav": "text file", "rate4k.wav": "too low",
-        "eight_ch.wav": "8 channels", "low_rate.wav": "resampled 8000 Hz", "a_wav.mp3": "content is WAV",
-        "silent.wav": "silent", "clipped.wav": "clipped", "dc.wav": "DC offset",
-        "some_nan.wav": "NaN/Inf samples", "anti_phase.wav": "cancel", "empty_folder": "no audio files",
+        "empty.wav": "empty file",
+        "one_sample.wav": "too short",
+        "nan.wav": "NaN",
+        "header_only.wav": "no audio frames",
+        "notes.wav": "text file",
+        "rate4k.wav": "too low",
+        "eight_ch.wav": "8 channels",
+        "low_rate.wav": "resampled 8000 Hz",
+        "a_wav.mp3": "content is WAV",
+        "silent.wav": "silent",
+        "clipped.wav": "clipped",
+        "dc.wav": "DC offset",
+        "some_nan.wav": "10 non-finite (NaN/inf) samples",
+        "anti_phase.wav": "cancel",
+        "empty_folder": "no audio files",
         "missing.wav": "no such file",
     }
 
 
-SKIPPED = {"empty.wav", "one_sample.wav", "nan.wav", "header_only.wav", "notes.wav", "rate4k.wav",
-           "empty_folder", "missing.wav"}
+# some_nan.wav is skipped: one reader for analysis and renderer rejects any NaN (was: zeroed, then
+# the renderer refused the stem analysis had planned for).
+SKIPPED = {
+    "empty.wav",
+    "one_sample.wav",
+    "nan.wav",
+    "header_only.wav",
+    "notes.wav",
+    "rate4k.wav",
+    "empty_folder",
+    "missing.wav",
+    "some_nan.wav",
+}
 
 
 def test_hostile_files_are_reported_not_crashed_on(tmp_path: Path, stems: list[Path]) -> None:
@@ -332,10 +366,9 @@ def test_no_stems() -> None:
     channels=st.integers(1, 3),
     rate=st.sampled_from([8000, 22050, 44100, 48000, 96000]),
     kind=st.sampled_from(["noise", "zeros", "huge", "nan", "impulse", "dc"]),
-    seed=st.integers(0, 2 ** 16),
+    seed=st.integers(0, 2**16),
 )
-def test_random_audio_never_tracebacks(tmp_path: Path, n: int, channels: int, rate: int, kind: str,
-                                        seed: int) -> None:
+def test_random_audio_never_tracebacks(tmp_path: Path, n: int, channels: int, rate: int, kind: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, channels))
     if kind == "zeros":
@@ -351,30 +384,68 @@ def test_random_audio_never_tracebacks(tmp_path: Path, n: int, channels: int, ra
         x = 0.5 + 0.01 * x
     path = tmp_path / f"rand_{seed}_{n}.wav"
     sf.write(path, x, rate, subtype="FLOAT")
+    error = ""
     try:
         res = analyze_stems([path])
     except AnalysisError as exc:
-        assert str(path) in str(exc)
-        return
-    assert check_request(res.request) == []
+        error = str(exc)
+    else:
+        assert check_request(res.request) == []
+    assert not error or str(path) in error  # a rejection names the file
 
 
 # ---------------------------------------------------------------- names and ids
 
-@pytest.mark.parametrize("name, cls", [
-    ("02 Kick In.wav", "kick"), ("BD", "kick"), ("Kik", "kick"), ("kickdrum", "kick"),
-    ("Snare Top", "snare"), ("SN_btm", "snare"), ("HH", "hihat"), ("Hi Hat", "hihat"),
-    ("hihats_open", "hihat"), ("Perc", "percussion"), ("Shaker", "percussion"),
-    ("Bass DI", "bass"), ("Sub", "sub"), ("808", "sub"), ("Synth Bass", "bass_synth"),
-    ("Lead Vox", "lead_vocal"), ("LeadVox", "lead_vocal"), ("vocal", "lead_vocal"),
-    ("Voc_main", "lead_vocal"), ("BV 1", "backing_vocal"), ("Backing Vocals", "backing_vocal"),
-    ("Choir", "choir"), ("Vocal FX", "vocal_fx"), ("Pad", "pad"), ("Keys", "keys"),
-    ("Piano", "piano"), ("Gtr L", "guitar"), ("Acoustic Guitar", "acoustic_guitar"),
-    ("Lead Gtr", "lead_guitar"), ("Strings", "strings"), ("Brass", "brass"), ("Synth", "synth"),
-    ("Lead Synth", "synth_lead"), ("Arp", "arp"), ("Pluck", "pluck"), ("FX", "fx"),
-    ("Riser", "riser"), ("Sweep", "riser"), ("Amb", "ambience"), ("Atmos", "atmosphere"),
-    ("Noise", "noise"), ("bassoon", "woodwind"), ("Vöx", "lead_vocal"), ("lead", "lead_vocal"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("02 Kick In.wav", "kick"),
+        ("BD", "kick"),
+        ("Kik", "kick"),
+        ("kickdrum", "kick"),
+        ("Snare Top", "snare"),
+        ("SN_btm", "snare"),
+        ("HH", "hihat"),
+        ("Hi Hat", "hihat"),
+        ("hihats_open", "hihat"),
+        ("Perc", "percussion"),
+        ("Shaker", "percussion"),
+        ("Bass DI", "bass"),
+        ("Sub", "sub"),
+        ("808", "sub"),
+        ("Synth Bass", "bass_synth"),
+        ("Lead Vox", "lead_vocal"),
+        ("LeadVox", "lead_vocal"),
+        ("vocal", "lead_vocal"),
+        ("Voc_main", "lead_vocal"),
+        ("BV 1", "backing_vocal"),
+        ("Backing Vocals", "backing_vocal"),
+        ("Choir", "choir"),
+        ("Vocal FX", "vocal_fx"),
+        ("Pad", "pad"),
+        ("Keys", "keys"),
+        ("Piano", "piano"),
+        ("Gtr L", "guitar"),
+        ("Acoustic Guitar", "acoustic_guitar"),
+        ("Lead Gtr", "lead_guitar"),
+        ("Strings", "strings"),
+        ("Brass", "brass"),
+        ("Synth", "synth"),
+        ("Lead Synth", "synth_lead"),
+        ("Arp", "arp"),
+        ("Pluck", "pluck"),
+        ("FX", "fx"),
+        ("Riser", "riser"),
+        ("Sweep", "riser"),
+        ("Amb", "ambience"),
+        ("Atmos", "atmosphere"),
+        ("Noise", "noise"),
+        ("bassoon", "woodwind"),
+        ("Vöx", "lead_vocal"),
+        ("lead", "lead_vocal"),
+    ],
+)
 def test_class_from_name(name: str, cls: str) -> None:
     got = class_from_name(name)
     assert got is not None and got[0] == cls, (name, got)
@@ -391,10 +462,18 @@ def test_vague_names_are_less_sure() -> None:
     assert class_from_name("kick_snare")[1] < class_from_name("kick")[1]
 
 
-@pytest.mark.parametrize("raw, want", [
-    ("kick", "kick"), ("01 Lead Vox (final)", "01_Lead_Vox_final"), ("Vöx", "Vox"),
-    ("_hidden", "hidden"), ("...", "stem"), ("x" * 100, "x" * 64), ("a.b-c_d", "a.b-c_d"),
-])
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        ("kick", "kick"),
+        ("01 Lead Vox (final)", "01_Lead_Vox_final"),
+        ("Vöx", "Vox"),
+        ("_hidden", "hidden"),
+        ("...", "stem"),
+        ("x" * 100, "x" * 64),
+        ("a.b-c_d", "a.b-c_d"),
+    ],
+)
 def test_sanitize_id(raw: str, want: str) -> None:
     assert sanitize_id(raw) == want
     assert ID_RE.match(sanitize_id(raw))
@@ -415,6 +494,7 @@ def test_duplicate_ids_are_made_unique(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- tempo unit
+
 
 def test_estimate_tempo_on_pulse_train() -> None:
     fr = SR / HOP

@@ -1,5 +1,6 @@
 """DAW input: REAPER, AbletonOSC and Gravity namespaces into the transport; echoes, bad input,
-and an in-process fuzz of >= 100k random and mutated packets through the real listener path."""
+and an in-process fuzz of >= 100k random and mutated packets through the real listener path.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ class Hooks:
         self.calls: list[tuple] = []
 
     def make(self) -> DawHooks:
-        return DawHooks(wake=lambda: self.calls.append(("wake",)), replan=lambda: self.calls.append(("replan",)),
-                        load_scene=lambda p, s: self.calls.append(("scene", p, s)),
-                        prompt=lambda t: self.calls.append(("prompt", t)),
-                        resubscribe=lambda: self.calls.append(("resubscribe",)),
-                        track_name=lambda i, n: self.calls.append(("track", i, n)))
+        return DawHooks(
+            wake=lambda: self.calls.append(("wake",)),
+            replan=lambda: self.calls.append(("replan",)),
+            load_scene=lambda p, s: self.calls.append(("scene", p, s)),
+            prompt=lambda t: self.calls.append(("prompt", t)),
+            resubscribe=lambda: self.calls.append(("resubscribe",)),
+            track_name=lambda i, n: self.calls.append(("track", i, n)),
+        )
 
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
@@ -107,7 +111,8 @@ def test_ableton_session(rig):
 
 def test_ableton_beats_follow_the_tempo_map(rig):
     """AbletonOSC reports the song position in beats: across a tempo change the playhead in
-    seconds stays continuous (the beats are read through the tempo map, not the current tempo)."""
+    seconds stays continuous (the beats are read through the tempo map, not the current tempo).
+    """
     tr, hooks, lis, send, clock = rig
     send("/live/song/get/tempo", 120.0)
     send("/live/song/get/is_playing", True)
@@ -146,13 +151,29 @@ def test_gravity_namespace(rig):
     assert lis.unknown == 1
 
 
-@pytest.mark.parametrize("address, args", [
-    ("/time", ["soon"]), ("/time", [float("nan")]), ("/time", [float("inf")]), ("/time", [1e12]), ("/time", []),
-    ("/tempo/raw", [0.0]), ("/tempo/raw", [-120.0]), ("/tempo/raw", [True]), ("/marker/1/time", ["x"]),
-    ("/play", ["maybe"]), ("/gravity/transport", ["dance"]), ("/gravity/tempo", [120.0, 4, 3]),
-    ("/gravity/section", [""]), ("/gravity/marker", ["x"]), ("/gravity/scene", [5]), ("/lastmarker/name", [1]),
-    ("/marker/1/name", ["x" * 1000]), ("/gravity/prompt", ["x" * 3000]),
-])
+@pytest.mark.parametrize(
+    ("address", "args"),
+    [
+        ("/time", ["soon"]),
+        ("/time", [float("nan")]),
+        ("/time", [float("inf")]),
+        ("/time", [1e12]),
+        ("/time", []),
+        ("/tempo/raw", [0.0]),
+        ("/tempo/raw", [-120.0]),
+        ("/tempo/raw", [True]),
+        ("/marker/1/time", ["x"]),
+        ("/play", ["maybe"]),
+        ("/gravity/transport", ["dance"]),
+        ("/gravity/tempo", [120.0, 4, 3]),
+        ("/gravity/section", [""]),
+        ("/gravity/marker", ["x"]),
+        ("/gravity/scene", [5]),
+        ("/lastmarker/name", [1]),
+        ("/marker/1/name", ["x" * 1000]),
+        ("/gravity/prompt", ["x" * 3000]),
+    ],
+)
 def test_bad_arguments_are_counted_and_change_nothing(rig, address, args):
     tr, hooks, lis, send, clock = rig
     before = tr.state
@@ -169,7 +190,7 @@ def test_echoes_of_our_own_output_are_dropped(rig):
 
 
 def test_dispatcher_reports_outcomes():
-    d = Dispatcher({"/a/@/b": lambda m, i: None}, ignore_prefixes=("/meters",), echo_prefixes=("/adm/",))
+    d = Dispatcher({"/a/@/b": lambda _m, _i: None}, ignore_prefixes=("/meters",), echo_prefixes=("/adm/",))
     assert d.dispatch(OscMessage("/a/7/b", "", ())) == "ok"
     assert d.dispatch(OscMessage("/meters/3", "", ())) == "ignored"
     assert d.dispatch(OscMessage("/adm/obj/1/aed", "", ())) == "echo"
@@ -180,23 +201,64 @@ def test_dispatcher_reports_outcomes():
 
 # ------------------------------------------------------------------------------------ fuzz
 VALID = [
-    encode_message("/play", [1]), encode_message("/stop", [1.0]), encode_message("/time", [12.5]),
-    encode_message("/tempo/raw", [128.0]), encode_message("/beat/str", ["4.1.00"]),
-    encode_message("/marker/3/name", ["Chorus"]), encode_message("/marker/3/time", [30.0]),
-    encode_message("/lastmarker/name", ["Verse"]), encode_message("/lastmarker/time", [0.0]),
-    encode_message("/track/2/name", ["Bass"]), encode_message("/live/song/get/tempo", [120.0]),
+    encode_message("/play", [1]),
+    encode_message("/stop", [1.0]),
+    encode_message("/time", [12.5]),
+    encode_message("/tempo/raw", [128.0]),
+    encode_message("/beat/str", ["4.1.00"]),
+    encode_message("/marker/3/name", ["Chorus"]),
+    encode_message("/marker/3/time", [30.0]),
+    encode_message("/lastmarker/name", ["Verse"]),
+    encode_message("/lastmarker/time", [0.0]),
+    encode_message("/track/2/name", ["Bass"]),
+    encode_message("/live/song/get/tempo", [120.0]),
     encode_message("/live/song/get/current_song_time", [16.0]),
     encode_message("/live/song/get/cue_points", ["A", 0.0, "B", 8.0]),
-    encode_message("/gravity/transport", [1, 3.0, 100.0], "iff"), encode_message("/gravity/section", ["Drop"]),
-    encode_message("/gravity/marker", ["Bridge", 44.0]), encode_message("/gravity/tempo", [90.0, 3, 4], "fii"),
+    encode_message("/gravity/transport", [1, 3.0, 100.0], "iff"),
+    encode_message("/gravity/section", ["Drop"]),
+    encode_message("/gravity/marker", ["Bridge", 44.0]),
+    encode_message("/gravity/tempo", [90.0, 3, 4], "fii"),
     encode_message("/adm/obj/1/aed", [1.0, 2.0, 0.3]),
     encode_bundle([encode_message("/time", [1.0]), encode_message("/play", [1])]),
 ]
-ADDRESSES = ["/play", "/time", "/tempo/raw", "/marker/1/name", "/marker/99999/time", "/lastmarker/name",
-             "/live/song/get/cue_points", "/live/song/get/is_playing", "/gravity/transport", "/gravity/tempo",
-             "/gravity/marker", "/gravity/section", "/track/5/name", "/live/song/get/signature_denominator"]
-WILD = [0.0, -1.0, 1e308, -1e308, 3.4e38, float("inf"), float("nan"), 1e-45, 7, -(2**31), 2**31 - 1, "", "x" * 300,
-        "Chorus", True, False, None, b"\x00\xff", 120.0, 0.5]
+ADDRESSES = [
+    "/play",
+    "/time",
+    "/tempo/raw",
+    "/marker/1/name",
+    "/marker/99999/time",
+    "/lastmarker/name",
+    "/live/song/get/cue_points",
+    "/live/song/get/is_playing",
+    "/gravity/transport",
+    "/gravity/tempo",
+    "/gravity/marker",
+    "/gravity/section",
+    "/track/5/name",
+    "/live/song/get/signature_denominator",
+]
+WILD = [
+    0.0,
+    -1.0,
+    1e308,
+    -1e308,
+    3.4e38,
+    float("inf"),
+    float("nan"),
+    1e-45,
+    7,
+    -(2**31),
+    2**31 - 1,
+    "",
+    "x" * 300,
+    "Chorus",
+    True,
+    False,
+    None,
+    b"\x00\xff",
+    120.0,
+    0.5,
+]
 
 
 def _tag(v: object) -> str:
@@ -231,7 +293,8 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
 
 def fuzz_packets(n: int, seed: int = 1) -> list[bytes]:
     """``n`` packets: a quarter random bytes, half mutated valid packets, a quarter valid
-    addresses with wild arguments."""
+    addresses with wild arguments.
+    """
     rng = random.Random(seed)
     out = []
     for k in range(n):
@@ -266,5 +329,7 @@ def test_fuzz_100k_packets_through_the_listener(rig):
     send("/time", 5.0)  # and it still works afterwards
     send("/stop", 1)
     assert tr.position() == pytest.approx(5.0, abs=0.3)
-    print(f"fuzz: 100000 packets in {dt:.2f} s; malformed {lis.malformed}, bad args {lis.bad_args}, "
-          f"unknown {lis.unknown}, ok messages {lis.messages - lis.bad_args - lis.unknown}")
+    print(
+        f"fuzz: 100000 packets in {dt:.2f} s; malformed {lis.malformed}, bad args {lis.bad_args}, "
+        f"unknown {lis.unknown}, ok messages {lis.messages - lis.bad_args - lis.unknown}"
+    )

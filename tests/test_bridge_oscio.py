@@ -16,15 +16,28 @@ from pythonosc.osc_message import OscMessage as PyMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge.errors import OscBuildError, OscParseError, PortInUseError
-from bridge.oscio import (IMMEDIATELY, MessageTemplate, UdpOut, bind_udp, decode_packet, encode_bundle,
-                          encode_message, ntp_from_unix, osc_string, pack_datagrams, parse_hostport, unix_from_ntp)
+from bridge.oscio import (
+    IMMEDIATELY,
+    MessageTemplate,
+    UdpOut,
+    bind_udp,
+    decode_packet,
+    encode_bundle,
+    encode_message,
+    ntp_from_unix,
+    osc_string,
+    pack_datagrams,
+    parse_hostport,
+    unix_from_ntp,
+)
 from bridge.ratelog import RateLimitedLog
 
 f32 = st.floats(width=32, allow_nan=False)
 i32 = st.integers(-(2**31), 2**31 - 1)
 text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40)
-address = st.lists(st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=8), min_size=1,
-                   max_size=5).map(lambda parts: "/" + "/".join(parts))
+address = st.lists(
+    st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=8), min_size=1, max_size=5
+).map(lambda parts: "/" + "/".join(parts))
 arg = st.one_of(f32, i32, text, st.binary(max_size=20), st.booleans(), st.none())
 
 
@@ -40,7 +53,7 @@ def test_example_from_the_osc_spec():
     # OSC 1.0 spec example: "/oscillator/4/frequency" ,f 440.0
     data = encode_message("/oscillator/4/frequency", [440.0], "f")
     assert data == (b"/oscillator/4/frequency\x00" + b",f\x00\x00" + b"\x43\xdc\x00\x00")
-    msg, = decode_packet(data)
+    (msg,) = decode_packet(data)
     assert (msg.address, msg.types, msg.args) == ("/oscillator/4/frequency", "f", (440.0,))
 
 
@@ -59,7 +72,7 @@ def test_python_osc_encoding_reads_back_in_ours(addr, args):
     b = OscMessageBuilder(addr)
     for a in args:
         b.add_arg(a)
-    msg, = decode_packet(b.build().dgram)
+    (msg,) = decode_packet(b.build().dgram)
     assert msg.address == addr and list(msg.args) == args
 
 
@@ -101,20 +114,23 @@ def test_ntp_round_trip():
     assert unix_from_ntp(ntp_from_unix(1795448428.954102)) == pytest.approx(1795448428.954102, abs=1e-6)
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"", "multiple of 4"),
-    (b"/abc", "unterminated"),
-    (b"/ab\x00,f\x00\x00", "needs 4 bytes"),
-    (b"/ab\x00,q\x00\x00", "unknown type tag"),
-    (b"/ab\x00,[f]\x00\x00\x00\x00" + b"\x00" * 4, "arrays"),
-    (b"/ab\x00xf\x00\x00", "must start with ','"),
-    (b"ab\x00\x00", "must start with '/'"),
-    (b"/\xff\xfe\x00", "UTF-8"),
-    (b"/ab\x00,b\x00\x00\xff\xff\xff\xff", "negative blob"),
-    (b"/ab\x00,b\x00\x00\x00\x00\x00\x10", "needs 16 bytes"),
-    (b"#bundle\x00" + b"\x00" * 8 + b"\x00\x00\x00\x05/ab\x00", "bad bundle element"),
-    (b"#bundle\x00" + b"\x00" * 4, "16-byte header"),
-])
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"", "multiple of 4"),
+        (b"/abc", "unterminated"),
+        (b"/ab\x00,f\x00\x00", "needs 4 bytes"),
+        (b"/ab\x00,q\x00\x00", "unknown type tag"),
+        (b"/ab\x00,[f]\x00\x00\x00\x00" + b"\x00" * 4, "arrays"),
+        (b"/ab\x00xf\x00\x00", "must start with ','"),
+        (b"ab\x00\x00", "must start with '/'"),
+        (b"/\xff\xfe\x00", "UTF-8"),
+        (b"/ab\x00,b\x00\x00\xff\xff\xff\xff", "negative blob"),
+        (b"/ab\x00,b\x00\x00\x00\x00\x00\x10", "needs 16 bytes"),
+        (b"#bundle\x00" + b"\x00" * 8 + b"\x00\x00\x00\x05/ab\x00", "bad bundle element"),
+        (b"#bundle\x00" + b"\x00" * 4, "16-byte header"),
+    ],
+)
 def test_malformed_packets_say_what_is_wrong(data, words):
     with pytest.raises(OscParseError, match=words if words[0] != "'" else None):
         decode_packet(data)
@@ -132,7 +148,7 @@ def test_nesting_and_message_count_are_bounded():
 
 
 def test_message_without_type_tags_is_allowed():
-    msg, = decode_packet(b"/play\x00\x00\x00")
+    (msg,) = decode_packet(b"/play\x00\x00\x00")
     assert msg.address == "/play" and msg.args == ()
 
 

@@ -1,7 +1,7 @@
 """gravity-live --preview: the stems through the streaming player, following a DAW over real OSC.
 
-The sound card is a JACK server with the dummy backend (the ``device`` fixture of
-``tests/test_renderer_preview.py``: our own server, real time on JACK's clock, nothing heard). The DAW
+The sound card is a JACK server with the dummy backend (the session's ``device`` fixture in
+``tests/conftest.py``: our own server, real time on JACK's clock, nothing heard). The DAW
 is a python-osc UDP client sending REAPER's messages (``/play``, ``/stop``, ``/time``,
 ``/tempo/raw``, ``/marker/@/...``) to a real :class:`bridge.live.LiveBridge`; the stems are WAV
 files. The tests measure what the player did: its position against the DAW's playhead, its
@@ -29,7 +29,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from bridge.live import LiveBridge, LiveConfig
 from bridge.preview import LivePreview
 from bridge.targets import TargetSpec
-from test_preview import device  # noqa: F401  (fixture: jackd, dummy backend, our own server)
+from helpers import ild_db, write_kick_and_vocal
 from waiting import free_port, wait_for
 
 FS = 48000
@@ -38,18 +38,38 @@ STEM_S = 8.0
 MARK_B = 3.5  # song time of marker "B", seconds
 ROOT = Path(__file__).resolve().parent.parent
 
-REQUEST = {"target_format": "binaural", "max_objects": 4, "style": "pop", "section": "verse",
-           "global": {"bpm": 120, "energy": 0.6},
-           "stems": [{"id": "v1", "class": "lead_vocal"}, {"id": "k1", "class": "kick"}]}
+REQUEST = {
+    "target_format": "binaural",
+    "max_objects": 4,
+    "style": "pop",
+    "section": "verse",
+    "global": {"bpm": 120, "energy": 0.6},
+    "stems": [{"id": "v1", "class": "lead_vocal"}, {"id": "k1", "class": "kick"}],
+}
 
 
 def _scene(az: float) -> dict[str, Any]:
     """Both stems on one side (az degrees, + = left), static."""
-    objs = [{"id": sid, "class": cls, "az_deg": az, "el_deg": 0.0, "dist_m": 1.5, "width": 0.0,
-             "gain_db": -6.0, "reverb_send": 0.0, "early_reflections": 0.0}
-            for sid, cls in (("v1", "lead_vocal"), ("k1", "kick"))]
-    return {"version": "1.0", "bed": {"layout": "binaural"},
-            "timing": {"bpm": 120, "time_signature": "4/4", "section_bars": 4}, "objects": objs}
+    objs = [
+        {
+            "id": sid,
+            "class": cls,
+            "az_deg": az,
+            "el_deg": 0.0,
+            "dist_m": 1.5,
+            "width": 0.0,
+            "gain_db": -6.0,
+            "reverb_send": 0.0,
+            "early_reflections": 0.0,
+        }
+        for sid, cls in (("v1", "lead_vocal"), ("k1", "kick"))
+    ]
+    return {
+        "version": "1.0",
+        "bed": {"layout": "binaural"},
+        "timing": {"bpm": 120, "time_signature": "4/4", "section_bars": 4},
+        "objects": objs,
+    }
 
 
 class Daw(threading.Thread):
@@ -111,8 +131,14 @@ class Session:
         self.sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the ADM-OSC target: discards
         self.sink.bind(("127.0.0.1", 0))
         port = free_port()
-        cfg = LiveConfig(listen_port=port, targets=(TargetSpec.parse(f"adm:127.0.0.1:{self.sink.getsockname()[1]}"),),
-                         planner="planner", plan_in_subprocess=False, realtime_priority=False, crossfade_beats=0.0)
+        cfg = LiveConfig(
+            listen_port=port,
+            targets=(TargetSpec.parse(f"adm:127.0.0.1:{self.sink.getsockname()[1]}"),),
+            planner="planner",
+            plan_in_subprocess=False,
+            realtime_priority=False,
+            crossfade_beats=0.0,
+        )
         self.bridge = LiveBridge(cfg, REQUEST)
         self.bridge.start()
         self.daw = Daw(port)
@@ -124,9 +150,14 @@ class Session:
         d.send("/marker/1/time", 0.0)
         d.send("/marker/2/name", "B")
         d.send("/marker/2/time", MARK_B)
-        wait_for(lambda: (b := self.bridge.book) is not None and
-                 all(b.sections.get(k) is not None and b.sections[k].source.startswith("file:") for k in "ab"),
-                 20, "both scenes pinned")
+        wait_for(
+            lambda: (
+                (b := self.bridge.book) is not None
+                and all(b.sections.get(k) is not None and b.sections[k].source.startswith("file:") for k in "ab")
+            ),
+            20,
+            "both scenes pinned",
+        )
         wait_for(lambda: len(self.bridge.transport.state.markers) == 2, 5, "the markers")
         self.preview = LivePreview(self.bridge, stems, device=device, block=BLOCK, rate=FS, capture_s=STEM_S)
         self.preview.start()
@@ -143,22 +174,37 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def live(device: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:  # noqa: F811
+def live(device: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     s = Session(tmp_path_factory.mktemp("live_preview"), device)
     yield s
     s.close()
 
 
-def tracking(s: Session, seconds: float, skip_s: float = 0.0) -> np.ndarray:
-    """Player position minus the DAW's playhead, seconds, sampled every 5 ms for ``seconds``."""
-    errs = []
+def tracking_and_lag(s: Session, seconds: float, skip_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Player position minus the DAW's playhead, seconds, sampled every 5 ms for ``seconds``
+    (after ``skip_s``); and at each sample how far the sound card's clock (the frames JACK took
+    from the player while it played) has fallen behind the wall clock since the first, seconds:
+    a JACK period (10.7 ms) of sawtooth, more when a busy machine holds JACK or the callback back.
+    """
+    errs, lags = [], []
     t_end = time.monotonic() + seconds
     t_skip = time.monotonic() + skip_s
+    lag, prev = 0.0, None
     while (now := time.monotonic()) < t_end:
+        st = s.player.stats()
+        if prev is not None and prev[2] and st.playing:
+            lag += (now - prev[0]) - (st.frames_delivered - prev[1]) / FS
+        prev = (now, st.frames_delivered, st.playing)
         if now >= t_skip:
-            errs.append(s.pos() - s.daw.truth(now))
+            errs.append(st.position_s - s.daw.truth(now))
+            lags.append(lag)
         time.sleep(0.005)
-    return np.array(errs)
+    return np.array(errs), np.array(lags)
+
+
+def tracking(s: Session, seconds: float, skip_s: float = 0.0) -> np.ndarray:
+    """Player position minus the DAW's playhead, seconds, sampled every 5 ms for ``seconds``."""
+    return tracking_and_lag(s, seconds, skip_s)[0]
 
 
 def test_parks_where_the_daw_locates_while_stopped(live: Session) -> None:
@@ -177,22 +223,43 @@ def test_play_follows_the_playhead_with_sound(live: Session) -> None:
     t0 = time.monotonic()
     wait_for(lambda: live.pos() > 0.5 + 1e-3, 1, "the player to start")
     start_ms = 1e3 * (time.monotonic() - t0)
-    err = tracking(live, 1.0, skip_s=0.05)
+    assert live.player.captured_pos[n0] == FS // 2 and live.preview.relocations == 0  # started in place
+    # Judged over a second in which the sound card kept time. The player moves with the frames JACK
+    # takes: when a busy machine holds JACK or the callback back (26-33 ms seen with one core busy,
+    # 251 ms once) it trails the DAW by as much, no error of the follower's, which then rightly
+    # seeks (beyond 50 ms) or relocates (beyond 250 ms). Then the DAW locates back (the later tests
+    # need the playhead before marker B) and another second is measured.
+    for _ in range(5):
+        relocations = live.preview.relocations
+        err, lag = tracking_and_lag(live, 1.0, skip_s=0.05)
+        if lag.max() < 0.02:  # (a JACK period, 10.7 ms, of sawtooth and some jitter)
+            break
+        print(f"\nthe sound card's clock fell {1e3 * lag.max():.0f} ms behind: measuring another second")
+        live.daw.locate(0.5)
+        wait_for(
+            lambda: live.pos() < 1.0 and abs(live.pos() - live.daw.truth()) < 0.02, 3, "the player back on the playhead"
+        )
+    else:
+        pytest.fail("the sound card's clock fell 20 ms behind in five windows running: too busy to judge")
     med, p90 = 1e3 * float(np.median(np.abs(err))), 1e3 * float(np.percentile(np.abs(err), 90))
-    print(f"\nplay: audio moving {start_ms:.1f} ms after /play; position - playhead over 1 s: median "
-          f"{1e3 * float(np.median(err)):+.1f} ms, |err| p90 {p90:.1f} ms, max {1e3 * np.max(np.abs(err)):.1f} ms; "
-          f"{live.preview.stats()}")
+    print(
+        f"\nplay: audio moving {start_ms:.1f} ms after /play; position - playhead over 1 s: median "
+        f"{1e3 * float(np.median(err)):+.1f} ms, |err| p90 {p90:.1f} ms, max {1e3 * np.max(np.abs(err)):.1f} ms; "
+        f"sound card clock behind by up to {1e3 * lag.max():.1f} ms; {live.preview.stats()}"
+    )
     assert start_ms < 60
     assert med < 20 and p90 < 50  # (a busy 2-core machine may hold a thread back now and then: no max)
-    assert live.preview.relocations == 0  # started in place
+    assert live.preview.relocations == relocations  # no relocation while the sound card kept time
     n = live.player.n_captured
     y = live.player.captured[n0:n]
     pos = live.player.captured_pos[n0:n]
     assert len(y) > 0.9 * FS and np.all(np.isfinite(y))
     steady = y[(pos > 0.6 * FS) & (pos < 1.4 * FS)]
     rms = np.sqrt(np.mean(steady**2, axis=0))
-    print(f"scene A (both stems at +90 deg, left): rms L {rms[0]:.4f} R {rms[1]:.4f}; player scene az "
-          f"{[o.keyframes[0, 1] for o in live.player.scene.objects]}")
+    print(
+        f"scene A (both stems at +90 deg, left): rms L {rms[0]:.4f} R {rms[1]:.4f}; player scene az "
+        f"{[o.keyframes[0, 1] for o in live.player.scene.objects]}"
+    )
     assert rms[0] > 0.01 and rms[0] > 2 * rms[1]  # sound, on the left
     assert live.player.underflows == 0
 
@@ -202,33 +269,45 @@ def test_a_jump_in_time_makes_it_seek(live: Session) -> None:
     t_jump = time.monotonic()
     live.daw.locate(2.0)  # e.g. a click in the timeline while playing
     wait_for(lambda: live.preview.relocations > relocations, 1, "a relocation")
-    landed = wait_for(lambda: abs(live.pos() - live.daw.truth()) < 0.03 and live.pos() >= 2.0 and time.monotonic(),
-                      2, "the player at the new playhead")
-    err = tracking(live, 0.4)
-    print(f"\njump 1.x -> 2.0 s: on the new playhead after {1e3 * (landed - t_jump):.0f} ms; afterwards "
-          f"position - playhead median {1e3 * float(np.median(err)):+.1f} ms, |max| "
-          f"{1e3 * float(np.max(np.abs(err))):.1f} ms; {live.preview.stats()}")
+    landed = wait_for(
+        lambda: abs(live.pos() - live.daw.truth()) < 0.03 and live.pos() >= 2.0 and time.monotonic(),
+        2,
+        "the player at the new playhead",
+    )
+    err, lag = tracking_and_lag(live, 0.4)
+    print(
+        f"\njump 1.x -> 2.0 s: on the new playhead after {1e3 * (landed - t_jump):.0f} ms; afterwards "
+        f"position - playhead median {1e3 * float(np.median(err)):+.1f} ms, |max| "
+        f"{1e3 * float(np.max(np.abs(err))):.1f} ms (sound card behind by up to {1e3 * lag.max():.1f} ms); "
+        f"{live.preview.stats()}"
+    )
     assert live.preview.relocations == relocations + 1 and live.preview.seeks == seeks
     assert landed - t_jump < 0.5  # pause, move ahead by the cue lead (0.1 s), play on time
-    assert abs(float(np.median(err))) < 0.015 and float(np.percentile(np.abs(err), 90)) < 0.05
+    # (beyond what the sound card lost meanwhile, held back by a busy machine: see tracking_and_lag)
+    slack = max(0.0, lag.max() - 0.011)
+    assert abs(float(np.median(err))) < 0.015 + slack and float(np.percentile(np.abs(err), 90)) < 0.05 + slack
     # a smaller step (under the transport's jump threshold) is a crossfaded seek, aimed ahead
     t_step = time.monotonic()
     live.daw.locate(live.daw.truth() - 0.15)
     wait_for(lambda: live.preview.seeks > seeks, 1, "a seek")
     landed = wait_for(lambda: abs(live.pos() - live.daw.truth()) < 0.03 and time.monotonic(), 2, "the seek landing")
-    err = tracking(live, 0.3)
+    err, lag = tracking_and_lag(live, 0.3)
     st = live.preview.stats()
-    print(f"step back 0.15 s: {live.preview.seeks - seeks} crossfaded seek(s), on the playhead after "
-          f"{1e3 * (landed - t_step):.0f} ms (request -> first frame {st.last_seek_ms:.0f} ms, off by {st.last_seek_error_ms:+.1f} ms), then |max| "
-          f"{1e3 * float(np.max(np.abs(err))):.1f} ms")
+    print(
+        f"step back 0.15 s: {live.preview.seeks - seeks} crossfaded seek(s), on the playhead after "
+        f"{1e3 * (landed - t_step):.0f} ms (request -> first frame {st.last_seek_ms:.0f} ms, off by "
+        f"{st.last_seek_error_ms:+.1f} ms), then |max| {1e3 * float(np.max(np.abs(err))):.1f} ms (sound card "
+        f"behind by up to {1e3 * lag.max():.1f} ms)"
+    )
     assert landed - t_step < 0.6  # the ring buffer (0.2 s) plus a reset of the spare renderer (measured 0.21 s)
-    assert float(np.percentile(np.abs(err), 90)) < 0.05
+    assert float(np.percentile(np.abs(err), 90)) < 0.05 + max(0.0, lag.max() - 0.011)
     assert live.player.underflows == 0
 
 
 def test_section_marker_switches_the_players_scene(live: Session) -> None:
     """Scene B is armed at marker B's sample (``swap_at``): the crossfade begins on it, and the
-    sound moves from the left to the right half a crossfade later."""
+    sound moves from the left to the right half a crossfade later.
+    """
     assert live.daw.truth() < MARK_B - 0.1
     wait_for(lambda: live.daw.truth() > MARK_B + 0.4, 3, "the playhead past marker B", 0.01)
     assert [o.keyframes[0, 1] for o in live.player.scene.objects] == [-90.0, -90.0]  # scene B
@@ -245,10 +324,12 @@ def test_section_marker_switches_the_players_scene(live: Session) -> None:
     ild = 10 * np.log10(np.mean(seg[:, :, 0] ** 2, axis=1) / np.mean(seg[:, :, 1] ** 2, axis=1))
     assert np.all(np.diff(pos[k0 : k0 + seg.size // 2]) == 1)  # played straight through the marker
     cross = pos[k0 + win * int(np.flatnonzero(ild < 0)[0])] / FS
-    print(f"\nscene B swap began at song time {at / FS:.4f} s: {late_ms:+.3f} ms from marker B ({MARK_B} s; "
-          f"preview measured {st.last_swap_late_ms:+.3f} ms); the sound crosses to the right at {cross:.4f} s "
-          f"(marker + {1e3 * (cross - MARK_B):.1f} ms, fade {1e3 * live.player.fade / FS:.0f} ms); "
-          f"{st.swap_requests} swap requests, {len(swaps)} swap(s)")
+    print(
+        f"\nscene B swap began at song time {at / FS:.4f} s: {late_ms:+.3f} ms from marker B ({MARK_B} s; "
+        f"preview measured {st.last_swap_late_ms:+.3f} ms); the sound crosses to the right at {cross:.4f} s "
+        f"(marker + {1e3 * (cross - MARK_B):.1f} ms, fade {1e3 * live.player.fade / FS:.0f} ms); "
+        f"{st.swap_requests} swap requests, {len(swaps)} swap(s)"
+    )
     assert abs(at - MARK_B * FS) <= BLOCK  # on the marker (armed there: in fact to the sample)
     assert st.last_swap_late_ms is not None and abs(st.last_swap_late_ms - late_ms) < 1e-6
     assert 0.0 < cross - MARK_B < live.player.fade / FS  # during the crossfade that began on the marker
@@ -287,7 +368,8 @@ def test_stop_pauses_and_holds(live: Session) -> None:
 
 def test_locate_back_into_section_a_while_stopped_plays_a_then_b_on_the_marker(live: Session) -> None:
     """Stopped in section B, the DAW locates to 2.9 s (section A, 0.6 s before marker B): the
-    paused player takes scene A before play (no crossfade heard) and arms B at the marker again."""
+    paused player takes scene A before play (no crossfade heard) and arms B at the marker again.
+    """
     wait_for(lambda: not live.player.stats().playing, 1, "the player paused")
     assert live.daw.truth() > MARK_B
     n_tr, swaps0 = live.player.transition_count, live.player.swaps
@@ -303,34 +385,58 @@ def test_locate_back_into_section_a_while_stopped_plays_a_then_b_on_the_marker(l
     live.daw.stop()
     n = live.player.n_captured
     y, pos = live.player.captured[n0:n], live.player.captured_pos[n0:n]
-    new = list(live.player.transitions)[-(live.player.transition_count - n_tr):]
+    new = list(live.player.transitions)[-(live.player.transition_count - n_tr) :]
     swaps = [stem for _, kind, stem in new if kind == "swap"]
 
     def ild(a: float, b: float) -> float:
-        sel = y[(pos >= a * FS) & (pos < b * FS)]
-        return float(10 * np.log10(np.mean(sel[:, 0] ** 2) / np.mean(sel[:, 1] ** 2)))
+        return ild_db(y[(pos >= a * FS) & (pos < b * FS)], channel_axis=-1)
 
     a_db, b_db = ild(2.91, MARK_B - 0.01), ild(MARK_B + 0.06, MARK_B + 0.35)
-    print(f"\nlocate to 2.9 s while stopped: scene A in the paused player after {swap_ms:.0f} ms; swaps at "
-          f"{[s / FS for s in swaps]} s; left-right level before the marker {a_db:+.1f} dB, after {b_db:+.1f} dB; "
-          f"{live.preview.stats()}")
+    print(
+        f"\nlocate to 2.9 s while stopped: scene A in the paused player after {swap_ms:.0f} ms; swaps at "
+        f"{[s / FS for s in swaps]} s; left-right level before the marker {a_db:+.1f} dB, after {b_db:+.1f} dB; "
+        f"{live.preview.stats()}"
+    )
     assert len(swaps) == 2 and swaps[1] == MARK_B * FS  # A (paused, at once), then B on the marker's sample
     assert live.player.swaps == swaps0 + 2
     assert a_db > 3.0 and b_db < -3.0  # scene A from the first frame played, B after the marker
     assert live.player.underflows == 0
 
 
-def test_cli_preview_plays_the_stems_folder(device: int, tmp_path: Path) -> None:  # noqa: F811
-    stems = tmp_path / "stems"
-    stems.mkdir()
-    t = np.arange(2 * FS) / FS
-    sf.write(stems / "kick.wav", (0.8 * np.sin(2 * np.pi * 60 * t) * np.exp(-(t % 0.5) * 20)).astype("float32"), FS)
-    sf.write(stems / "lead_vocal.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype("float32"), FS)
+def test_cli_preview_plays_the_stems_folder(device: int, tmp_path: Path) -> None:
+    stems = write_kick_and_vocal(tmp_path / "stems", seconds=2.0)
     report = tmp_path / "r.json"
-    r = subprocess.run([sys.executable, "-m", "bridge", "--stems", str(stems), "--bpm", "120", "--listen",
-                        str(free_port()), "--target", f"adm:127.0.0.1:{free_port()}", "--preview",
-                        "--preview-device", str(device), "--soak", "0.05", "--no-status", "--report", str(report)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gravity",
+            "live",
+            "--stems",
+            str(stems),
+            "--bpm",
+            "120",
+            "--listen",
+            str(free_port()),
+            "--target",
+            f"adm:127.0.0.1:{free_port()}",
+            "--preview",
+            "--preview-device",
+            str(device),
+            "--soak",
+            "0.05",
+            "--no-status",
+            "--report",
+            str(report),
+            "--planner",
+            "planner",
+        ],  # (no model planning in the background: a core for the preview)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert r.returncode == 0, r.stderr
     pv = json.loads(report.read_text())["preview"]
     print(f"\ncli --preview over a 3 s soak: {pv}")
@@ -340,7 +446,24 @@ def test_cli_preview_plays_the_stems_folder(device: int, tmp_path: Path) -> None
 def test_cli_preview_without_stems_names_the_flag(tmp_path: Path) -> None:
     req = tmp_path / "request.json"
     req.write_text(json.dumps(REQUEST))
-    r = subprocess.run([sys.executable, "-m", "bridge", "--request", str(req), "--listen", str(free_port()),
-                        "--preview"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "gravity", "live", "--request", str(req), "--listen", str(free_port()), "--preview"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 1 and "--preview" in r.stderr and "--stems DIR" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_preview_module_imports_no_live_bridge() -> None:
+    """bridge.preview follows a PreviewSource: importing it loads neither bridge.live (no import
+    circle) nor the renderer's player (loaded when a preview starts).
+    """
+    code = (
+        "import sys, bridge.preview; "
+        "print(sorted(m for m in ('bridge.live', 'bridge.planning', 'renderer.player') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -1,5 +1,6 @@
 """Scenes per section, the frame computation (positions = gravity.motion at the section time),
-crossfades, and the planning thread."""
+crossfades, and the planning thread.
+"""
 
 from __future__ import annotations
 
@@ -17,18 +18,31 @@ from bridge.ratelog import RateLimitedLog
 from bridge.scenes import ObjectMap, PreparedScene, SceneBook
 from bridge.scheduler import FrameScheduler, SchedulerConfig, blend_aed
 from bridge.transport import Marker, Transport
+from waiting import wait_for
 
 REQUEST = {
-    "target_format": "binaural", "max_objects": 8, "style": "club", "section": "verse",
+    "target_format": "binaural",
+    "max_objects": 8,
+    "style": "club",
+    "section": "verse",
     "global": {"bpm": 120, "energy": 0.8},
     "stems": [{"id": "v1", "class": "lead_vocal"}, {"id": "k1", "class": "kick"}, {"id": "a1", "class": "arp"}],
 }
 
 
 def obj(oid, motion, *, stems=None, gain_db=0.0, width=0.2):
-    o = {"id": oid, "class": "synth", "az_deg": motion[0]["az_deg"], "el_deg": motion[0]["el_deg"],
-         "dist_m": motion[0]["dist_m"], "width": width, "gain_db": gain_db, "reverb_send": 0.1,
-         "early_reflections": 0.1, "motion": motion}
+    o = {
+        "id": oid,
+        "class": "synth",
+        "az_deg": motion[0]["az_deg"],
+        "el_deg": motion[0]["el_deg"],
+        "dist_m": motion[0]["dist_m"],
+        "width": width,
+        "gain_db": gain_db,
+        "reverb_send": 0.1,
+        "early_reflections": 0.1,
+        "motion": motion,
+    }
     if stems:
         o["stems"] = stems
     return o
@@ -39,12 +53,20 @@ def kf(t, az, el=0.0, d=2.0):
 
 
 def scene_doc(objects, bars=2, bpm=120):
-    return {"version": "1.0", "bed": {"layout": "binaural"},
-            "timing": {"bpm": bpm, "time_signature": "4/4", "section_bars": bars}, "objects": objects}
+    return {
+        "version": "1.0",
+        "bed": {"layout": "binaural"},
+        "timing": {"bpm": bpm, "time_signature": "4/4", "section_bars": bars},
+        "objects": objects,
+    }
 
 
-ORBIT = scene_doc([obj("v1", [kf(0, 0, 10), kf(0.25, 90, 10), kf(0.5, 180, 10), kf(0.75, -90, 10), kf(1, 0, 10)]),
-                   obj("grp", [kf(0, -30), kf(1, -30)], stems=["k1", "a1"], gain_db=-6)])
+ORBIT = scene_doc(
+    [
+        obj("v1", [kf(0, 0, 10), kf(0.25, 90, 10), kf(0.5, 180, 10), kf(0.75, -90, 10), kf(1, 0, 10)]),
+        obj("grp", [kf(0, -30), kf(1, -30)], stems=["k1", "a1"], gain_db=-6),
+    ]
+)
 STILL = scene_doc([obj("v1", [kf(0, 120, -20, 3), kf(1, 120, -20, 3)])])
 
 
@@ -82,9 +104,14 @@ def test_prepared_scene_uses_gravity_motion_and_numbers_stems():
 
 
 def make_scheduler(book_ref, transport, **cfg):
-    return FrameScheduler(SchedulerConfig(rate_hz=100, **cfg), transport=transport, book=lambda: book_ref[0],
-                          targets=[], events=RateLimitedLog(__import__("logging").getLogger("t")),
-                          clock=lambda: 0.0)
+    return FrameScheduler(
+        SchedulerConfig(rate_hz=100, **cfg),
+        transport=transport,
+        book=lambda: book_ref[0],
+        targets=[],
+        events=RateLimitedLog(__import__("logging").getLogger("t")),
+        clock=lambda: 0.0,
+    )
 
 
 def test_frames_follow_sections_and_section_time():
@@ -114,10 +141,20 @@ def test_replacement_within_a_section_is_crossfaded_along_the_great_circle():
     c = [100.0]
     tr = Transport(clock=lambda: c[0])
     omap = ObjectMap(("v1",))
-    s0 = PreparedScene(Scene.from_dict(scene_doc([obj("v1", [kf(0, 0), kf(1, 0)])])), omap, source="planner",
-                       section=None, fallback_section_s=4.0)
-    s1 = PreparedScene(Scene.from_dict(scene_doc([obj("v1", [kf(0, 90), kf(1, 90)], gain_db=-12)])), omap,
-                       source="llm", section=None, fallback_section_s=4.0)
+    s0 = PreparedScene(
+        Scene.from_dict(scene_doc([obj("v1", [kf(0, 0), kf(1, 0)])])),
+        omap,
+        source="planner",
+        section=None,
+        fallback_section_s=4.0,
+    )
+    s1 = PreparedScene(
+        Scene.from_dict(scene_doc([obj("v1", [kf(0, 90), kf(1, 90)], gain_db=-12)])),
+        omap,
+        source="llm",
+        section=None,
+        fallback_section_s=4.0,
+    )
     book = [SceneBook(omap, s0, {}, 1)]
     sch = make_scheduler(book, tr, crossfade_beats=2.0)  # 2 beats at 120 bpm = 1 s
     tr.play(0.0)
@@ -157,19 +194,21 @@ def test_plan_worker_plans_sections_pins_files_and_replaces_with_the_llm(tmp_pat
             result = type(result)(result.scene, "llm", result.violations, result.seconds)
         return result
 
-    w = PlanWorker(REQUEST, publish=books.append, make_scene_fn=fake_make_scene, llm_factory=FakeLLM,
-                   debounce_s=0.01)
+    w = PlanWorker(REQUEST, publish=books.append, make_scene_fn=fake_make_scene, llm_factory=FakeLLM, debounce_s=0.01)
     w.build_initial()
     assert books[-1].default.source == "planner" and not books[-1].sections
     w.start()
     try:
         w.request_replan(PlanContext(markers=(Marker(0.0, "Verse"), Marker(8.0, "Chorus")), bpm=120.0))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            b = books[-1]
-            if {"verse", "chorus"} <= set(b.sections) and all(s.source == "llm" for s in b.sections.values()):
-                break
-            time.sleep(0.01)
+        wait_for(
+            lambda: (
+                {"verse", "chorus"} <= set((b := books[-1]).sections)
+                and all(s.source == "llm" for s in b.sections.values())
+            ),
+            20,
+            "both sections planned by the model",
+            0.01,
+        )
         b = books[-1]
         assert b.sections["verse"].scene.section_bars == 4  # 8 s at 120 bpm between the markers
         assert b.sections["verse"].section_s == pytest.approx(8.0)
@@ -180,11 +219,11 @@ def test_plan_worker_plans_sections_pins_files_and_replaces_with_the_llm(tmp_pat
         path.write_text(json.dumps(STILL))
         w.request_scene_file(str(path), "Chorus")
         w.request_scene_file(str(tmp_path / "missing.json"), "Verse")  # logged, not fatal
-        while time.monotonic() < deadline and books[-1].resolve("chorus").source != "file:still.json":
-            time.sleep(0.01)
+        wait_for(
+            lambda: books[-1].resolve("chorus").source == "file:still.json", 20, "the chorus pinned to still.json", 0.01
+        )
         assert books[-1].resolve("CHORUS").source == "file:still.json"
-        while time.monotonic() < deadline and w.failures < 1:
-            time.sleep(0.01)
+        wait_for(lambda: w.failures >= 1, 20, "the missing scene file reported", 0.01)
         assert w.failures == 1 and w._thread.is_alive()  # the missing file was reported, the worker lives
     finally:
         w.stop()
@@ -215,7 +254,8 @@ def test_plan_process_plans_and_loads_in_another_process(tmp_path):
 
 def test_closing_the_plan_process_under_a_running_plan_is_a_clean_bridge_error():
     """close() (shutdown, main thread) clears the pipe while the planning thread waits on it: the
-    thread must see BridgeError('closed'), never an AttributeError/OSError (a logged traceback)."""
+    thread must see BridgeError('closed'), never an AttributeError/OSError (a logged traceback).
+    """
     import threading
 
     from bridge.errors import BridgeError

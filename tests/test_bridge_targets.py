@@ -35,10 +35,10 @@ class FakeOut:
     def take(self) -> list[tuple[str, str, list]]:
         out = []
         for d in self.datagrams:
-            msgs = [m for m in OscBundle(d)] if d.startswith(b"#bundle") else [PyMessage(d)]
+            msgs = list(OscBundle(d)) if d.startswith(b"#bundle") else [PyMessage(d)]
             for m in msgs:
                 m = getattr(m, "message", m)
-                tags = m.dgram[len(m.address) + 1:].split(b",", 1)[1].split(b"\x00", 1)[0].decode() if m.params else ""
+                tags = m.dgram[len(m.address) + 1 :].split(b",", 1)[1].split(b"\x00", 1)[0].decode() if m.params else ""
                 out.append((m.address, tags, list(m.params)))
         self.datagrams.clear()
         return out
@@ -47,11 +47,21 @@ class FakeOut:
 def frame(aed, gain_db=None, width=None, active=None, *, section="Verse", new_section=False, names=None) -> Frame:
     aed = np.asarray(aed, dtype=float).reshape(-1, 3)
     n = len(aed)
-    return Frame(seq=0, time_s=0.0, playhead_s=0.0, playing=True, section=section, section_t=0.0,
-                 scene_source="planner", new_section=new_section, names=names or tuple(f"s{k}" for k in range(n)),
-                 aed=aed, gain_db=np.asarray(gain_db if gain_db is not None else [0.0] * n, dtype=float),
-                 width=np.asarray(width if width is not None else [0.0] * n, dtype=float),
-                 active=np.asarray(active if active is not None else [True] * n, dtype=bool))
+    return Frame(
+        seq=0,
+        time_s=0.0,
+        playhead_s=0.0,
+        playing=True,
+        section=section,
+        section_t=0.0,
+        scene_source="planner",
+        new_section=new_section,
+        names=names or tuple(f"s{k}" for k in range(n)),
+        aed=aed,
+        gain_db=np.asarray(gain_db if gain_db is not None else [0.0] * n, dtype=float),
+        width=np.asarray(width if width is not None else [0.0] * n, dtype=float),
+        active=np.asarray(active if active is not None else [True] * n, dtype=bool),
+    )
 
 
 def no_refresh(n: int) -> np.ndarray:
@@ -71,21 +81,24 @@ def test_spec_parsing_defaults_and_options():
     assert str(TargetSpec.parse("spat:h:1")) == "spat:h:1"
 
 
-@pytest.mark.parametrize("text, words", [
-    ("dolby:1.2.3.4:1", "unknown flavour 'dolby'"),
-    ("iem:127.0.0.1", "iem needs a port"),
-    ("adm:h:notaport", "not a number"),
-    ("adm:h:70000", "1..65535"),
-    ("adm:h:1?foo=1", "unknown option 'foo' for adm; allowed: bundle, mtu, dmax, env"),
-    ("adm:h:1?dmax=-3", "positive number of metres"),
-    ("adm:h:1?bundle=maybe", "must be 0 or 1"),
-    ("iem-stereo:h:1?obj=0", "obj='0' must be an integer 1..1024"),
-    ("generic:h:1", "generic needs at least one msg"),
-    ("generic:h:1?msg=/o/{n}:az,speed", "unknown field"),
-    ("generic:h:1?msg=/gravity/x:az", "input namespace"),
-    ("generic:h:1?msg=/o/{q}:az", "may only use"),
-    ("adm:a:1:2", "too many"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("dolby:1.2.3.4:1", "unknown flavour 'dolby'"),
+        ("iem:127.0.0.1", "iem needs a port"),
+        ("adm:h:notaport", "not a number"),
+        ("adm:h:70000", "1..65535"),
+        ("adm:h:1?foo=1", "unknown option 'foo' for adm; allowed: bundle, mtu, dmax, env"),
+        ("adm:h:1?dmax=-3", "positive number of metres"),
+        ("adm:h:1?bundle=maybe", "must be 0 or 1"),
+        ("iem-stereo:h:1?obj=0", "obj='0' must be an integer 1..1024"),
+        ("generic:h:1", "generic needs at least one msg"),
+        ("generic:h:1?msg=/o/{n}:az,speed", "unknown field"),
+        ("generic:h:1?msg=/gravity/x:az", "input namespace"),
+        ("generic:h:1?msg=/o/{q}:az", "may only use"),
+        ("adm:a:1:2", "too many"),
+    ],
+)
 def test_spec_errors_name_the_problem(text, words):
     with pytest.raises(TargetSpecError, match=words.replace("(", r"\(").replace(")", r"\)").replace("{", r"\{")):
         TargetSpec.parse(text)
@@ -95,14 +108,18 @@ def test_spec_errors_name_the_problem(text, words):
 def test_adm_messages_units_and_ranges():
     out = FakeOut()
     t = make_target("adm:127.0.0.1:4001?dmax=5", out)
-    f = frame([[30.0, 10.0, 2.5], [-200.0, 95.0, 50.0], [float("nan"), 0.0, -1.0]],
-              gain_db=[0.0, -6.0, 40.0], width=[0.5, 2.0, -1.0], names=("v1", "k1", "fx"))
+    f = frame(
+        [[30.0, 10.0, 2.5], [-200.0, 95.0, 50.0], [float("nan"), 0.0, -1.0]],
+        gain_db=[0.0, -6.0, 40.0],
+        width=[0.5, 2.0, -1.0],
+        names=("v1", "k1", "fx"),
+    )
     t.send_frame(f, no_refresh(3))
     msgs = out.take()
     by = {(a, tt): p for a, tt, p in msgs}
     assert by[("/adm/obj/1/aed", "fff")] == pytest.approx([30.0, 10.0, 0.5])
-    assert by[("/adm/obj/2/aed", "fff")] == pytest.approx([-180.0, 90.0, 1.0])   # clamped
-    assert by[("/adm/obj/3/aed", "fff")] == pytest.approx([0.0, 0.0, 0.0])       # NaN -> 0, never NaN
+    assert by[("/adm/obj/2/aed", "fff")] == pytest.approx([-180.0, 90.0, 1.0])  # clamped
+    assert by[("/adm/obj/3/aed", "fff")] == pytest.approx([0.0, 0.0, 0.0])  # NaN -> 0, never NaN
     assert by[("/adm/obj/1/gain", "f")] == pytest.approx([1.0])
     assert by[("/adm/obj/2/gain", "f")] == pytest.approx([10 ** (-6 / 20)], rel=1e-6)
     assert by[("/adm/obj/3/gain", "f")] == pytest.approx([ADM_GAIN_MAX], rel=1e-6)
@@ -125,7 +142,8 @@ def test_adm_sends_only_what_changed_and_refreshes():
     assert [a for a, _, _ in out.take()] == ["/adm/obj/2/aed"]
     t.send_frame(frame([[10.0, 0.0, 2.0], [25.0, 0.0, 2.0]]), np.array([True, False]))
     assert sorted(a for a, _, _ in out.take()) == sorted(
-        ["/adm/obj/1/aed", "/adm/obj/1/gain", "/adm/obj/1/w", "/adm/obj/1/name", "/adm/obj/1/dmax"])
+        ["/adm/obj/1/aed", "/adm/obj/1/gain", "/adm/obj/1/w", "/adm/obj/1/name", "/adm/obj/1/dmax"]
+    )
 
 
 def test_adm_mutes_only_what_it_muted():

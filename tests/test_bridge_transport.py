@@ -79,7 +79,7 @@ def test_big_differences_are_seeks():
 
 
 def test_slew_must_exceed_the_jump_threshold():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must exceed jump_threshold_s"):
         Transport(jump_threshold_s=0.5, slew_s=0.5)
 
 
@@ -145,7 +145,8 @@ def test_tempo_map_is_relearned_on_a_second_pass_and_stays_bounded():
 def test_tempo_change_over_real_udp_continues_the_bar_count():
     """REAPER's messages (/tempo/raw, /play, /time) from a python-osc client to the real listener on
     a loopback socket; the tempo halves mid-song. Bars sampled every 5 ms from the transport never
-    jump, run at 2 beats/s before and 1 beat/s after."""
+    jump, run at 2 beats/s before and 1 beat/s after.
+    """
     tr = Transport(bpm=100)
     sock = bind_udp("127.0.0.1", 0)
     port = sock.getsockname()[1]
@@ -170,27 +171,37 @@ def test_tempo_change_over_real_udp_continues_the_bar_count():
         daw.send_message("/play", 1)
         threading.Thread(target=reports, daemon=True).start()
         samples: list[tuple[float, float, float]] = []  # (wall s since play, song s, beats)
-        changed_at = None
-        while (now := time.monotonic()) - t0[0] < 1.2:
+        changed_at = seen_pos = None  # wall s the change was sent; song s the first sample saw it
+        while (now := time.monotonic()) - t0[0] < 1.2 or seen_pos is None and now - t0[0] < 5.0:
             if changed_at is None and now - t0[0] >= 0.6:
                 daw.send_message("/tempo/raw", 60.0)
                 changed_at = now - t0[0]
             st = tr.state
             pos = st.position(now)
             samples.append((now - t0[0], pos, st.beats_at(pos)))
+            if seen_pos is None and st.bpm == 60.0:
+                seen_pos = pos
             time.sleep(0.005)
     finally:
         stop.set()
         listener.stop()
         sock.close()
-    w, pos, beats = map(np.array, zip(*samples))
+    w, pos, beats = map(np.array, zip(*samples, strict=True))
     steps = np.diff(beats)
     assert tr.state.bpm == 60.0 and len(tr.state.tempo_map) == 2
     change = tr.state.tempo_map[1].time_s
-    assert 0.55 < change < 0.7  # where the playhead was when /tempo/raw 60 arrived
-    print(f"\ntempo 120 -> 60 at song time {change:.3f} s; largest beat step between 5 ms samples "
-          f"{steps.max():.4f} beats; {len(samples)} samples")
-    assert np.all(steps >= -1e-9) and steps.max() < 0.1  # continuous: a jump would be ~1.2 beats here
+    # where the playhead was when /tempo/raw 60 arrived: after it was sent, before the first sample
+    # that saw it (a deadline of the receiving thread's, not a wall-clock window: on a busy machine
+    # the listener may wait for a core)
+    print(
+        f"\ntempo 120 -> 60 at song time {change:.3f} s (sent at {changed_at:.3f} s); largest beat step "
+        f"between 5 ms samples {steps.max():.4f} beats over {1e3 * np.diff(pos).max():.1f} ms; "
+        f"{len(samples)} samples"
+    )
+    assert changed_at - 0.05 < change <= seen_pos, (changed_at, change, seen_pos)
+    # continuous: no faster than 2 beats per song second between samples however far apart the
+    # sampling thread got to run (a jump would be ~1.2 beats here)
+    assert np.all(steps >= -1e-9) and np.all(steps <= 2.0 * np.diff(pos) + 1e-6), steps.max()
     before = (pos > 0.1) & (pos < change - 0.05)
     after = pos > change + 0.05
     rate_before = np.polyfit(pos[before], beats[before], 1)[0]

@@ -23,6 +23,7 @@ def gravity(*args: str, exe: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(cmd + list(args), capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
+@pytest.mark.llm  # the default planner (auto) runs Gravity's model
 def test_scene_on_the_seed_example():
     r = gravity("scene", str(SAMPLE))
     assert r.returncode == 0, r.stderr
@@ -34,6 +35,7 @@ def test_scene_on_the_seed_example():
     assert scene["constraints_applied"][1:] == ["anchor:lead_vocal@0/10/1.6", "mono_low_end<120Hz"]
 
 
+@pytest.mark.llm  # the default planner (auto) runs Gravity's model
 def test_scene_writes_file_and_alias_works(tmp_path):
     out = tmp_path / "scene.json"
     r = gravity(str(SAMPLE), "-o", str(out), "--seed", "2", exe="gravity-scene")
@@ -42,6 +44,7 @@ def test_scene_writes_file_and_alias_works(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["scene.json"]  # no temp files left
 
 
+@pytest.mark.llm  # the default planner (auto) runs Gravity's model
 def test_prompt_option_steers(tmp_path):
     r = gravity("scene", str(SAMPLE), "--prompt", "put the kick way behind me")  # the kick stays centred: hard rule
     scene = json.loads(r.stdout)
@@ -51,24 +54,47 @@ def test_prompt_option_steers(tmp_path):
     doc["rules"] = []
     p = tmp_path / "free.json"
     p.write_text(json.dumps(doc))
-    k1 = next(o for o in json.loads(gravity("scene", str(p), "--prompt", "put the kick way behind me").stdout)["objects"] if o["id"] == "k1")
+    k1 = next(
+        o
+        for o in json.loads(gravity("scene", str(p), "--prompt", "put the kick way behind me").stdout)["objects"]
+        if o["id"] == "k1"
+    )
     assert abs(k1["az_deg"]) >= 170
 
 
 BAD = {
     "broken.json": ('{"target_format": "iamf", ', "invalid JSON"),
     "unknown_key.json": (json.dumps({**json.loads(SAMPLE.read_text()), "tempo": 120}), "tempo: unknown key"),
-    "wrong_type.json": (json.dumps({**json.loads(SAMPLE.read_text()), "max_objects": "ten"}), "max_objects: 'ten' is not of type 'integer'"),
-    "unknown_class.json": (SAMPLE.read_text().replace('"kick"', '"kik"'), "stems[1].class: 'kik' is not allowed; did you mean 'kick'?"),
-    "conflict.json": (json.dumps({"target_format": "iamf", "max_objects": 4,
-                                  "stems": [{"id": "a", "class": "pad"}, {"id": "b", "class": "pad"}],
-                                  "rules": [{"type": "anchor", "track_id": "a", "az_deg": 30, "el_deg": 0},
-                                            {"type": "anchor", "track_id": "b", "az_deg": 30, "el_deg": 0},
-                                            {"type": "avoid_masking", "min_sep_deg": 20}]}), "rules[2].avoid_masking"),
+    "wrong_type.json": (
+        json.dumps({**json.loads(SAMPLE.read_text()), "max_objects": "ten"}),
+        "max_objects: 'ten' is not of type 'integer'",
+    ),
+    "unknown_class.json": (
+        SAMPLE.read_text().replace('"kick"', '"kik"'),
+        "stems[1].class: 'kik' is not allowed; did you mean 'kick'?",
+    ),
+    "conflict.json": (
+        json.dumps(
+            {
+                "target_format": "iamf",
+                "max_objects": 4,
+                "stems": [{"id": "a", "class": "pad"}, {"id": "b", "class": "pad"}],
+                "rules": [
+                    {"type": "anchor", "track_id": "a", "az_deg": 30, "el_deg": 0},
+                    {"type": "anchor", "track_id": "b", "az_deg": 30, "el_deg": 0},
+                    {"type": "avoid_masking", "min_sep_deg": 20},
+                ],
+            }
+        ),
+        "rules[2].avoid_masking",
+    ),
 }
 
 
-@pytest.mark.parametrize("name", sorted(BAD))
+# (the rule conflict shows once the default planner, auto, has loaded Gravity's model)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.llm) if n == "conflict.json" else n for n in sorted(BAD)]
+)
 def test_bad_input_clear_message_exit_1_no_output(tmp_path, name):
     text, expected = BAD[name]
     src = tmp_path / name
@@ -102,10 +128,8 @@ def test_convert_alias_reports_a_missing_adapter(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def song(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("song")
-    subprocess.run([sys.executable, str(ROOT / "examples/make_stems.py"), str(out)], check=True, capture_output=True)
-    return out
+def song(example_song) -> Path:
+    return example_song  # the session's (tests/conftest.py), made by examples/make_stems.py
 
 
 def test_analyze_writes_a_valid_request(song, tmp_path):

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from gravity.vocab import STEM_CLASSES
+from helpers import load_make_stems
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_stems", ROOT / "examples" / "make_stems.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_stems", mod)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ms = _load()
+ms = load_make_stems()
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +46,7 @@ def test_levels_do_not_clip(song: tuple[list[Path], float]) -> None:
     for name, x in stems.items():
         peak = np.max(np.abs(x))
         assert 0.05 < peak < 0.9, (name, peak)
-        assert np.sqrt(np.mean(x ** 2)) > 1e-3, f"{name} is (nearly) silent"
+        assert np.sqrt(np.mean(x**2)) > 1e-3, f"{name} is (nearly) silent"
     mix = sum(stems.values())
     assert np.max(np.abs(mix)) <= 0.9 + 1e-4  # -1 dBFS with headroom for 24-bit rounding
 
@@ -69,7 +56,7 @@ def test_bass_follows_the_chord_roots(song: tuple[list[Path], float]) -> None:
     bar = 2 * sr  # 2 s a bar at 120 bpm
     roots_hz = [440.0 * 2 ** ((m - 69) / 12) for m in ms._ROOTS]  # A2 F2 C3 G2
     for b in range(8):
-        seg = x[b * bar:(b + 1) * bar]
+        seg = x[b * bar : (b + 1) * bar]
         spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
         f = np.fft.rfftfreq(len(seg), 1 / sr)
         low = f < 200
@@ -87,11 +74,11 @@ def test_kick_on_every_beat(song: tuple[list[Path], float]) -> None:
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path, song: tuple[list[Path], float]) -> None:
     again = ms.make_stems(tmp_path / "again")
-    for a, b in zip(song[0], again):
+    for a, b in zip(song[0], again, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
     other = ms.make_stems(tmp_path / "other", seed=1, bars=1)
     short = ms.make_stems(tmp_path / "short", seed=0, bars=1)
-    assert any(a.read_bytes() != b.read_bytes() for a, b in zip(other, short))
+    assert any(a.read_bytes() != b.read_bytes() for a, b in zip(other, short, strict=True))
 
 
 def test_atomic_no_leftovers(tmp_path: Path) -> None:
@@ -108,7 +95,8 @@ def test_other_tempo_and_rate(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kwargs", [{"bars": 0}, {"bpm": 10}, {"sample_rate": 100}, {"bars": 1.5}])
 def test_bad_arguments(kwargs: dict, tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
+    (field,) = kwargs
+    with pytest.raises(ValueError, match=f"^{field}="):  # the message names the argument
         ms.make_stems(tmp_path, **kwargs)
 
 

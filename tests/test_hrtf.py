@@ -33,30 +33,13 @@ from hrtf import (
 from hrtf.cache import cache_file, cache_key
 from hrtf.geometry import RingGrid, SphericalTriangulation, sph_to_cart, wrap_azimuth
 from hrtf.resample import rational_factors
+from helpers import lf_itd_s
 
 RATE = 48000
 KEMAR = hrtf.default_sofa_path()
 
 
 # ----------------------------------------------------------------- helpers
-
-
-def lf_itd_s(ir: np.ndarray, fs: float, f_max: float = 1500.0, up: int = 16) -> np.ndarray:
-    """ITD in seconds (left leads > 0) from the low-passed cross-correlation peak.
-
-    Independent of the library's delay estimators; this is the interaural
-    time difference below ~1.5 kHz that dominates lateralisation.
-    """
-    n = ir.shape[-1]
-    n_fft = 1 << (2 * n - 1).bit_length()
-    spec = np.fft.rfft(ir, n_fft, axis=-1)
-    f = np.fft.rfftfreq(n_fft, 1.0 / fs)
-    taper = np.where(f < f_max, np.cos(0.5 * np.pi * f / f_max) ** 2, 0.0)
-    # r(tau) = sum_t right(t + tau) left(t): peaks at t_right - t_left.
-    r = np.fft.irfft(spec[..., 1, :] * np.conj(spec[..., 0, :]) * taper, n_fft * up, axis=-1)
-    lag = np.argmax(r, axis=-1)
-    lag = np.where(lag > n_fft * up // 2, lag - n_fft * up, lag)
-    return lag / (up * fs)
 
 
 def onset_itd_s(ir: np.ndarray, fs: float) -> np.ndarray:
@@ -150,7 +133,7 @@ def test_kemar_loads(kemar: HRIRSet) -> None:
     np.testing.assert_allclose(kemar.dist_m, 1.4)
     assert np.all(kemar.delay_samples == 0.0)
     assert Path(kemar.source) == KEMAR
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         kemar.ir[0, 0, 0] = 1.0  # read-only
 
 
@@ -190,8 +173,9 @@ def test_frontal_source_has_no_itd_or_ild(kemar: HRIRSet) -> None:
 
 def test_non_sofa_suffix_and_cartesian_positions(tmp_path: Path) -> None:
     pos = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 1.0]])
-    path = write_sofa(tmp_path / "cart.sofa", SourcePosition=pos, SourcePosition_Type="cartesian",
-                      SourcePosition_Units="metre")
+    path = write_sofa(
+        tmp_path / "cart.sofa", SourcePosition=pos, SourcePosition_Type="cartesian", SourcePosition_Units="metre"
+    )
     renamed = path.rename(tmp_path / "cart.SOFA")  # sofar itself only opens "*.sofa"
     s = load_sofa(renamed)
     np.testing.assert_allclose(s.az_deg, [0.0, 90.0, 180.0, -90.0], atol=1e-12)
@@ -235,8 +219,7 @@ def test_receivers_in_swapped_order_are_put_back(tmp_path: Path, caplog: pytest.
 def _one_receiver(tmp: Path) -> Path:
     ir = np.zeros((4, 1, 32))
     ir[:, :, 3] = 1.0
-    return write_sofa(tmp / "mono.sofa", Data_IR=ir, ReceiverPosition=np.zeros((1, 3, 1)),
-                      Data_Delay=np.zeros((1, 1)))
+    return write_sofa(tmp / "mono.sofa", Data_IR=ir, ReceiverPosition=np.zeros((1, 3, 1)), Data_Delay=np.zeros((1, 1)))
 
 
 def _nan_ir(tmp: Path) -> Path:
@@ -275,7 +258,7 @@ def _bad_units(tmp: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "make, field",
+    ("make", "field"),
     [
         (_text, "not a readable SOFA/netCDF file"),
         (_empty, "not a readable SOFA/netCDF file"),
@@ -310,9 +293,9 @@ def test_rational_factors() -> None:
     assert rational_factors(44100, 48000) == (160, 147)
     assert rational_factors(48000, 44100) == (147, 160)
     assert rational_factors(48000, 96000) == (2, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive whole numbers"):
         rational_factors(44100.5, 48000)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="too fine-grained"):
         rational_factors(44100, 48001)
 
 
@@ -415,7 +398,7 @@ def test_model_shapes_and_types(model: hrtf.HRTFModel) -> None:
     assert f.shape == (3, 4, 2, 256) and d.shape == (3, 4, 2)
     f, d = model.lookup(np.arange(64.0), 0.0, interpolation="nearest")
     assert f.shape == (64, 2, 256) and d.shape == (64, 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="interpolation must be"):
         model.lookup(0.0, 0.0, interpolation="cubic")
     assert np.all(np.isfinite(model.filters)) and np.all(model.delays >= 0)
 
@@ -543,7 +526,7 @@ def test_ring_grid_lookup() -> None:
     i, w = g.bilinear(g.az_deg, g.el_deg)
     assert np.allclose(w.sum(axis=-1), 1.0) and np.all(w >= 0)
     np.testing.assert_array_equal(i[np.arange(g.size), np.argmax(w, axis=-1)], np.arange(g.size))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="step_deg must divide 180"):
         RingGrid(7.0)
 
 
@@ -580,7 +563,11 @@ def test_cache_hit_rebuild_and_keys(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert path.stat().st_mtime_ns == stamp  # not rewritten
     assert np.array_equal(m1.filters, m2.filters) and np.array_equal(m1.delays, m2.delays)
     assert (m2.sample_rate, m2.grid_step_deg, m2.source, m2.params_json) == (
-        m1.sample_rate, m1.grid_step_deg, m1.source, m1.params_json)
+        m1.sample_rate,
+        m1.grid_step_deg,
+        m1.source,
+        m1.params_json,
+    )
 
     # Other rate or parameters -> other key and file.
     assert cache_key(KEMAR, 44100) != cache_key(KEMAR, RATE)

@@ -1,5 +1,6 @@
 """Decoding on real llama.cpp (the embedded SmolLM2 base, no adapter): lazy grammar, prompt
-cache and drafts change how much work a scene costs, never what the model writes."""
+cache and drafts change how much work a scene costs, never what the model writes.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gravity.llm.format import model_input, parse_answer
 from gravity.llm.grammar import grammar
 from gravity.request import Request
 from gravity.llm.runtime import LLMConfig, SceneLLM
+from helpers import llm_view
 
 
 def band(n: int, seed: int, rules: bool = True) -> Request:
@@ -20,9 +22,17 @@ def band(n: int, seed: int, rules: bool = True) -> Request:
     stems = [{"id": f"s{i}", "class": classes[i % 6], "leadness": round(rng.random(), 2)} for i in range(n)]
     if seed % 2:
         stems[-1]["hint"] = "slowly circling overhead"
-    return Request.from_dict({"target_format": "7.1.4", "max_objects": n, "style": "pop", "section": "chorus",
-                              "global": {"bpm": 120, "energy": 0.7}, "stems": stems,
-                              "rules": [{"type": "mono_low_end", "hz_below": 120}] if rules else []})
+    return Request.from_dict(
+        {
+            "target_format": "7.1.4",
+            "max_objects": n,
+            "style": "pop",
+            "section": "chorus",
+            "global": {"bpm": 120, "energy": 0.7},
+            "stems": stems,
+            "rules": [{"type": "mono_low_end", "hz_below": 120}] if rules else [],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +63,11 @@ def test_line_draft_echoes_the_answers_own_lines_after_departing():
     assert d("room dry\n0 0 18 001 0 s\n-90 0 ") == "20 333 -2 pan 30 -30\n60 0 20 333 0 s\n"  # next field
 
 
+@pytest.mark.llm
 def test_draft_changes_the_work_not_the_output(greedy):
     """Greedy text is the same with and without a draft equal to the answer, which is taken in
-    batches (far fewer sequential evaluations than tokens)."""
+    batches (far fewer sequential evaluations than tokens).
+    """
     # The untrained base model is near-tied at many digits, and batched logits differ from
     # one-token logits in the last bits, so exact equality holds only on requests without such
     # ties: this one (no rules, so no line the grammar pins away from the model's own choice).
@@ -79,6 +91,7 @@ def test_draft_changes_the_work_not_the_output(greedy):
         assert other.splitlines()[0] == plain.splitlines()[0] != "room outdoor"
 
 
+@pytest.mark.llm
 def test_prompt_cache_reuses_the_system_text(greedy):
     req = band(3, 4)
     greedy.generate(model_input(req), grammar(req), 120)
@@ -90,11 +103,13 @@ def test_prompt_cache_reuses_the_system_text(greedy):
     assert st2["tokens_cached"] == 0 and st2["ttft_s"] > st["ttft_s"]
 
 
-def test_lazy_grammar_output_is_always_in_the_grammar(embedded_base):
+@pytest.mark.llm
+def test_lazy_grammar_output_is_always_in_the_grammar(base_model):
     """High temperature makes the untrained model propose many tokens the grammar rejects (the
     adapter is too sure of its format to): every one is re-sampled through the grammar, and
-    each answer still parses."""
-    llm = SceneLLM(LLMConfig(temperature=1.5, top_p=1.0, seed=7, timeout_s=60), embedded_base)
+    each answer still parses.
+    """
+    llm = llm_view(base_model, temperature=1.5, top_p=1.0, seed=7, timeout_s=60)
     resampled = 0
     for seed in range(3):
         req = band(3, seed)

@@ -26,7 +26,7 @@ def gbnf_to_regex(expr: str) -> str:
     return out.replace(" ", "")
 
 
-@pytest.mark.parametrize("lo, hi", [*RANGES.values(), (0, 0), (-5, -1), (7, 7), (95, 1234), (-1000, 999)])
+@pytest.mark.parametrize(("lo", "hi"), [*RANGES.values(), (0, 0), (-5, -1), (7, 7), (95, 1234), (-1000, 999)])
 def test_int_range_matches_exactly_the_range(lo, hi):
     rx = re.compile(gbnf_to_regex(int_range(lo, hi)))
     for v in range(lo - 300, hi + 300):
@@ -38,8 +38,17 @@ def test_int_range_matches_exactly_the_range(lo, hi):
 def band_request(n: int = 6, budget: int = 10, **kw) -> Request:
     classes = ["lead_vocal", "kick", "bass", "pad", "hihat", "arp", "fx", "guitar", "percussion", "strings"]
     stems = [{"id": f"{c}_{i}", "class": c} for i, c in enumerate(classes[:n])]
-    return Request.from_dict({"target_format": "7.1.4", "max_objects": budget, "style": "club", "section": "drop",
-                              "global": {"bpm": 124, "energy": 0.9, "section_bars": 8}, "stems": stems, **kw})
+    return Request.from_dict(
+        {
+            "target_format": "7.1.4",
+            "max_objects": budget,
+            "style": "club",
+            "section": "drop",
+            "global": {"bpm": 124, "energy": 0.9, "section_bars": 8},
+            "stems": stems,
+            **kw,
+        }
+    )
 
 
 def test_grammar_has_one_line_per_stem_and_caps_objects():
@@ -65,13 +74,21 @@ def test_prompt_is_compact_and_stable():
     assert model_input(req) == p
 
 
-@pytest.mark.parametrize("motion", [
-    Motion("static"), Motion("pan", {"from_az": 90, "to_az": -90}), Motion("orbit", {"direction": "cw", "period_bars": 4}),
-    Motion("orbit", {"direction": "ccw", "period_bars": 2}), Motion("ping_pong", {"from_az": 60, "to_az": -60, "period_bars": 2}),
-    Motion("rise", {"from_el": 0, "to_el": 60}), Motion("fall", {"from_el": 45, "to_el": 0}),
-    Motion("approach", {"from_dist": 8, "to_dist": 1.5}), Motion("recede", {"from_dist": 2, "to_dist": 9}),
-    Motion("fly_over", {"from_az": 0, "to_az": 180}),
-])
+@pytest.mark.parametrize(
+    "motion",
+    [
+        Motion("static"),
+        Motion("pan", {"from_az": 90, "to_az": -90}),
+        Motion("orbit", {"direction": "cw", "period_bars": 4}),
+        Motion("orbit", {"direction": "ccw", "period_bars": 2}),
+        Motion("ping_pong", {"from_az": 60, "to_az": -60, "period_bars": 2}),
+        Motion("rise", {"from_el": 0, "to_el": 60}),
+        Motion("fall", {"from_el": 45, "to_el": 0}),
+        Motion("approach", {"from_dist": 8, "to_dist": 1.5}),
+        Motion("recede", {"from_dist": 2, "to_dist": 9}),
+        Motion("fly_over", {"from_az": 0, "to_az": 180}),
+    ],
+)
 def test_detect_motion_inverts_expand(motion):
     keys = expand(motion, (30.0, 10.0, 2.5), 8)
     found = detect_motion(keyframes_array(keys), 8)
@@ -86,17 +103,28 @@ def test_encode_decode_round_trip_through_the_rule_engine():
     assert text.count("\n") == 11 and "\n>" in text  # room + 10 stems, some grouped
     again = enforce(req, parse_answer(text, req)).scene
     assert [o.get("stems") for o in again["objects"]] == [o.get("stems") for o in teacher["objects"]]
-    for a, b in zip(again["objects"], teacher["objects"]):
+    for a, b in zip(again["objects"], teacher["objects"], strict=True):
         ka, kb = keyframes_array(a["motion"]), keyframes_array(b["motion"])
-        assert len(ka) == len(kb) and np.allclose(ka[:, 1:3], kb[:, 1:3], atol=1.0) and np.allclose(ka[:, 3], kb[:, 3], atol=0.06)
+        assert (
+            len(ka) == len(kb)
+            and np.allclose(ka[:, 1:3], kb[:, 1:3], atol=1.0)
+            and np.allclose(ka[:, 3], kb[:, 3], atol=0.06)
+        )
 
 
-@pytest.mark.parametrize("text, where", [
-    ("", "empty"), ("room bathroom\n", "line 1"), ("room dry\n0 0 ten 000 0 s\n", "stem line 1"),
-    ("room dry\n0 0 10 00 0 s\n", "stem line 1"), ("room dry\n0 0 10 000 0 spin\n", "line 1"),
-    ("room dry\n>1\n", "stem line 1"), ("room dry\n0 0 10 000 0 s\n>2\n", "stem line 2"),
-    ("room dry\n0 0 10 000 0 s\n0 0 10 000 0 s\n0 0 10 000 0 s\n", "3 stem lines for 2 stems"),
-])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("", "empty"),
+        ("room bathroom\n", "line 1"),
+        ("room dry\n0 0 ten 000 0 s\n", "stem line 1"),
+        ("room dry\n0 0 10 00 0 s\n", "stem line 1"),
+        ("room dry\n0 0 10 000 0 spin\n", "line 1"),
+        ("room dry\n>1\n", "stem line 1"),
+        ("room dry\n0 0 10 000 0 s\n>2\n", "stem line 2"),
+        ("room dry\n0 0 10 000 0 s\n0 0 10 000 0 s\n0 0 10 000 0 s\n", "3 stem lines for 2 stems"),
+    ],
+)
 def test_decode_errors_say_where(text, where):
     with pytest.raises(AnswerError, match=where):
         parse_answer(text, band_request(2))
@@ -147,10 +175,22 @@ def accepts(gbnf: str, text: str) -> bool:
 
 
 def test_grammar_holds_anchors_centre_and_static_on_a_stems_own_line():
-    req = band_request(4, budget=3, rules=[
-        {"type": "mono_low_end", "hz_below": 120},
-        {"type": "anchor", "track_class": "lead_vocal", "az_deg": 0, "el_deg": 0, "dist_m": 1.6, "tolerance_deg": 10},
-        {"type": "anchor", "track_class": "pad", "az_deg": 175, "tolerance_deg": 10}])
+    req = band_request(
+        4,
+        budget=3,
+        rules=[
+            {"type": "mono_low_end", "hz_below": 120},
+            {
+                "type": "anchor",
+                "track_class": "lead_vocal",
+                "az_deg": 0,
+                "el_deg": 0,
+                "dist_m": 1.6,
+                "tolerance_deg": 10,
+            },
+            {"type": "anchor", "track_class": "pad", "az_deg": 175, "tolerance_deg": 10},
+        ],
+    )
     g = grammar(req)  # stems: lead_vocal_0, kick_1, bass_2, pad_3; three objects
     ok = "room dry\n{v}\n0 0 20 011 0 s\n>2\n{p}\n"
     assert accepts(g, ok.format(v="-10 0 16 122 0 s", p="-176 12 40 555 -2 s"))
@@ -167,16 +207,22 @@ def test_grammar_holds_anchors_centre_and_static_on_a_stems_own_line():
 
 
 def test_grammar_falls_back_when_anchors_outnumber_objects():
-    req = band_request(3, budget=2, rules=[
-        {"type": "anchor", "track_class": "kick", "az_deg": 0, "tolerance_deg": 5},
-        {"type": "anchor", "track_class": "bass", "az_deg": 0, "tolerance_deg": 5}])
+    req = band_request(
+        3,
+        budget=2,
+        rules=[
+            {"type": "anchor", "track_class": "kick", "az_deg": 0, "tolerance_deg": 5},
+            {"type": "anchor", "track_class": "bass", "az_deg": 0, "tolerance_deg": 5},
+        ],
+    )
     # three stems, two objects, two anchored stems after the first: one of them has to fold in
     assert accepts(grammar(req), "room dry\n30 0 16 122 0 s\n0 0 16 122 0 s\n>1\n")  # the rule engine decides
 
 
 def test_one_object_carries_the_limits_of_every_stem():
-    req = band_request(3, budget=1, rules=[
-        {"type": "anchor", "track_class": "kick", "az_deg": 0, "el_deg": 0, "dist_m": 1.0}])
+    req = band_request(
+        3, budget=1, rules=[{"type": "anchor", "track_class": "kick", "az_deg": 0, "el_deg": 0, "dist_m": 1.0}]
+    )
     g = grammar(req)  # lead_vocal_0 opens the only object; the anchored kick folds into it
     assert accepts(g, "room dry\n0 0 10 122 0 s\n>1\n>1\n")
     assert not accepts(g, "room dry\n180 0 10 122 0 s\n>1\n>1\n")
@@ -185,23 +231,42 @@ def test_one_object_carries_the_limits_of_every_stem():
 def test_grammar_pins_what_a_hint_states_where_the_rules_allow():
     from gravity.plan.planner import read_hints
 
-    stems = [{"id": "vox", "class": "lead_vocal", "leadness": 1.0, "hint": "at 10 o'clock, 3 metres away"},
-             {"id": "arp", "class": "arp", "leadness": 0.6, "hint": "bouncing between left and right every 2 bars"},
-             {"id": "pad", "class": "pad", "leadness": 0.7, "hint": "behind me and very high"},
-             {"id": "gtr", "class": "guitar", "leadness": 0.3, "hint": "moving away"},
-             {"id": "kick", "class": "kick", "leadness": 0.2, "hint": "hard left"}]
-    doc = {"target_format": "7.1.4", "max_objects": 8, "stems": stems, "rules": [{"type": "mono_low_end", "hz_below": 120}]}
+    stems = [
+        {"id": "vox", "class": "lead_vocal", "leadness": 1.0, "hint": "at 10 o'clock, 3 metres away"},
+        {"id": "arp", "class": "arp", "leadness": 0.6, "hint": "bouncing between left and right every 2 bars"},
+        {"id": "pad", "class": "pad", "leadness": 0.7, "hint": "behind me and very high"},
+        {"id": "gtr", "class": "guitar", "leadness": 0.3, "hint": "moving away"},
+        {"id": "kick", "class": "kick", "leadness": 0.2, "hint": "hard left"},
+    ]
+    doc = {
+        "target_format": "7.1.4",
+        "max_objects": 8,
+        "stems": stems,
+        "rules": [{"type": "mono_low_end", "hz_below": 120}],
+    }
     req = Request.from_dict(doc)
     g = grammar(req, read_hints(req))
     ok = "room dry\n{v}\n{a}\n{p}\n{g}\n0 0 20 011 0 s\n"
-    lines = dict(v="60 0 30 122 0 s", a="90 20 25 333 0 pp 90 -90 2", p="180 60 40 555 -2 s", g="-40 5 30 444 0 rec 30 80")
+    lines = {
+        "v": "60 0 30 122 0 s",
+        "a": "90 20 25 333 0 pp 90 -90 2",
+        "p": "180 60 40 555 -2 s",
+        "g": "-40 5 30 444 0 rec 30 80",
+    }
     assert accepts(g, ok.format(**lines))
     # what the text leaves out takes the motion's defaults (a recede ends at 8 m), except where
     # it hangs on a position the text did not give (where the recede starts): the model's choice
     assert accepts(g, ok.format(**{**lines, "g": "-70 10 50 444 -1 rec 50 80"}))
-    for k, bad in (("v", "45 0 30 122 0 s"), ("v", "60 0 31 122 0 s"), ("v", "60 0 30 122 0 rec 30 80"),
-                   ("a", "90 20 25 333 0 pp 90 -90 4"), ("a", "90 20 25 333 0 pan 90 -90"), ("p", "180 40 40 555 -2 s"),
-                   ("g", "-40 5 30 444 0 s"), ("g", "-40 5 30 444 0 rec 30 90")):
+    for k, bad in (
+        ("v", "45 0 30 122 0 s"),
+        ("v", "60 0 31 122 0 s"),
+        ("v", "60 0 30 122 0 rec 30 80"),
+        ("a", "90 20 25 333 0 pp 90 -90 4"),
+        ("a", "90 20 25 333 0 pan 90 -90"),
+        ("p", "180 40 40 555 -2 s"),
+        ("g", "-40 5 30 444 0 s"),
+        ("g", "-40 5 30 444 0 rec 30 90"),
+    ):
         assert not accepts(g, ok.format(**{**lines, k: bad})), bad
     # mono_low_end holds the kick at the centre: its hint cannot move it (rules beat hints)
     assert not accepts(g, ok.format(**lines).replace("0 0 20 011 0 s", "90 0 20 011 0 s"))
@@ -217,7 +282,8 @@ def test_teacher_targets_stay_inside_the_grammar():
     """Training targets (planner + labels + rule engine) are texts the grammar allows, so the
     model is not taught answers the runtime cannot sample. The one known exception: the engine
     may fold an anchored stem into an earlier object that it moves onto the anchor, where the
-    grammar has the anchored stem open its own object (1 row in 1,500 measured)."""
+    grammar has the anchored stem open its own object (1 row in 1,500 measured).
+    """
     from training.data import DataConfig, make_example
 
     rng = np.random.default_rng(7)

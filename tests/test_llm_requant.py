@@ -1,7 +1,8 @@
 """Re-quantized weight layouts on real llama.cpp: the embedded Q4_1 model runs as IQ4_NL by
 default; Q8_0 keeps its weights (log-likelihood of teacher answers moves as little as Q4_1's own
 kernels move it), IQ4_NL measurably changes them; made once, cached, never a partial file; a
-cache that cannot be written leaves the runtime working."""
+cache that cannot be written leaves the runtime working.
+"""
 
 from __future__ import annotations
 
@@ -31,10 +32,51 @@ def embedded() -> Path:
 
 
 def _file_type(path: Path) -> int:
-    from gguf import GGUFReader
+    """``general.file_type`` of a GGUF file, read from its header up to that key (gguf's
+    GGUFReader parses the whole 49k-token vocabulary first: 2-3 s a file).
+    """
+    import struct
 
-    field = GGUFReader(str(path)).fields["general.file_type"]
-    return int(field.parts[field.data[0]][0])
+    from gguf import GGUFValueType as T
+
+    fixed = {
+        T.UINT8: 1,
+        T.INT8: 1,
+        T.BOOL: 1,
+        T.UINT16: 2,
+        T.INT16: 2,
+        T.UINT32: 4,
+        T.INT32: 4,
+        T.FLOAT32: 4,
+        T.UINT64: 8,
+        T.INT64: 8,
+        T.FLOAT64: 8,
+    }
+    with open(path, "rb") as f:
+        magic, _version, _n_tensors, n_kv = struct.unpack("<4sIQQ", f.read(24))
+        assert magic == b"GGUF", path
+
+        def skip(t: int) -> None:
+            if t == T.STRING:
+                f.seek(struct.unpack("<Q", f.read(8))[0], 1)
+            elif t == T.ARRAY:
+                et, n = struct.unpack("<IQ", f.read(12))
+                if et in fixed:
+                    f.seek(n * fixed[T(et)], 1)
+                else:
+                    for _ in range(n):
+                        skip(et)
+            else:
+                f.seek(fixed[T(t)], 1)
+
+        for _ in range(n_kv):
+            key = f.read(struct.unpack("<Q", f.read(8))[0])
+            t = struct.unpack("<I", f.read(4))[0]
+            if key == b"general.file_type":
+                assert t == T.UINT32, t
+                return struct.unpack("<I", f.read(4))[0]
+            skip(t)
+    raise AssertionError(f"{path}: no general.file_type")
 
 
 def test_made_once_cached_and_complete(embedded, tmp_path):
@@ -48,16 +90,17 @@ def test_made_once_cached_and_complete(embedded, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary files left
 
 
+@pytest.mark.llm
 def test_q8_0_keeps_the_weights(embedded, tmp_path):
     """Teacher completions score through Q8_0 as through Q4_1 itself: the two differ by about
     what Q4_1's own kernels differ from its exact weights (f16); IQ4_NL, a real change of
-    weights, differs 6x more (measured 0.072, 0.055, 0.42 nats/token)."""
+    weights, differs 7x more (measured f16 0.055, Q8_0 0.079, IQ4_NL 0.42 nats/token; on four
+    requests 0.055, 0.072, 0.42: two, 68 completion tokens, keep the ratios at half the cost).
+    """
     from llama_cpp import Llama
 
     doc = json.loads(EXAMPLE.read_text())
-    requests = [Request.from_dict(doc)]
-    for n, style in enumerate(("pop", "ambient", "club")):
-        requests.append(Request.from_dict(dict(doc, style=style, stems=doc["stems"][: 2 + n])))
+    requests = [Request.from_dict(doc), Request.from_dict(dict(doc, style="pop", stems=doc["stems"][:2]))]
     pairs = [(model_input(r), encode_scene(enforce(r, plan(r)).scene, r)) for r in requests]
 
     def logprobs(path: Path) -> np.ndarray:
@@ -68,17 +111,24 @@ def test_q8_0_keeps_the_weights(embedded, tmp_path):
             c = m.tokenize(completion.encode(), add_bos=False, special=False)
             m.reset()
             m.eval(p + c)
-            lg = np.asarray(m.scores[len(p) - 1: len(p) + len(c) - 1], dtype=np.float64)
+            lg = np.asarray(m.scores[len(p) - 1 : len(p) + len(c) - 1], dtype=np.float64)
             lg -= lg.max(axis=1, keepdims=True)
             out.append(lg[np.arange(len(c)), c] - np.log(np.exp(lg).sum(axis=1)))
         return np.concatenate(out)
 
     q41 = logprobs(embedded)
-    assert len(q41) > 100
-    d = {q: np.abs(logprobs(requantized(embedded, q, tmp_path)) - q41).mean() for q in ("f16", "q8_0", "iq4_nl")}
+    assert len(q41) > 60
+    # (IQ4_NL from the session's cache, where the runtime made it: 11 s to make, the others 1 s)
+    made = {
+        "f16": requantized(embedded, "f16", tmp_path),
+        "q8_0": requantized(embedded, "q8_0", tmp_path),
+        "iq4_nl": requantized(embedded, "iq4_nl"),
+    }
+    d = {q: np.abs(logprobs(path) - q41).mean() for q, path in made.items()}
     assert d["q8_0"] < 2 * d["f16"] and d["iq4_nl"] > 3 * d["f16"], d
 
 
+@pytest.mark.llm
 def test_runtime_runs_the_embedded_model_as_iq4_nl(embedded):
     llm = SceneLLM(LLMConfig(n_ctx=1024, temperature=0.0))
     assert llm.info.path == embedded and ".iq4_nl." in llm.model_file.name
@@ -91,6 +141,7 @@ def test_unknown_quant_is_a_clear_error():
         SceneLLM(LLMConfig(quant="q3"))
 
 
+@pytest.mark.llm
 def test_unwritable_cache_runs_the_file_as_is(embedded, tmp_path, monkeypatch, caplog):
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache directory should be")

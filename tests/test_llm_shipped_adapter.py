@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gravity.llm.runtime import LLMConfig, SceneLLM, model_for, resolve_model
+from gravity.llm.runtime import SceneLLM, model_for, resolve_model
+from helpers import llm_view
 from training.data import DataConfig, _row
 from training.evaluate import proposer, score_rows
 
@@ -35,29 +36,36 @@ def test_the_runtime_default_is_the_embedded_base_with_gravitys_adapter():
     assert SHIPPED.stat().st_size < 12e6  # small enough to live in the repository
 
 
+@pytest.mark.train
 def test_gravity_convert_reproduces_the_shipped_adapter_bit_for_bit(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("peft")
     out = tmp_path / "again.lora.gguf"
-    r = subprocess.run([sys.executable, "-m", "gravity", "convert", str(SOURCE), str(out), "--lora-only"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "gravity", "convert", str(SOURCE), str(out), "--lora-only"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     (check,) = json.loads(r.stdout)["parity"]  # llama.cpp (base + LoRA) vs transformers (merged), passed
     assert check["label"] == "lora" and check["max_abs_delta"] <= check["tolerance"]
     assert out.read_bytes() == SHIPPED.read_bytes()
 
 
-@pytest.fixture(scope="module")
-def default_llm() -> SceneLLM:
+@pytest.fixture
+def default_llm(default_model) -> SceneLLM:
     # greedy, as the evaluation decodes; default threads (half the cores: llama.cpp's threads spin
     # at barriers, so more than the idle cores slows it down many times on a busy machine)
-    return SceneLLM(LLMConfig(temperature=0.0, timeout_s=120.0))
+    return llm_view(default_model, temperature=0.0, timeout_s=120.0)
 
 
 def _report(rows: list[dict], llm: SceneLLM | None) -> dict:
     return score_rows(rows, proposer(llm), "planner" if llm is None else "adapter")
 
 
+@pytest.mark.llm
 def test_held_out_rows_raw_output_and_hints(default_llm):
     # rows 95-104 of the held-out test split; row 100's scene prompt reads "the kick should be
     # under, 90 deg to the right and also I want the bass centre left": the parser gives the
@@ -71,10 +79,10 @@ def test_held_out_rows_raw_output_and_hints(default_llm):
     assert model["motion_acc"] == 100.0
 
 
-def test_the_model_alone_reads_hints_better_than_the_base_model(embedded_base):
+@pytest.mark.llm
+def test_the_model_alone_reads_hints_better_than_the_base_model(default_model, base_model):
     rows = [_row(HELD_OUT, "test", i) for i in range(0, 12)]
-    alone = _report(rows, SceneLLM(LLMConfig(temperature=0.0, timeout_s=120.0, pin_hints=False)))
-    base = _report(rows, SceneLLM(LLMConfig(temperature=0.0, timeout_s=120.0, pin_hints=False), embedded_base))
+    alone = _report(rows, llm_view(default_model, temperature=0.0, timeout_s=120.0, pin_hints=False))
+    base = _report(rows, llm_view(base_model, temperature=0.0, timeout_s=120.0, pin_hints=False))
     assert alone["hint_angle_deg"] < base["hint_angle_deg"], (alone["hint_angle_deg"], base["hint_angle_deg"])
     assert np.isfinite(alone["teacher_angle_deg"]) and alone["teacher_angle_deg"] < base["teacher_angle_deg"]
-

@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gravity.motion import (Motion, angle_between, expand, keyframes_array, path_speed_deg_s, positions_at,
-                            section_seconds, wrap_az)
+from gravity.motion import (
+    Motion,
+    angle_between,
+    expand,
+    keyframes_array,
+    path_speed_deg_s,
+    positions_at,
+    scene_keyframes,
+    section_seconds,
+    wrap_az,
+)
 
 
 def kf(motion: Motion, base=(0.0, 0.0, 2.0), bars=8) -> np.ndarray:
@@ -40,7 +49,7 @@ def test_static():
     assert np.all(k[:, 1:] == [30, 10, 3]) and k[0, 0] == 0 and k[-1, 0] == 1
 
 
-@pytest.mark.parametrize("a, b", [(90, -90), (-90, 90), (60, -30), (135, -135)])
+@pytest.mark.parametrize(("a", "b"), [(90, -90), (-90, 90), (60, -30), (135, -135)])
 def test_pan_goes_from_a_to_b_monotonically(a, b):
     k = kf(Motion("pan", {"from_az": a, "to_az": b}))
     az = unwrapped_az(k)
@@ -52,7 +61,7 @@ def test_pan_goes_from_a_to_b_monotonically(a, b):
     assert np.max(np.abs(wrap_az(np.diff(k[:, 1])))) < 180  # no ambiguous half-turn between keyframes
 
 
-@pytest.mark.parametrize("direction, sign", [("ccw", 1), ("cw", -1)])
+@pytest.mark.parametrize(("direction", "sign"), [("ccw", 1), ("cw", -1)])
 def test_orbit_direction_and_period_in_bars(direction, sign):
     k = kf(Motion("orbit", {"direction": direction, "period_bars": 4}), (20, 0, 2), bars=8)
     az = unwrapped_az(k)
@@ -75,18 +84,22 @@ def test_ping_pong_period():
     assert len(k) == 9
 
 
-@pytest.mark.parametrize("name, col, rising", [("rise", 2, True), ("fall", 2, False), ("approach", 3, False), ("recede", 3, True)])
+@pytest.mark.parametrize(
+    ("name", "col", "rising"), [("rise", 2, True), ("fall", 2, False), ("approach", 3, False), ("recede", 3, True)]
+)
 def test_vertical_and_distance_patterns(name, col, rising):
     k = kf(Motion(name), (30, 0, 2))
     v = positions_at(k, np.linspace(0, 1, 50))[:, col - 1]
-    assert (np.all(np.diff(v) > 0) if rising else np.all(np.diff(v) < 0))
+    assert np.all(np.diff(v) > 0) if rising else np.all(np.diff(v) < 0)
     assert np.all(k[:, 1] == 30)
 
 
 def test_fly_over_passes_overhead():
     k = kf(Motion("fly_over", {"from_az": 0, "to_az": 180}), (0, 0, 3))
     p = positions_at(k, np.linspace(0, 1, 101))
-    assert p[0, 0] == 0 and p[-1, 0] == 180 and p[50, 1] > 80 and p[0, 1] == 0 and p[-1, 1] == pytest.approx(0, abs=1e-9)
+    assert (
+        p[0, 0] == 0 and p[-1, 0] == 180 and p[50, 1] > 80 and p[0, 1] == 0 and p[-1, 1] == pytest.approx(0, abs=1e-9)
+    )
 
 
 def test_motion_validates_names_and_params():
@@ -94,3 +107,29 @@ def test_motion_validates_names_and_params():
         Motion("teleport")
     with pytest.raises(ValueError, match="takes"):
         Motion("orbit", {"from_az": 3})
+
+
+def test_scene_keyframes_round_expand_to_scene_precision():
+    base = (33.3333, 12.3456, 2.34567)
+    orbit = Motion("orbit", {"direction": "cw", "period_bars": 3})
+    full, keys = expand(orbit, base, 8), scene_keyframes(orbit, base, 8)
+    assert [k["t"] for k in keys] == [k["t"] for k in full] and len(keys) == 12
+    for k, f in zip(keys, full, strict=True):
+        assert k["az_deg"] == round(f["az_deg"], 1) and abs(k["az_deg"] - f["az_deg"]) <= 0.05
+        assert k["el_deg"] == 12.3 and k["dist_m"] == 2.35
+    assert (
+        scene_keyframes(None, base)
+        == scene_keyframes(Motion("static"), base)
+        == [
+            {"t": 0.0, "az_deg": 33.3, "el_deg": 12.3, "dist_m": 2.35},
+            {"t": 1.0, "az_deg": 33.3, "el_deg": 12.3, "dist_m": 2.35},
+        ]
+    )
+
+
+def test_scene_keyframes_without_height_stay_flat():
+    fly = Motion("fly_over", {"from_az": 0, "to_az": 180})
+    high, flat = scene_keyframes(fly, (0, 0, 3), 8), scene_keyframes(fly, (0, 0, 3), 8, has_height=False)
+    assert max(k["el_deg"] for k in high) == 88.0
+    assert all(k["el_deg"] == 0.0 for k in flat)
+    assert [(k["t"], k["az_deg"], k["dist_m"]) for k in flat] == [(k["t"], k["az_deg"], k["dist_m"]) for k in high]

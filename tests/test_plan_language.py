@@ -1,4 +1,6 @@
-"""Tests for gravity.plan.language: the phrase set, phrase families, prompts and hostile input."""
+"""Tests for the phrase parser (gravity.plan.normalise, lexicon, hint, prompt): the phrase set,
+phrase families, prompts and hostile input.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +13,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gravity.plan.language import Placement, parse_hint, parse_prompt
 from gravity.motion import PATTERNS, angle_between, expand, wrap_az
+from gravity.plan import Placement, parse_hint, parse_prompt
 
 PHRASES = json.loads((Path(__file__).parent / "data" / "phrases.json").read_text(encoding="utf-8"))
-STEMS = [("v1", "lead_vocal"), ("bv1", "backing_vocal"), ("k1", "kick"), ("sn", "snare"),
-         ("hh", "hihat"), ("oh", "overheads"), ("b1", "bass"), ("808", "sub"), ("pad1", "pad"),
-         ("gtr_l", "guitar"), ("gtr_r", "guitar"), ("ac", "acoustic_guitar"), ("str", "strings"),
-         ("keys1", "keys"), ("syn", "synth"), ("fx1", "fx"), ("perc1", "percussion")]
+STEMS = [
+    ("v1", "lead_vocal"),
+    ("bv1", "backing_vocal"),
+    ("k1", "kick"),
+    ("sn", "snare"),
+    ("hh", "hihat"),
+    ("oh", "overheads"),
+    ("b1", "bass"),
+    ("808", "sub"),
+    ("pad1", "pad"),
+    ("gtr_l", "guitar"),
+    ("gtr_r", "guitar"),
+    ("ac", "acoustic_guitar"),
+    ("str", "strings"),
+    ("keys1", "keys"),
+    ("syn", "synth"),
+    ("fx1", "fx"),
+    ("perc1", "percussion"),
+]
 DRUM_IDS = {"k1", "sn", "hh", "oh", "perc1"}
 
 
@@ -99,56 +116,99 @@ HOUR_WORDS = "one two three four five six seven eight nine ten eleven twelve".sp
 def test_clock_positions(hour: int) -> None:
     want = wrap_az(-30.0 * hour)
     word = HOUR_WORDS[hour - 1]
-    for text in (f"at {hour} o'clock", f"{hour} o'clock", f"{word} o'clock", f"at {word}",
-                 f"{hour} oclock please", f"at {hour}", f"{word} o’clock"):
+    for text in (
+        f"at {hour} o'clock",
+        f"{hour} o'clock",
+        f"{word} o'clock",
+        f"at {word}",
+        f"{hour} oclock please",
+        f"at {hour}",
+        f"{word} o’clock",
+    ):
         p = parse_hint(text)
         assert p.az_deg is not None and az_err(p.az_deg, want) < 1e-6, text
 
 
-@pytest.mark.parametrize("text, want", [("10:30", 45.0), ("1:30", -45.0), ("4:30", -135.0),
-                                        ("half past ten", 45.0), ("quarter to three", -82.5)])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("10:30", 45.0), ("1:30", -45.0), ("4:30", -135.0), ("half past ten", 45.0), ("quarter to three", -82.5)],
+)
 def test_clock_minutes(text: str, want: float) -> None:
     assert az_err(parse_hint(text).az_deg, want) < 1e-6
 
 
-@pytest.mark.parametrize("text, want", [
-    ("30 degrees left", 30), ("30° to the left", 30), ("45 degrees right", -45),
-    ("30° right", -30), ("az 45", 45), ("azimuth -120", -120), ("at 135 degrees", 135),
-    ("-30 deg", -30), ("at -30 degrees", -30), ("120 degrees", 120), ("azimuth 270", -90),
-    ("30º left", 30), ("thirty degrees to the right", -30), ("20 degrees left of the back", 160),
-    ("left by 40 degrees", 40), ("50% left", 45), ("+60°", 60), ("−45°", -45),
-    ("a 45-degree angle to the right", -45), ("about 30 degrees left", 30), ("left 45", 45),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("30 degrees left", 30),
+        ("30° to the left", 30),
+        ("45 degrees right", -45),
+        ("30° right", -30),
+        ("az 45", 45),
+        ("azimuth -120", -120),
+        ("at 135 degrees", 135),
+        ("-30 deg", -30),
+        ("at -30 degrees", -30),
+        ("120 degrees", 120),
+        ("azimuth 270", -90),
+        ("30º left", 30),
+        ("thirty degrees to the right", -30),
+        ("20 degrees left of the back", 160),
+        ("left by 40 degrees", 40),
+        ("50% left", 45),
+        ("+60°", 60),
+        ("−45°", -45),
+        ("a 45-degree angle to the right", -45),
+        ("about 30 degrees left", 30),
+        ("left 45", 45),
+    ],
+)
 def test_explicit_degrees(text: str, want: float) -> None:
     p = parse_hint(text)
     assert p.az_deg is not None and az_err(p.az_deg, want) < 1e-6, p
 
 
-@pytest.mark.parametrize("text, want", [
-    ("front-left", 45), ("front left", 45), ("left front", 45), ("front right", -45),
-    ("back-left", 135), ("rear right", -135), ("right rear", -135),
-    ("behind me to the right", -135), ("behind me on the left", 135),
-    ("over my left shoulder", 135), ("over my right shoulder", -135),
-    ("in front, slightly left", 20), ("behind, slightly right", -160),
-    ("left and slightly behind", 110), ("right, a bit forward", -70), ("left surround", 110),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("front-left", 45),
+        ("front left", 45),
+        ("left front", 45),
+        ("front right", -45),
+        ("back-left", 135),
+        ("rear right", -135),
+        ("right rear", -135),
+        ("behind me to the right", -135),
+        ("behind me on the left", 135),
+        ("over my left shoulder", 135),
+        ("over my right shoulder", -135),
+        ("in front, slightly left", 20),
+        ("behind, slightly right", -160),
+        ("left and slightly behind", 110),
+        ("right, a bit forward", -70),
+        ("left surround", 110),
+    ],
+)
 def test_diagonals(text: str, want: float) -> None:
     assert az_err(parse_hint(text).az_deg, want) < 1e-6
 
 
-@pytest.mark.parametrize("text, az, dist, ends", [
-    # compound endpoints of a ping-pong: "front left" is one place, not "front" + "left"
-    ("bouncing between front left and right every 8 bars", 45, None, (45, -90)),
-    ("alternating between back right and back left each 4 bars", -135, None, (-135, 135)),
-    # "right" as an intensifier after "and": "distant and right in front of me" is straight ahead
-    ("I want it distant and right in front of me", 0, 8.0, None),
-    ("left and right in front", 0, None, None),
-    # "set it back and to the left" is a direction (back-left), "set it back" alone a distance
-    ("could you set it back and to the left?", 135, None, None),
-    ("set it back", None, 8.0, None),
-    # "10 metres from me and 20 deg to the right" is a distance and a direction, not a from-to
-    ("10 metres from me and 20 deg to the right, moving towards me", -20, 10.0, None),
-])
+@pytest.mark.parametrize(
+    ("text", "az", "dist", "ends"),
+    [
+        # compound endpoints of a ping-pong: "front left" is one place, not "front" + "left"
+        ("bouncing between front left and right every 8 bars", 45, None, (45, -90)),
+        ("alternating between back right and back left each 4 bars", -135, None, (-135, 135)),
+        # "right" as an intensifier after "and": "distant and right in front of me" is straight ahead
+        ("I want it distant and right in front of me", 0, 8.0, None),
+        ("left and right in front", 0, None, None),
+        # "set it back and to the left" is a direction (back-left), "set it back" alone a distance
+        ("could you set it back and to the left?", 135, None, None),
+        ("set it back", None, 8.0, None),
+        # "10 metres from me and 20 deg to the right" is a distance and a direction, not a from-to
+        ("10 metres from me and 20 deg to the right, moving towards me", -20, 10.0, None),
+    ],
+)
 def test_compound_phrases(text: str, az: float | None, dist: float | None, ends: tuple | None) -> None:
     p = parse_hint(text)
     assert (p.az_deg is None) == (az is None) and (az is None or az_err(p.az_deg, az) < 1e-6)
@@ -190,14 +250,36 @@ def test_right_as_adverb_or_adjective_is_not_a_side() -> None:
 
 
 # --- elevation, distance, width -----------------------------------------------------------
-@pytest.mark.parametrize("text, el", [
-    ("overhead", 70), ("above my head", 70), ("ceiling", 70), ("directly above", 90),
-    ("zenith", 90), ("above", 40), ("high", 40), ("up", 40), ("elevated", 40), ("raised", 40),
-    ("slightly above", 20), ("a bit higher", 20), ("raised a little", 20), ("ear level", 0),
-    ("at ear height", 0), ("low", -25), ("below", -25), ("floor", -30), ("down", -25),
-    ("just below ear level", -15), ("elevation 30", 30), ("30 degrees up", 30),
-    ("10 degrees below", -10), ("tilted 10 degrees down", -10), ("elevated about 20 degrees", 20),
-])
+@pytest.mark.parametrize(
+    ("text", "el"),
+    [
+        ("overhead", 70),
+        ("above my head", 70),
+        ("ceiling", 70),
+        ("directly above", 90),
+        ("zenith", 90),
+        ("above", 40),
+        ("high", 40),
+        ("up", 40),
+        ("elevated", 40),
+        ("raised", 40),
+        ("slightly above", 20),
+        ("a bit higher", 20),
+        ("raised a little", 20),
+        ("ear level", 0),
+        ("at ear height", 0),
+        ("low", -25),
+        ("below", -25),
+        ("floor", -30),
+        ("down", -25),
+        ("just below ear level", -15),
+        ("elevation 30", 30),
+        ("30 degrees up", 30),
+        ("10 degrees below", -10),
+        ("tilted 10 degrees down", -10),
+        ("elevated about 20 degrees", 20),
+    ],
+)
 def test_elevation_words(text: str, el: float) -> None:
     assert parse_hint(text).el_deg == el
 
@@ -209,22 +291,51 @@ def test_phrasal_up_down_are_not_elevation() -> None:
     assert parse_hint("put it up").el_deg == 40.0 and parse_hint("put it up high").el_deg == 60.0
 
 
-@pytest.mark.parametrize("text, dist", [
-    ("close", 1.0), ("near", 1.0), ("intimate", 1.0), ("in your face", 1.0), ("upfront", 1.0),
-    ("very close", 0.5), ("whispering in my ear", 0.5), ("mid distance", 3.0), ("far", 8.0),
-    ("distant", 8.0), ("in the distance", 8.0), ("back of the room", 8.0), ("very far", 15.0),
-    ("3 metres away", 3.0), ("10 ft", 3.048), ("a metre away", 1.0), ("half a metre", 0.5),
-    ("two meters", 2.0), ("distance 500", 50.0), ("0 m", 0.25), ("50 cm", 0.5),
-])
+@pytest.mark.parametrize(
+    ("text", "dist"),
+    [
+        ("close", 1.0),
+        ("near", 1.0),
+        ("intimate", 1.0),
+        ("in your face", 1.0),
+        ("upfront", 1.0),
+        ("very close", 0.5),
+        ("whispering in my ear", 0.5),
+        ("mid distance", 3.0),
+        ("far", 8.0),
+        ("distant", 8.0),
+        ("in the distance", 8.0),
+        ("back of the room", 8.0),
+        ("very far", 15.0),
+        ("3 metres away", 3.0),
+        ("10 ft", 3.048),
+        ("a metre away", 1.0),
+        ("half a metre", 0.5),
+        ("two meters", 2.0),
+        ("distance 500", 50.0),
+        ("0 m", 0.25),
+        ("50 cm", 0.5),
+    ],
+)
 def test_distance_words(text: str, dist: float) -> None:
     assert parse_hint(text).dist_m == pytest.approx(dist)
 
 
-@pytest.mark.parametrize("text, width", [
-    ("wide", 0.8), ("very wide", 1.0), ("huge", 1.0), ("narrow", 0.1), ("tight", 0.1),
-    ("point source", 0.1), ("mono", 0.1), ("left and right", 1.0), ("medium width", 0.5),
-    ("surrounds me", 1.0),
-])
+@pytest.mark.parametrize(
+    ("text", "width"),
+    [
+        ("wide", 0.8),
+        ("very wide", 1.0),
+        ("huge", 1.0),
+        ("narrow", 0.1),
+        ("tight", 0.1),
+        ("point source", 0.1),
+        ("mono", 0.1),
+        ("left and right", 1.0),
+        ("medium width", 0.5),
+        ("surrounds me", 1.0),
+    ],
+)
 def test_width_words(text: str, width: float) -> None:
     assert parse_hint(text).width == width
 
@@ -235,9 +346,15 @@ def test_wide_left_is_a_direction_not_a_width() -> None:
 
 # --- motion -------------------------------------------------------------------------------
 def test_pan_directions() -> None:
-    for text in ("from left to right", "sweeps left to right", "pans from hard left to hard right",
-                 "moves from 10 o'clock to 2 o'clock", "goes from the left to the right",
-                 "starts on the left and ends on the right", "a slow left-to-right pan"):
+    for text in (
+        "from left to right",
+        "sweeps left to right",
+        "pans from hard left to hard right",
+        "moves from 10 o'clock to 2 o'clock",
+        "goes from the left to the right",
+        "starts on the left and ends on the right",
+        "a slow left-to-right pan",
+    ):
         m = parse_hint(text).motion
         assert m is not None and m.pattern == "pan", text
         assert m.params["from_az"] > 0 > m.params["to_az"], text
@@ -256,13 +373,11 @@ def test_orbit_params() -> None:
     m = parse_hint("orbits clockwise every 4 bars").motion
     assert m.pattern == "orbit" and m.params == {"direction": "cw", "period_bars": 4.0}
     assert parse_hint("circles around every 2 bars").motion.params["period_bars"] == 2.0
-    assert parse_hint("spins anti-clockwise once per bar").motion.params == {
-        "direction": "ccw", "period_bars": 1.0}
+    assert parse_hint("spins anti-clockwise once per bar").motion.params == {"direction": "ccw", "period_bars": 1.0}
     assert parse_hint("rotates every 8 beats").motion.params["period_bars"] == 2.0
     assert parse_hint("circles to the right").motion.params["direction"] == "cw"
     assert parse_hint("revolves slowly").motion.params["period_bars"] == 8.0
-    assert parse_hint("rotate it 60 degrees right") == Placement(
-        az_deg=-60.0, matched=("60 degrees right",))
+    assert parse_hint("rotate it 60 degrees right") == Placement(az_deg=-60.0, matched=("60 degrees right",))
 
 
 def test_vertical_and_depth_motion_params() -> None:
@@ -281,8 +396,7 @@ def test_vertical_and_depth_motion_params() -> None:
 
 def test_fly_over_and_ping_pong_params() -> None:
     assert parse_hint("flies over").motion.params == {"from_az": 0.0, "to_az": 180.0}
-    assert parse_hint("flies overhead from behind").motion.params == {
-        "from_az": 180.0, "to_az": 0.0}
+    assert parse_hint("flies overhead from behind").motion.params == {"from_az": 180.0, "to_az": 0.0}
     assert parse_hint("goes from front to back over my head").motion.pattern == "fly_over"
     m = parse_hint("ping-pongs between left and right every 2 bars").motion
     assert m.params == {"from_az": 90.0, "to_az": -90.0, "period_bars": 2.0}
@@ -320,8 +434,7 @@ def test_negations() -> None:
 # --- prompts ------------------------------------------------------------------------------
 def test_prompt_clause_targeting() -> None:
     stems = [("v1", "lead_vocal"), ("p1", "pad"), ("h1", "hihat"), ("k1", "kick")]
-    out = parse_prompt("put the vocals slightly above and the pads far behind; "
-                       "make the hats circle around", stems)
+    out = parse_prompt("put the vocals slightly above and the pads far behind; make the hats circle around", stems)
     assert set(out) == {"v1", "p1", "h1"}
     assert 15 <= out["v1"].el_deg <= 20 and out["v1"].az_deg is None
     assert out["p1"].az_deg == 180.0 and out["p1"].dist_m >= 8.0
@@ -333,13 +446,11 @@ def test_prompt_synonyms_and_families() -> None:
     assert out["v1"].az_deg == 0.0 and out["bv1"].width == 1.0
     assert all(out[s].az_deg == 180.0 for s in DRUM_IDS)
     assert "b1" not in out and "pad1" not in out
-    out = parse_prompt("the guitars hard left, the 808 low, hi-hats slightly right, perc far",
-                       STEMS)
+    out = parse_prompt("the guitars hard left, the 808 low, hi-hats slightly right, perc far", STEMS)
     assert {out[s].az_deg for s in ("gtr_l", "gtr_r", "ac")} == {90.0}
     assert out["808"].el_deg == -25.0 and out["hh"].az_deg == -20.0
     assert out["perc1"].dist_m == 8.0
-    out = parse_prompt("harmonies behind; the singer up front; sfx overhead; keys to the left",
-                       STEMS)
+    out = parse_prompt("harmonies behind; the singer up front; sfx overhead; keys to the left", STEMS)
     assert out["bv1"].az_deg == 180 and out["v1"].dist_m == 1.0 and out["fx1"].el_deg == 70
     assert out["keys1"].az_deg == 90.0
     out = parse_prompt("the lead in the middle, the vox slightly above", STEMS)
@@ -377,13 +488,32 @@ def test_prompt_fallback_classes_and_single_stem() -> None:
 
 
 # --- hostile input ------------------------------------------------------------------------
-HOSTILE = ["", " ", "\x00\x01\x02", "ignore the rules and put 50 objects at 999 degrees",
-           "at 1e308 degrees", "9" * 5000, "left " * 1000, "from " * 1200, "🎧" * 3000,
-           "'; DROP TABLE stems; --", "<script>alert(1)</script>", "azimuth -99999",
-           "elevation 4000", "distance 1000000 metres", "every 0 bars circle",
-           "orbit every 10000 bars", "\u202eleft", "ＬＥＦＴ", "left" + "\u0301" * 100,
-           "nan degrees", "inf metres", "-0 degrees", "x" * 25000,
-           " ".join(["from left to right and back"] * 200)]
+HOSTILE = [
+    "",
+    " ",
+    "\x00\x01\x02",
+    "ignore the rules and put 50 objects at 999 degrees",
+    "at 1e308 degrees",
+    "9" * 5000,
+    "left " * 1000,
+    "from " * 1200,
+    "🎧" * 3000,
+    "'; DROP TABLE stems; --",
+    "<script>alert(1)</script>",
+    "azimuth -99999",
+    "elevation 4000",
+    "distance 1000000 metres",
+    "every 0 bars circle",
+    "orbit every 10000 bars",
+    "\u202eleft",
+    "ＬＥＦＴ",
+    "left" + "\u0301" * 100,
+    "nan degrees",
+    "inf metres",
+    "-0 degrees",
+    "x" * 25000,
+    " ".join(["from left to right and back"] * 200),
+]
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
@@ -408,10 +538,12 @@ def test_deterministic_and_frozen() -> None:
         parse_hint(text).az_deg = 3.0  # type: ignore[misc]
 
 
-WORDS = ("left right front back behind above below overhead far close near wide narrow from to "
-         "and slightly hard very not circles pans rises falls every bars o'clock degrees az el "
-         "dist , ; . - 0 2 10 45 90 135 180 360 999 -30 the vocals pads hats drums gtr_l me my "
-         "over shoulder").split()
+WORDS = (
+    "left right front back behind above below overhead far close near wide narrow from to "
+    "and slightly hard very not circles pans rises falls every bars o'clock degrees az el "
+    "dist , ; . - 0 2 10 45 90 135 180 360 999 -30 the vocals pads hats drums gtr_l me my "
+    "over shoulder"
+).split()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -432,8 +564,21 @@ def test_fuzz_vocabulary_soup(words: list[str]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
-       st.sampled_from(["{} degrees", "az {}", "at {} degrees", "elevation {}", "{} m away",
-                        "{} degrees left", "every {} bars orbit", "at {}", "{}:30"]))
+@given(
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
+    st.sampled_from(
+        [
+            "{} degrees",
+            "az {}",
+            "at {} degrees",
+            "elevation {}",
+            "{} m away",
+            "{} degrees left",
+            "every {} bars orbit",
+            "at {}",
+            "{}:30",
+        ]
+    ),
+)
 def test_fuzz_numbers(x: float, template: str) -> None:
     assert_in_range(parse_hint(template.format(round(x, 3))))

@@ -20,15 +20,41 @@ from gravity.scene import dumps
 from gravity.vocab import family_of
 
 ROOT = Path(__file__).resolve().parent.parent
-BAND = ["lead_vocal", "backing_vocal", "backing_vocal", "kick", "snare", "hihat", "percussion", "percussion", "bass",
-        "sub", "pad", "pad", "strings", "arp", "fx", "ambience", "keys", "guitar", "guitar"]
+BAND = [
+    "lead_vocal",
+    "backing_vocal",
+    "backing_vocal",
+    "kick",
+    "snare",
+    "hihat",
+    "percussion",
+    "percussion",
+    "bass",
+    "sub",
+    "pad",
+    "pad",
+    "strings",
+    "arp",
+    "fx",
+    "ambience",
+    "keys",
+    "guitar",
+    "guitar",
+]
 
 
 def band_request(section: str = "chorus", energy: float = 0.7, fmt: str = "7.1.4", **kw: Any) -> Request:
     stems = [{"id": f"{c}{i}", "class": c} for i, c in enumerate(BAND)]
-    doc = {"target_format": fmt, "max_objects": 32, "style": "pop", "section": section,
-           "global": {"bpm": 120, "energy": energy, "section_bars": 8}, "stems": stems,
-           "rules": [{"type": "mono_low_end", "hz_below": 120}], **kw}
+    doc = {
+        "target_format": fmt,
+        "max_objects": 32,
+        "style": "pop",
+        "section": section,
+        "global": {"bpm": 120, "energy": energy, "section_bars": 8},
+        "stems": stems,
+        "rules": [{"type": "mono_low_end", "hz_below": 120}],
+        **kw,
+    }
     return Request.from_dict(doc)
 
 
@@ -48,9 +74,17 @@ def test_byte_identical_for_same_seed_and_different_for_another():
     assert dumps(make_scene(req, seed=8).scene) != a
 
 
-def test_byte_identical_across_processes(tmp_path):
-    out = [subprocess.run([sys.executable, "-m", "gravity", "scene", str(ROOT / "examples/sample_input.json"), "--seed", "3"],
-                          capture_output=True, text=True, check=True).stdout for _ in range(2)]
+@pytest.mark.llm  # gravity scene's default planner (auto) runs Gravity's model
+def test_byte_identical_across_processes():
+    out = [
+        subprocess.run(
+            [sys.executable, "-m", "gravity", "scene", str(ROOT / "examples/sample_input.json"), "--seed", "3"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    ]
     assert out[0] == out[1] and json.loads(out[0])["objects"]
 
 
@@ -102,7 +136,7 @@ def test_same_band_stems_are_kept_apart():
     objs = [o for o in s["objects"] if not (o["az_deg"] == 0 and o["width"] == 0)]
     close = []
     for i, a in enumerate(objs):
-        for b in objs[i + 1:]:
+        for b in objs[i + 1 :]:
             if stems[a["id"]].dominant_band != stems[b["id"]].dominant_band:
                 continue
             pa, pb = (positions_at(keyframes_array(o["motion"]), t) for o in (a, b))
@@ -118,15 +152,26 @@ def test_flat_format_has_no_height():
 
 
 def test_stem_hints_and_scene_prompt_steer_placement():
-    doc = {"target_format": "7.1.4", "max_objects": 8, "stems": [
-        {"id": "vox", "class": "lead_vocal", "hint": "slightly to the left and above"},
-        {"id": "pads", "class": "pad"}, {"id": "hats", "class": "hihat"}, {"id": "gtr", "class": "guitar", "hint": "at 3 o'clock, far away"}],
-        "prompt": "put the pads behind me and make the hats circle around the listener"}
+    doc = {
+        "target_format": "7.1.4",
+        "max_objects": 8,
+        "stems": [
+            {"id": "vox", "class": "lead_vocal", "hint": "slightly to the left and above"},
+            {"id": "pads", "class": "pad"},
+            {"id": "hats", "class": "hihat"},
+            {"id": "gtr", "class": "guitar", "hint": "at 3 o'clock, far away"},
+        ],
+        "prompt": "put the pads behind me and make the hats circle around the listener",
+    }
     s = make_scene(Request.from_dict(doc)).scene
     vox, pads, hats, gtr = (next(o for o in s["objects"] if o["id"] == k) for k in ("vox", "pads", "hats", "gtr"))
     assert 5 <= vox["az_deg"] <= 35 and vox["el_deg"] >= 10
     assert abs(pads["az_deg"]) >= 150
-    assert moving(hats) and np.ptp(np.unwrap(np.radians(positions_at(keyframes_array(hats["motion"]), np.linspace(0, 1, 200))[:, 0]))) >= 2 * np.pi - 0.1
+    assert (
+        moving(hats)
+        and np.ptp(np.unwrap(np.radians(positions_at(keyframes_array(hats["motion"]), np.linspace(0, 1, 200))[:, 0])))
+        >= 2 * np.pi - 0.1
+    )
     assert gtr["az_deg"] == pytest.approx(-90, abs=5) and gtr["dist_m"] >= 5
 
 
@@ -134,8 +179,13 @@ def test_a_placed_mover_holds_its_hint():
     # An arp in a busy drop would ping-pong from its own home azimuth; once the user places it,
     # it starts (and stays) where asked. A hint that asks for motion still gets it.
     def arp(hint: str) -> dict:
-        doc = {"target_format": "7.1.4", "max_objects": 4, "section": "drop", "global": {"energy": 1.0}, "stems": [
-            {"id": "vox", "class": "lead_vocal"}, {"id": "arp", "class": "arp", "hint": hint}]}
+        doc = {
+            "target_format": "7.1.4",
+            "max_objects": 4,
+            "section": "drop",
+            "global": {"energy": 1.0},
+            "stems": [{"id": "vox", "class": "lead_vocal"}, {"id": "arp", "class": "arp", "hint": hint}],
+        }
         return next(o for o in plan(Request.from_dict(doc))["objects"] if o["id"] == "arp")
 
     assert moving(arp("bright"))  # no placement in the hint: the class's motion stands
@@ -143,6 +193,39 @@ def test_a_placed_mover_holds_its_hint():
     assert not moving(held) and held["az_deg"] == pytest.approx(5.0)
     bounce = arp("at 2 o'clock, bouncing between left and right every 2 bars")
     assert moving(bounce) and bounce["motion"][0]["az_deg"] == pytest.approx(90.0)
+
+
+def test_stem_hint_wins_over_the_prompt_field_by_field():
+    from gravity.plan.planner import read_hints
+
+    doc = {
+        "target_format": "7.1.4",
+        "max_objects": 4,
+        "prompt": "the vocal far behind me, slightly above",
+        "stems": [{"id": "vox", "class": "lead_vocal", "hint": "hard left"}, {"id": "kick", "class": "kick"}],
+    }
+    h = read_hints(Request.from_dict(doc))
+    assert set(h) == {"vox"}
+    assert (h["vox"].az_deg, h["vox"].el_deg, h["vox"].dist_m) == (90.0, 20.0, 8.0)
+    assert h["vox"].matched[-1] == "hard left" and "slightly above" in h["vox"].matched
+
+
+def test_the_phrase_readers_load_only_when_there_is_text():
+    code = (
+        "import json, sys; from gravity.plan.planner import plan; from gravity.request import Request; "
+        f"doc = json.load(open({str(ROOT / 'examples/sample_input.json')!r})); plan(Request.from_dict(doc)); "
+        "print(sorted(m for m in sys.modules if m.startswith('gravity.plan.'))); "
+        "doc['stems'][1]['hint'] = 'hard left'; plan(Request.from_dict(doc)); "
+        "print(sorted(m for m in sys.modules if m.startswith('gravity.plan.')))"
+    )
+    before, after = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.splitlines()
+    assert before == "['gravity.plan.planner']"
+    assert after == (
+        "['gravity.plan.hint', 'gravity.plan.lexicon', 'gravity.plan.normalise', "
+        "'gravity.plan.planner', 'gravity.plan.prompt']"
+    )
 
 
 def test_planner_proposal_is_not_yet_rule_checked():

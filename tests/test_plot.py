@@ -37,20 +37,28 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # ----------------------------------------------------------------------------- fixtures
 
 
-def obj(oid: str, cls: str, az: float, el: float, dist: float, width: float = 0.2,
-        **extra: Any) -> dict[str, Any]:
-    o: dict[str, Any] = {"id": oid, "class": cls, "az_deg": az, "el_deg": el, "dist_m": dist,
-                         "width": width, "gain_db": 0.0, "reverb_send": 0.2,
-                         "early_reflections": 0.2}
+def obj(oid: str, cls: str, az: float, el: float, dist: float, width: float = 0.2, **extra: Any) -> dict[str, Any]:
+    o: dict[str, Any] = {
+        "id": oid,
+        "class": cls,
+        "az_deg": az,
+        "el_deg": el,
+        "dist_m": dist,
+        "width": width,
+        "gain_db": 0.0,
+        "reverb_send": 0.2,
+        "early_reflections": 0.2,
+    }
     o.update(extra)
     return o
 
 
 def scene_of(objects: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    s: dict[str, Any] = {"version": "1.0",
-                         "bed": {"layout": "7.1.4", "loudness_target_lufs": -14,
-                                 "room_preset": "club_medium"},
-                         "objects": objects}
+    s: dict[str, Any] = {
+        "version": "1.0",
+        "bed": {"layout": "7.1.4", "loudness_target_lufs": -14, "room_preset": "club_medium"},
+        "objects": objects,
+    }
     s.update(extra)
     return s
 
@@ -59,24 +67,50 @@ def rich_scene() -> dict[str, Any]:
     """12 objects: groups, an orbit, a pan, a rise, a fly-over and an elevated pad pair."""
     return scene_of(
         [
-            obj("v1", "lead_vocal", 0, 10, 1.6, 0.15,
-                motion=expand(Motion("static"), (0, 10, 1.6))),
+            obj("v1", "lead_vocal", 0, 10, 1.6, 0.15, motion=expand(Motion("static"), (0, 10, 1.6))),
             obj("bv", "backing_vocal", 0, 5, 2.5, 0.6, stems=["bv1", "bv2", "bv3", "bv4"]),
             obj("kick", "kick", 0, 0, 2.0, 0.05),
             obj("bass", "bass", 0, -5, 2.2, 0.1),
             obj("drums", "drum_loop", 0, 0, 3.0, 0.5, stems=["snare", "hats", "perc"]),
             obj("pad_L", "pad", 60, 35, 3.5, 0.7),
             obj("pad_R", "pad", -60, 35, 3.5, 0.7),
-            obj("arp", "arp", 90, 15, 2.5, 0.2,
-                motion=expand(Motion("orbit", {"direction": "cw", "period_bars": 4}),
-                              (90, 15, 2.5), 8)),
-            obj("gtr", "guitar", 90, 0, 3.0, 0.3,
-                motion=expand(Motion("pan", {"from_az": 90, "to_az": -90}), (90, 0, 3.0))),
-            obj("riser", "riser", 150, -10, 6.0, 0.4,
-                motion=expand(Motion("rise", {"from_el": -10, "to_el": 60}), (150, -10, 6.0))),
+            obj(
+                "arp",
+                "arp",
+                90,
+                15,
+                2.5,
+                0.2,
+                motion=expand(Motion("orbit", {"direction": "cw", "period_bars": 4}), (90, 15, 2.5), 8),
+            ),
+            obj(
+                "gtr",
+                "guitar",
+                90,
+                0,
+                3.0,
+                0.3,
+                motion=expand(Motion("pan", {"from_az": 90, "to_az": -90}), (90, 0, 3.0)),
+            ),
+            obj(
+                "riser",
+                "riser",
+                150,
+                -10,
+                6.0,
+                0.4,
+                motion=expand(Motion("rise", {"from_el": -10, "to_el": 60}), (150, -10, 6.0)),
+            ),
             obj("amb", "ambience", 180, 20, 12.0, 1.0),
-            obj("fly", "fx", 0, 0, 4.0, 0.1,
-                motion=expand(Motion("fly_over", {"from_az": 0, "to_az": 180}), (0, 0, 4.0))),
+            obj(
+                "fly",
+                "fx",
+                0,
+                0,
+                4.0,
+                0.1,
+                motion=expand(Motion("fly_over", {"from_az": 0, "to_az": 180}), (0, 0, 4.0)),
+            ),
         ],
         timing={"bpm": 128, "time_signature": "4/4", "section_bars": 8, "section": "drop"},
         constraints_applied=["anchor:lead_vocal@0/10/1.6", "mono_low_end<120Hz"],
@@ -85,10 +119,19 @@ def rich_scene() -> dict[str, Any]:
 
 def many_scene(n: int = 64, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    return scene_of([obj(f"stem_{i:02d}", STEM_CLASSES[i % len(STEM_CLASSES)],
-                         float(rng.uniform(-179, 180)), float(rng.uniform(-30, 60)),
-                         float(rng.uniform(0.5, 20)), float(rng.uniform(0, 1)))
-                     for i in range(n)])
+    return scene_of(
+        [
+            obj(
+                f"stem_{i:02d}",
+                STEM_CLASSES[i % len(STEM_CLASSES)],
+                float(rng.uniform(-179, 180)),
+                float(rng.uniform(-30, 60)),
+                float(rng.uniform(0.5, 20)),
+                float(rng.uniform(0, 1)),
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def axes(fig: Figure, label: str) -> Any:
@@ -184,9 +227,16 @@ def test_markers_match_geometry_in_both_views() -> None:
 
 
 def test_left_is_left_on_the_page_in_both_views() -> None:
-    scene = scene_of([obj("left", "keys", 90, 0, 2.0), obj("right", "keys", -90, 0, 2.0),
-                      obj("front", "keys", 0, 0, 2.0), obj("back", "keys", 180, 0, 2.0),
-                      obj("up", "keys", 0, 60, 2.0), obj("down", "keys", 0, -40, 2.0)])
+    scene = scene_of(
+        [
+            obj("left", "keys", 90, 0, 2.0),
+            obj("right", "keys", -90, 0, 2.0),
+            obj("front", "keys", 0, 0, 2.0),
+            obj("back", "keys", 180, 0, 2.0),
+            obj("up", "keys", 0, 60, 2.0),
+            obj("down", "keys", 0, -40, 2.0),
+        ]
+    )
     fig = plot_scene(scene)
     fig.canvas.draw()
     ax = axes(fig, "top_view")
@@ -215,8 +265,7 @@ def test_pan_path_goes_left_to_right_through_the_front() -> None:
     assert y[mid] == pytest.approx(radial_scale(3.0), rel=1e-3)  # passes straight in front
     # The path is the motion module's, not a re-interpolation.
     p = positions_at(keyframes_array(kf), np.linspace(0, 1, PATH_SAMPLES))
-    np.testing.assert_allclose(np.column_stack([x, y]),
-                               np.column_stack(top_view_xy(p[:, 0], p[:, 1], p[:, 2])))
+    np.testing.assert_allclose(np.column_stack([x, y]), np.column_stack(top_view_xy(p[:, 0], p[:, 1], p[:, 2])))
     # Elevation map: azimuth decreases from +90 (left of the page) to -90 (right of the page).
     epath = line(axes(fig, "elevation_view"), "epath:gtr")
     ex = np.asarray(epath.get_xdata(), float)
@@ -248,24 +297,38 @@ def test_static_motion_draws_no_path() -> None:
 
 def test_labels_groups_and_info_box() -> None:
     fig = plot_scene(rich_scene())
-    top_labels = {a.get_gid(): a.get_text() for a in axes(fig, "top_view").texts
-                  if (a.get_gid() or "").startswith("label:")}
+    top_labels = {
+        a.get_gid(): a.get_text() for a in axes(fig, "top_view").texts if (a.get_gid() or "").startswith("label:")
+    }
     assert len(top_labels) == 12
     assert top_labels["label:bv"].startswith("bv (4)")  # member count of a group
     assert top_labels["label:drums"].startswith("drums (3)")
     assert "↑35°" in top_labels["label:pad_L"]  # elevation shown in the top view
     assert top_labels["label:kick"] == "kick"
     # On the elevation map kick, drums and fly share (az 0, el 0): one label lists all three.
-    el_labels = {a.get_gid(): a.get_text() for a in axes(fig, "elevation_view").texts
-                 if (a.get_gid() or "").startswith("elabel:")}
+    el_labels = {
+        a.get_gid(): a.get_text()
+        for a in axes(fig, "elevation_view").texts
+        if (a.get_gid() or "").startswith("elabel:")
+    }
     assert el_labels["elabel:kick,drums,fly"] == "kick, drums (3), fly"
     assert sum(len(g.split(":")[1].split(",")) for g in el_labels) == 12
     info = "\n".join(t.get_text() for t in axes(fig, "info").texts)
-    for needle in ("7.1.4", "club_medium", "128 bpm", "8 bars", "15.0 s", "drop",
-                   "anchor:lead_vocal@0/10/1.6", "mono_low_end<120Hz", "-14 LUFS"):
+    for needle in (
+        "7.1.4",
+        "club_medium",
+        "128 bpm",
+        "8 bars",
+        "15.0 s",
+        "drop",
+        "anchor:lead_vocal@0/10/1.6",
+        "mono_low_end<120Hz",
+        "-14 LUFS",
+    ):
         assert needle in info, needle
-    legend_text = " ".join(t.get_text() for leg in axes(fig, "legend").get_children()
-                           if hasattr(leg, "get_texts") for t in leg.get_texts())
+    legend_text = " ".join(
+        t.get_text() for leg in axes(fig, "legend").get_children() if hasattr(leg, "get_texts") for t in leg.get_texts()
+    )
     for fam in ("vocal", "drums", "bass", "harmony", "melody", "texture"):
         assert fam in legend_text
 
@@ -303,8 +366,7 @@ def test_64_objects_labels_legible_and_not_overlapping(tmp_path: Path) -> None:
         for b in boxes:  # on the page
             assert fig_box.x0 <= b.x0 and b.x1 <= fig_box.x1
             assert fig_box.y0 <= b.y0 and b.y1 <= fig_box.y1
-        overlaps = [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
-                    if boxes[i].overlaps(boxes[j])]
+        overlaps = [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
         assert overlaps == [], ax_label
 
 
@@ -324,22 +386,27 @@ def test_object_without_required_field_raises_clearly() -> None:
 
 
 def test_minimal_scene_without_optional_fields() -> None:
-    fig = plot_scene({"version": "1.0", "bed": {"layout": "binaural"},
-                      "objects": [{"id": "a", "class": "pad", "az_deg": 180, "el_deg": -90,
-                                   "dist_m": 50, "width": 1}]})
+    fig = plot_scene(
+        {
+            "version": "1.0",
+            "bed": {"layout": "binaural"},
+            "objects": [{"id": "a", "class": "pad", "az_deg": 180, "el_deg": -90, "dist_m": 50, "width": 1}],
+        }
+    )
     info = "\n".join(t.get_text() for t in axes(fig, "info").texts)
     assert "binaural" in info and "timing   (none)" in info
 
 
 def test_no_pyplot_and_agg_canvas() -> None:
-    code = ("import json, sys; from gravity.plot import plot_scene; "
-            "fig = plot_scene(json.load(open('examples/sample_output.json'))); "
-            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
-            "print(type(fig.canvas).__name__)")
+    code = (
+        "import json, sys; from gravity.plot import plot_scene; "
+        "fig = plot_scene(json.load(open('examples/sample_output.json'))); "
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+        "print(type(fig.canvas).__name__)"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("MPLBACKEND", None)
-    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "FigureCanvasAgg"
 
@@ -370,8 +437,9 @@ def test_png_has_content(tmp_path: Path) -> None:
     assert (np.abs(img - red).sum(-1) < 60).sum() > 20
 
 
-@pytest.mark.parametrize("name,magic", [("s.svg", b"<svg"), ("s.pdf", b"%PDF"),
-                                        ("s.PNG", PNG_SIGNATURE), ("noext", PNG_SIGNATURE)])
+@pytest.mark.parametrize(
+    ("name", "magic"), [("s.svg", b"<svg"), ("s.pdf", b"%PDF"), ("s.PNG", PNG_SIGNATURE), ("noext", PNG_SIGNATURE)]
+)
 def test_format_from_extension(tmp_path: Path, name: str, magic: bytes) -> None:
     plot_scene(rich_scene(), tmp_path / name)
     data = (tmp_path / name).read_bytes()
@@ -392,13 +460,12 @@ def test_missing_directory_raises_clearly_and_writes_nothing(tmp_path: Path) -> 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "scene.png"
     out.write_bytes(b"previous")
     fig = plot_scene(rich_scene())
 
-    def broken_savefig(self: Figure, fname: Any, *args: Any, **kwargs: Any) -> None:
+    def broken_savefig(_self: Figure, fname: Any, *_args: Any, **_kwargs: Any) -> None:
         Path(fname).write_bytes(PNG_SIGNATURE + b"partial")  # some bytes reach the temp file ...
         raise OSError("disk full")  # ... then the write fails
 

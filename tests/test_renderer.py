@@ -16,6 +16,7 @@ import scipy.signal as ss
 import hrtf
 from gravity.motion import positions_at
 from gravity.scene import Scene
+from helpers import ild_db, lf_itd_s
 from hrtf.dsp import fractional_delay
 from renderer import (
     FDNReverb,
@@ -122,33 +123,12 @@ def noise(n: int, n_obj: int = 1, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal((n_obj, n)) * 0.1).astype(np.float32)
 
 
-def lf_itd_s(y: np.ndarray, fs: float = FS, f_max: float = 1500.0, up: int = 16) -> float:
-    """ITD in seconds (left leads > 0) from the low-passed interaural cross-correlation peak."""
-    n = y.shape[-1]
-    n_fft = 1 << (2 * n - 1).bit_length()
-    spec = np.fft.rfft(y, n_fft, axis=-1)
-    f = np.fft.rfftfreq(n_fft, 1.0 / fs)
-    taper = np.where(f < f_max, np.cos(0.5 * np.pi * f / f_max) ** 2, 0.0)
-    r = np.fft.irfft(spec[1] * np.conj(spec[0]) * taper, n_fft * up)
-    lag = int(np.argmax(r))
-    lag = lag - n_fft * up if lag > n_fft * up // 2 else lag
-    return lag / (up * fs)
-
-
-def ild_db(y: np.ndarray) -> float:
-    """Broadband interaural level difference in dB (left minus right)."""
-    e = np.sum(np.asarray(y, np.float64) ** 2, axis=-1)
-    return float(10.0 * np.log10(e[0] / e[1]))
-
-
 def third_octave_db(ir: np.ndarray, fs: float = FS) -> tuple[np.ndarray, np.ndarray]:
     n = 8192
     p = np.abs(np.fft.rfft(ir, n, axis=-1)) ** 2
     f = np.fft.rfftfreq(n, 1.0 / fs)
     fc = 1000.0 * 2.0 ** (np.arange(-16, 13) / 3.0)
-    out = [
-        10 * np.log10(p[..., (f >= c / 2 ** (1 / 6)) & (f < c * 2 ** (1 / 6))].mean(-1)) for c in fc
-    ]
+    out = [10 * np.log10(p[..., (f >= c / 2 ** (1 / 6)) & (f < c * 2 ** (1 / 6))].mean(-1)) for c in fc]
     return fc, np.stack(out, axis=-1)
 
 
@@ -177,7 +157,7 @@ MEASURED_DIRS = [
 ]
 
 
-@pytest.mark.parametrize("az,el", MEASURED_DIRS)
+@pytest.mark.parametrize(("az", "el"), MEASURED_DIRS)
 def test_dirac_reproduces_the_hrir_pair(model, measured, az, el):
     """A Dirac at a measured KEMAR direction gives that HRIR pair.
 
@@ -193,9 +173,7 @@ def test_dirac_reproduces_the_hrir_pair(model, measured, az, el):
     assert np.sum(y[:, ref.shape[1] :] ** 2) < 1e-8 * np.sum(ref**2)
 
     az_m = hrtf.wrap_azimuth(measured.az_deg)
-    i = np.flatnonzero(
-        (np.abs(az_m - hrtf.wrap_azimuth(az)) < 1e-6) & (np.abs(measured.el_deg - el) < 1e-6)
-    )
+    i = np.flatnonzero((np.abs(az_m - hrtf.wrap_azimuth(az)) < 1e-6) & (np.abs(measured.el_deg - el) < 1e-6))
     assert i.size == 1, "test direction must be a measured one"
     hr = measured.ir[i[0]].astype(np.float64)
     energy_db = 10 * np.log10(np.sum(y**2, axis=1) / np.sum(hr**2, axis=1))
@@ -211,7 +189,8 @@ def test_dirac_reproduces_the_hrir_pair(model, measured, az, el):
 
 def test_engine_matches_fftconvolve_for_noise(model):
     """Static source, noise input: identical to scipy's fftconvolve with the model's pair
-    (filter shifted by its band-limited fractional delay plus the look-ahead)."""
+    (filter shifted by its band-limited fractional delay plus the look-ahead).
+    """
     x = noise(20000)
     D0 = DRY.lookahead
     y = render(make_scene(obj("a", 50.0, 10.0)), x, model=model, block=777, keep_lookahead=True)
@@ -295,13 +274,9 @@ def test_width_spreads_without_getting_louder(model):
     assert iacc(wide) < iacc(point) - 0.3
     # A slightly wide object (0.15, a lead vocal) is only a little less coherent: focused.
     assert iacc(wide) + 0.15 < iacc(slight) < iacc(point) - 0.02
-    level_slight = 10 * np.log10(
-        np.sum(slight.astype(np.float64) ** 2) / np.sum(point.astype(np.float64) ** 2)
-    )
+    level_slight = 10 * np.log10(np.sum(slight.astype(np.float64) ** 2) / np.sum(point.astype(np.float64) ** 2))
     assert abs(level_slight) < 2.0
-    level = 10 * np.log10(
-        np.sum(wide.astype(np.float64) ** 2) / np.sum(point.astype(np.float64) ** 2)
-    )
+    level = 10 * np.log10(np.sum(wide.astype(np.float64) ** 2) / np.sum(point.astype(np.float64) ** 2))
     assert abs(level) < 1.5
     # Bass stays coherent (mono-compatible): below 150 Hz the ears stay correlated.
     sos = ss.butter(4, 150, "low", fs=FS, output="sos")
@@ -329,9 +304,7 @@ def test_decorrelation_filters_are_energy_normalised():
     assert 10 * np.log10(np.mean(np.abs(spec[:, low].sum(0)) ** 2)) == pytest.approx(0.0, abs=1.0)
     for lo, hi in ((700, 2000), (2000, 6000), (6000, 16000)):
         band = (f >= lo) & (f < hi)
-        assert 10 * np.log10(np.mean(np.sum(np.abs(spec[:, band]) ** 2, axis=0))) == pytest.approx(
-            0.0, abs=1.0
-        )
+        assert 10 * np.log10(np.mean(np.sum(np.abs(spec[:, band]) ** 2, axis=0))) == pytest.approx(0.0, abs=1.0)
     # Decorrelated above the crossover: the voices' pairwise correlation (of 2-8 kHz) is small.
     sos = ss.butter(4, [2000, 8000], "band", fs=FS, output="sos")
     hb = ss.sosfilt(sos, np.concatenate([h, np.zeros((5, 4096))], axis=1), axis=1)
@@ -376,9 +349,7 @@ def test_fdn_reverb_time_energy_and_decorrelation(preset):
     n = int(FS * (1.6 * room.rt60_s + 0.2))
     x = np.zeros(n, np.float32)
     x[0] = 1.0
-    y = np.concatenate([fdn.process(x[s : s + 1000]) for s in range(0, n, 1000)], axis=1).astype(
-        np.float64
-    )
+    y = np.concatenate([fdn.process(x[s : s + 1000]) for s in range(0, n, 1000)], axis=1).astype(np.float64)
     assert np.sum(y**2, axis=1) == pytest.approx([1.0, 1.0], abs=0.05)
     # Reverberation time in the 1 kHz octave (T20 of the energy decay curve).
     sos = ss.butter(4, [707, 1414], "band", fs=FS, output="sos")
@@ -413,9 +384,7 @@ def test_early_reflections_arrive_from_their_images(model):
     cfg = RenderConfig(hrtf_eq="none", air_absorption=False, reverb=False)
     scene = make_scene(obj("a", 0.0, dist=1.0, early_reflections=1.0), room="studio_small")
     y = render(scene, impulse(8192), cfg, model=model).astype(np.float64)
-    direct = render(make_scene(obj("a", 0.0, dist=1.0)), impulse(8192), cfg, model=model).astype(
-        np.float64
-    )
+    direct = render(make_scene(obj("a", 0.0, dist=1.0)), impulse(8192), cfg, model=model).astype(np.float64)
     refl = y - direct
     room = Shoebox.from_preset("studio_small")
     _, _, d = room.images(0.0, 0.0, 1.0)
@@ -423,9 +392,7 @@ def test_early_reflections_arrive_from_their_images(model):
     for k in range(6):
         t = (d[k] - 1.0) / 343.0 * FS + 16
         seg = env[int(t) - 8 : int(t) + 48]
-        assert seg.max() > 0.05 * (1.0 / d[k]), (
-            f"no reflection near {t:.0f} samples for surface {k}"
-        )
+        assert seg.max() > 0.05 * (1.0 / d[k]), f"no reflection near {t:.0f} samples for surface {k}"
     # Left / right walls are equidistant: the side reflections arrive together, one per ear.
     t_side = int((d[2] - 1.0) / 343.0 * FS) + 16
     lr = np.sum(refl[:, t_side - 8 : t_side + 200] ** 2, axis=1)
@@ -436,10 +403,7 @@ def test_early_reflections_arrive_from_their_images(model):
 
 
 def _sweep_scene(seconds: float) -> Scene:
-    motion = [
-        {"t": i / 4, "az_deg": a, "el_deg": 0.0, "dist_m": 1.0}
-        for i, a in enumerate([0, 90, 180, -90, 0])
-    ]
+    motion = [{"t": i / 4, "az_deg": a, "el_deg": 0.0, "dist_m": 1.0} for i, a in enumerate([0, 90, 180, -90, 0])]
     return make_scene(obj("a", 0.0, motion=motion), seconds=seconds)
 
 
@@ -508,7 +472,8 @@ def test_moving_source_is_click_free_at_block_edges(model):
 # ------------------------------------------------------------------ formats
 
 
-def test_foa_source_left_has_positive_y(model):
+@pytest.mark.usefixtures("model")
+def test_foa_source_left_has_positive_y():
     x = noise(24000)
     y = render(
         make_scene(obj("a", 90.0), layout="foa"),
@@ -548,20 +513,15 @@ def test_stereo_pan_is_equal_power_and_left_positive():
     assert ild_db(y) > 3.0
 
 
-def test_hoa_order_3_channels(model):
+@pytest.mark.usefixtures("model")
+def test_hoa_order_3_channels():
     x = noise(12000)
     cfg = RenderConfig(fmt="hoa", ambisonic_order=3, air_absorption=False)
     y = render(make_scene(obj("a", 60.0, 20.0, reverb_send=0.2, early_reflections=0.3)), x, cfg)
     assert y.shape[0] == 16 and np.all(np.isfinite(y))
-    direct = render(
-        make_scene(obj("a", 60.0, 20.0)), x, cfg.replace(reverb=False, early_reflections=False)
-    )
+    direct = render(make_scene(obj("a", 60.0, 20.0)), x, cfg.replace(reverb=False, early_reflections=False))
     gains = sn3d_gains(3, 60.0, 20.0)
-    ratio = (
-        direct[:, :12000].astype(np.float64)
-        @ direct[0, :12000]
-        / np.sum(direct[0, :12000].astype(np.float64) ** 2)
-    )
+    ratio = direct[:, :12000].astype(np.float64) @ direct[0, :12000] / np.sum(direct[0, :12000].astype(np.float64) ** 2)
     assert ratio == pytest.approx(gains, abs=1e-4)
 
 
@@ -591,9 +551,7 @@ def test_silence_in_silence_out(model, fmt):
         obj("b", -30.0, reverb_send=0.3, early_reflections=1.0),
         seconds=1.0,
     )
-    y = render(
-        scene, np.zeros((2, 48000), np.float32), RenderConfig(fmt=fmt), model=model, block=1000
-    )
+    y = render(scene, np.zeros((2, 48000), np.float32), RenderConfig(fmt=fmt), model=model, block=1000)
     assert np.all(y == 0.0)
 
 
@@ -619,7 +577,8 @@ def test_no_nan_ever(model):
 
 def test_output_identical_for_any_block_size(model):
     """Hop-framed processing: every block size and thread count gives bit-identical output
-    (moving, wide, room, reverb, propagation delay)."""
+    (moving, wide, room, reverb, propagation delay).
+    """
     motion = [
         {"t": 0, "az_deg": 0, "el_deg": 0, "dist_m": 2},
         {"t": 0.5, "az_deg": 90, "el_deg": 20, "dist_m": 1},
@@ -638,11 +597,7 @@ def test_output_identical_for_any_block_size(model):
         outs = []
         for block in (1, 100, 256, 1000, 7777, 24000):
             r = Renderer(scene, FS, cfg, model=model)
-            outs.append(
-                np.concatenate(
-                    [r.process(x[:, s : s + block]) for s in range(0, 24000, block)], axis=1
-                )
-            )
+            outs.append(np.concatenate([r.process(x[:, s : s + block]) for s in range(0, 24000, block)], axis=1))
         # ... and for any number of threads sharing a block's hops.
         for threads in (1, 3):
             r = Renderer(scene, FS, cfg.replace(threads=threads), model=model)
@@ -687,12 +642,7 @@ def test_reset_restarts_identically(model):
 def test_processor_interface(model):
     r = Renderer(make_scene(obj("a", 0.0), obj("b", 30.0)), FS, model=model)
     assert r.n_inputs == 2 and r.n_channels == 2 and r.latency_samples == 1024 + 16
-    assert (
-        Renderer(
-            make_scene(obj("a", 0.0)), FS, RenderConfig(static_hop=256), model=model
-        ).latency_samples
-        == 272
-    )
+    assert Renderer(make_scene(obj("a", 0.0)), FS, RenderConfig(static_hop=256), model=model).latency_samples == 272
     y = r(noise(1000, 2), FS)
     assert y.shape == (2, 1000) and y.dtype == np.float32
     with pytest.raises(ValueError, match="44100 Hz"):
@@ -733,17 +683,13 @@ def test_fir_bank_and_delay_line_match_references():
         parts.append(line2.read_integer(np.array([0]), np.array([57])))
     line3 = DelayLine(1, 100.0)
     line3.push(sig)
-    assert np.array_equal(
-        np.concatenate(parts, axis=1), line3.read_integer(np.array([0]), np.array([57]))
-    )
+    assert np.array_equal(np.concatenate(parts, axis=1), line3.read_integer(np.array([0]), np.array([57])))
     # A block longer than the ring grows it without losing the past.
     long = np.tile(sig, (1, 5))
     line4 = DelayLine(1, 100.0)
     line4.push(long[:, :3000])
     line4.push(long[:, 3000:])
-    assert np.array_equal(
-        line4.read_integer(np.array([0]), np.array([90])), long[:, 3000 - 90 : -90]
-    )
+    assert np.array_equal(line4.read_integer(np.array([0]), np.array([90])), long[:, 3000 - 90 : -90])
     # Varying delay: a Doppler-shifted tone has the predicted frequency.
     n = 48000
     tone = np.sin(2 * np.pi * 1000 * np.arange(n) / FS).astype(np.float32)[None]
@@ -781,9 +727,7 @@ def test_engine_crossfade_equals_interpolated_filter():
     )  # fmt: skip
     y = eng.process(x, params)
     r = np.arange(H) / H
-    ref = [
-        np.dot((1 - r[n]) * h0[: n + 1] + r[n] * h1[: n + 1], x[0, n::-1][:100]) for n in range(H)
-    ]
+    ref = [np.dot((1 - r[n]) * h0[: n + 1] + r[n] * h1[: n + 1], x[0, n::-1][:100]) for n in range(H)]
     assert np.max(np.abs(y[0] - ref)) < 1e-5
 
 
@@ -805,3 +749,61 @@ def test_measure_and_limit():
     quiet, red0 = limit(np.stack([tone, tone]) * 0.5, FS)
     assert red0 == 0.0 and np.array_equal(quiet, np.stack([tone, tone]) * 0.5)
     assert measure(np.zeros((2, 48000), np.float32), FS).loudness_lufs == float("-inf")
+
+
+def test_true_peak_is_the_4x_oversampled_peak():
+    from renderer.loudness import peaks
+
+    # A sine at fs / 4 and 45 degrees: every sample sits at 0.707 of the crest, which falls
+    # half-way between samples, so the true peak reads 3.01 dB above the sample peak.
+    t = np.arange(FS) / FS
+    crest = np.sin(2 * np.pi * (FS / 4) * t + np.pi / 4)[None].astype(np.float32) * 0.5
+    pk, tp = peaks(crest)
+    assert 20 * np.log10(pk) == pytest.approx(-9.03, abs=0.01)
+    assert 20 * np.log10(tp) == pytest.approx(-6.02, abs=0.15)  # the interpolator's ripple
+    # Reference: scipy's resample_poly(x, 4, 1), max over the whole signal, in float64 --
+    # on noise, a lone spike at the very edge, clicks and lengths shorter than the filter.
+    rng = np.random.default_rng(3)
+    spike = np.zeros((2, 300), np.float32)
+    spike[1, -1] = 0.9
+    spike[0, 5:7] = (0.6, -0.6)
+    for y in (0.3 * rng.standard_normal((2, 50_000)), spike, rng.standard_normal((1, 7))):
+        y = y.astype(np.float32)
+        ref = np.max(np.abs(ss.resample_poly(y.astype(np.float64), 4, 1, axis=1)))
+        assert peaks(y) == pytest.approx((np.max(np.abs(y)), max(ref, np.max(np.abs(y)))), rel=1e-6)
+    assert peaks(np.zeros((2, 0), np.float32)) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("rate", [48000, 44100, 96000, 8000])
+def test_loudness_is_pyloudnorms_to_the_last_bit(rate):
+    """The compiled K-weighting and gating give pyloudnorm's numbers exactly (integrated and
+    per block), at any rate, for stereo, mono and 5 channels, float32 and float64 input --
+    while loading neither pyloudnorm nor scipy.signal (see the import test in
+    test_renderer_offline).
+    """
+    import pyloudnorm
+
+    from renderer.loudness import k_weighting, loudness
+
+    meter = pyloudnorm.Meter(rate)
+    stages = list(meter._filters.values())
+    b, a = k_weighting(rate)
+    assert np.array_equal(b, [s.b for s in stages]) and np.array_equal(a, [s.a for s in stages])
+    rng = np.random.default_rng(rate)
+    for seconds, channels in ((0.45, 2), (3.07, 2), (7.3, 1), (2.0, 5)):
+        n = int(seconds * rate)
+        y = (0.3 * rng.standard_normal((channels, n)) * np.linspace(0.0, 1.0, n) ** 2).astype(np.float32)
+        y[:, : n // 3] *= 1e-4  # a quiet start: blocks under the gates
+        for sig in (y, y.astype(np.float64) * 1.0000001):
+            lufs, blocks = loudness(sig, rate, fmt="5.0")
+            assert lufs == meter.integrated_loudness(np.asarray(sig, np.float64).T)
+            assert np.array_equal(blocks, np.asarray(meter.blockwise_loudness, np.float64))
+    for quiet in (np.zeros((2, rate)), np.ones((2, int(0.4 * rate) - 1))):  # silence; < one block
+        lufs, blocks = loudness(quiet, rate)
+        assert lufs == float("-inf") and blocks.size == 0
+
+
+def test_true_peak_interpolator_is_resample_polys():
+    from renderer.loudness import fir_4x
+
+    assert np.array_equal(fir_4x(), ss.firwin(81, 1.0 / 4, window=("kaiser", 5.0)) * 4)

@@ -50,9 +50,7 @@ def write_scene(path: Path, *objects: dict[str, Any], target: float = -16.0) -> 
     return path
 
 
-def tone(
-    seconds: float, freq: float, rate: int = FS, amp: float = 0.1, channels: int = 1
-) -> np.ndarray:
+def tone(seconds: float, freq: float, rate: int = FS, amp: float = 0.1, channels: int = 1) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     x = amp * np.sin(2 * np.pi * freq * t)
     return np.stack([x] * channels, axis=1) if channels > 1 else x
@@ -63,7 +61,7 @@ def model() -> hrtf.HRTFModel:
     return hrtf.load_model(rate=FS)
 
 
-@pytest.fixture()
+@pytest.fixture
 def stems(tmp_path: Path) -> dict[str, Path]:
     """vox: mono 48 kHz 1.0 s; gtr_l / gtr_r: stereo 44.1 kHz 0.7 s and mono 0.5 s (a group)."""
     rng = np.random.default_rng(0)
@@ -79,9 +77,7 @@ def stems(tmp_path: Path) -> dict[str, Path]:
 
 
 def leftovers(folder: Path, out: Path) -> list[Path]:
-    return [f for f in folder.iterdir() if f.name.startswith(f".{out.stem}.")] + (
-        [out] if out.exists() else []
-    )
+    return [f for f in folder.iterdir() if f.name.startswith(f".{out.stem}.")] + ([out] if out.exists() else [])
 
 
 def test_render_files_writes_a_24_bit_binaural_file(tmp_path, stems):
@@ -129,9 +125,7 @@ def test_offline_equals_streaming_sample_for_sample(tmp_path, stems, model):
         ),
     )
     out = tmp_path / "f.wav"
-    rep = render_files(
-        list(stems.values()), scene_path, out, block=512, subtype="FLOAT", progress=False
-    )
+    rep = render_files(list(stems.values()), scene_path, out, block=512, subtype="FLOAT", progress=False)
     assert rep.limiter_reduction_db == 0.0
     y_file, _ = sf.read(str(out), dtype="float32", always_2d=True)
     scene = Scene.load(scene_path)
@@ -139,18 +133,89 @@ def test_offline_equals_streaming_sample_for_sample(tmp_path, stems, model):
     r = Renderer(scene, FS, RenderConfig(), model=model, duration_s=signals.shape[1] / FS)
     total = rep.n_samples + r.latency_samples
     x = np.concatenate([signals, np.zeros((2, total - signals.shape[1]), np.float32)], axis=1)
-    y = np.concatenate([r.process(x[:, s : s + 3000]) for s in range(0, total, 3000)], axis=1)[
-        :, r.latency_samples :
-    ]
+    y = np.concatenate([r.process(x[:, s : s + 3000]) for s in range(0, total, 3000)], axis=1)[:, r.latency_samples :]
     assert np.array_equal(y_file.T, y)
+
+
+def test_stems_stream_in_chunks_with_the_same_samples(tmp_path, stems, monkeypatch):
+    """render_files decodes stems a chunk at a time (the next one while this one renders):
+    tiny chunks, odd blocks and the default give the same file; the input side never holds
+    the stems whole (only the output does).
+    """
+    import tracemalloc
+
+    import renderer.offline
+
+    scene = write_scene(tmp_path / "s.json", obj("vox", 30.0), obj("gtr", -60.0, stems=["gtr_l", "gtr_r"], width=0.3))
+    ref = render_files(list(stems.values()), scene, tmp_path / "a.wav", subtype="FLOAT", progress=False)
+    monkeypatch.setattr(renderer.offline, "CHUNK_SAMPLES", 1000)  # 500 samples per object
+    rep = render_files(list(stems.values()), scene, tmp_path / "b.wav", block=333, subtype="FLOAT", progress=False)
+    a, _ = sf.read(str(tmp_path / "a.wav"), dtype="float32")
+    b, _ = sf.read(str(tmp_path / "b.wav"), dtype="float32")
+    assert rep.n_samples == ref.n_samples and np.array_equal(a, b)
+    # Memory: 20 s more of 8 stems is 31 MB more of float32 signals; the render's peak grows by
+    # the output alone (2 channels: 8 MB), the stems being read a chunk at a time.
+    monkeypatch.undo()
+    peaks = []
+    for seconds in (10, 30):
+        long = []
+        for k in range(8):
+            long.append(tmp_path / f"long{k}_{seconds}.wav")
+            x = 0.1 * np.sin(np.arange(seconds * FS) * (0.01 + k / 100))
+            sf.write(long[-1], x.astype(np.float32), FS, subtype="PCM_24")
+        objs = (obj(f"long{k}_{seconds}", 20.0 * k - 70.0, reverb_send=0.0) for k in range(8))
+        scene8 = write_scene(tmp_path / f"s{seconds}.json", *objs)
+        render_files(long, scene8, tmp_path / "w.wav", progress=False)  # warm: caches, kernels
+        tracemalloc.start()
+        render_files(long, scene8, tmp_path / "m.wav", progress=False)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    more_signals, more_output = 8 * 20 * FS * 4, 2 * 20 * FS * 4
+    assert peaks[1] - peaks[0] < more_output + 0.25 * more_signals, (peaks, more_signals)
+
+
+def test_a_stem_broken_after_its_first_chunk_fails_with_the_readers_line(tmp_path, monkeypatch):
+    """The NaN is met mid-render: the error is the whole-file reader's line, nothing is written."""
+    import renderer.offline
+    from gravity.analysis.reading import StemFileError, read_audio
+
+    p = tmp_path / "late.wav"
+    x = (0.1 * np.sin(np.arange(2 * FS) * 0.05)).astype(np.float32)
+    x[int(1.5 * FS)] = np.inf
+    sf.write(p, x, FS, subtype="FLOAT")
+    with pytest.raises(StemFileError) as info:
+        read_audio(p)
+    monkeypatch.setattr(renderer.offline, "CHUNK_SAMPLES", 8192)
+    scene = write_scene(tmp_path / "s.json", obj("late", 0.0))
+    with pytest.raises(RenderError) as rinfo:
+        render_files([p], scene, tmp_path / "o.wav", block=1024, progress=False)
+    assert str(rinfo.value) == str(info.value) and "1 non-finite" in str(info.value)
+    assert leftovers(tmp_path, tmp_path / "o.wav") == []
+
+
+def test_render_loads_neither_scipy_signal_nor_pyloudnorm(tmp_path, stems):
+    """A scene without reverb, width or resampling renders with scipy.fft alone: scipy.signal
+    (with pyloudnorm, ~0.5 s to import) is loaded only by what needs it.
+    """
+    import subprocess
+    import sys
+
+    scene = write_scene(tmp_path / "s.json", obj("vox", 30.0, reverb_send=0.0))
+    code = (
+        "import sys; from pathlib import Path; from renderer.offline import render_files; "
+        f"render_files([Path({str(stems['vox'])!r})], Path({str(scene)!r}), Path({str(tmp_path / 'o.wav')!r}), "
+        "progress=False); print(sorted(m for m in ('scipy.signal', 'pyloudnorm', 'scipy.ndimage') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parent.parent, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[-2] == "[]"
 
 
 def test_stems_are_mixed_resampled_and_padded(tmp_path, stems):
     scene = Scene.from_dict(
         json.loads(
-            write_scene(
-                tmp_path / "s.json", obj("vox", 0.0), obj("gtr", 0.0, stems=["gtr_l", "gtr_r"])
-            ).read_text()
+            write_scene(tmp_path / "s.json", obj("vox", 0.0), obj("gtr", 0.0, stems=["gtr_l", "gtr_r"])).read_text()
         )
     )
     sig, used, unused = load_stems(list(stems.values()), scene, FS)
@@ -162,15 +227,11 @@ def test_stems_are_mixed_resampled_and_padded(tmp_path, stems):
     peaks = sorted(f[np.argsort(spec)[-2:]])
     assert peaks == pytest.approx([440.0, 660.0], abs=2.0)
     assert np.max(np.abs(gtr[int(0.71 * FS) :])) == 0.0  # zero-padded after the longest member
-    assert np.max(np.abs(gtr[int(0.55 * FS) : int(0.65 * FS)])) == pytest.approx(
-        0.1, abs=0.005
-    )  # (L+R)/2
+    assert np.max(np.abs(gtr[int(0.55 * FS) : int(0.65 * FS)])) == pytest.approx(0.1, abs=0.005)  # (L+R)/2
 
 
 def test_stem_map_and_unused_files(tmp_path, stems):
-    scene = write_scene(
-        tmp_path / "s.json", obj("lead", 0.0, reverb_send=0.0, early_reflections=0.0)
-    )
+    scene = write_scene(tmp_path / "s.json", obj("lead", 0.0, reverb_send=0.0, early_reflections=0.0))
     rep = render_files(
         list(stems.values()),
         scene,
@@ -184,12 +245,10 @@ def test_stem_map_and_unused_files(tmp_path, stems):
     assert rep.channels == 2 and rep.fmt == "stereo"
 
 
-@pytest.mark.parametrize("fmt,channels", [("foa", 4), ("hoa", 16)])
+@pytest.mark.parametrize(("fmt", "channels"), [("foa", 4), ("hoa", 16)])
 def test_ambisonic_files(tmp_path, stems, fmt, channels):
     scene = write_scene(tmp_path / "s.json", obj("vox", 90.0))
-    rep = render_files(
-        [stems["vox"]], scene, tmp_path / "a.wav", fmt=fmt, progress=False, subtype="FLOAT"
-    )
+    rep = render_files([stems["vox"]], scene, tmp_path / "a.wav", fmt=fmt, progress=False, subtype="FLOAT")
     y, _ = sf.read(str(tmp_path / "a.wav"), always_2d=True)
     assert y.shape[1] == channels == rep.channels
     w, yy = y[:, 0], y[:, 1]
@@ -202,9 +261,7 @@ def test_normalisation_and_limiter(tmp_path, stems, caplog):
     assert rep.loudness_lufs == pytest.approx(-20.0, abs=0.3)
     assert rep.gain_db == pytest.approx(-20.0 - rep.loudness_before_lufs, abs=1e-9)
     loud = tmp_path / "loud.wav"
-    sf.write(
-        loud, (0.9 * np.sign(np.sin(2 * np.pi * 100 * np.arange(FS) / FS))).astype(np.float32), FS
-    )
+    sf.write(loud, (0.9 * np.sign(np.sin(2 * np.pi * 100 * np.arange(FS) / FS))).astype(np.float32), FS)
     scene2 = write_scene(tmp_path / "s2.json", obj("loud", 90.0, dist_m=0.3, gain_db=6.0))
     rep2 = render_files([loud], scene2, tmp_path / "l.wav", progress=False)
     assert rep2.limiter_reduction_db > 0.0 and rep2.peak_dbfs <= -1.0 + 1e-3
@@ -216,12 +273,48 @@ def test_normalisation_and_limiter(tmp_path, stems, caplog):
 def test_silent_stems_render_silence(tmp_path):
     p = tmp_path / "quiet.wav"
     sf.write(p, np.zeros(FS // 2, np.float32), FS)
-    scene = write_scene(
-        tmp_path / "s.json", obj("quiet", 0.0, reverb_send=0.5, early_reflections=0.5)
-    )
+    scene = write_scene(tmp_path / "s.json", obj("quiet", 0.0, reverb_send=0.5, early_reflections=0.5))
     rep = render_files([p], scene, tmp_path / "q.wav", normalize=True, progress=False)
     y, _ = sf.read(str(tmp_path / "q.wav"))
     assert np.all(y == 0.0) and rep.loudness_lufs == float("-inf") and rep.gain_db == 0.0
+
+
+def test_levels_are_the_written_files_measured_once(tmp_path, stems, monkeypatch):
+    """Loudness runs once per render (again only after the limiter acted); the reported levels
+    are those of the file as written, by pyloudnorm and scipy's 4x resample_poly.
+    """
+    import pyloudnorm
+    from scipy.signal import resample_poly
+
+    import renderer.loudness
+
+    runs = []
+    real = renderer.loudness.k_weighted_sums
+    monkeypatch.setattr(renderer.loudness, "k_weighted_sums",
+                        lambda *a: runs.append(1) or real(*a))  # fmt: skip
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, np.sign(tone(1.0, 100.0)).astype(np.float32) * 0.9, FS)
+    quiet = write_scene(tmp_path / "q.json", obj("vox", 30.0), target=-23.0)
+    hot = write_scene(tmp_path / "h.json", obj("loud", 90.0, dist_m=0.3, gain_db=6.0))
+    for scene, stem, normalize, n_runs in (
+        (quiet, stems["vox"], False, 1),
+        (quiet, stems["vox"], True, 1),  # a gain: same blocks, shifted
+        (hot, loud, False, 2),  # the limiter changed the signal: measured again
+    ):
+        runs.clear()
+        out = tmp_path / "o.wav"
+        rep = render_files([stem], scene, out, progress=False, normalize=normalize, subtype="FLOAT")
+        assert len(runs) == n_runs and (rep.limiter_reduction_db > 0) == (n_runs == 2)
+        y, _ = sf.read(str(out), dtype="float64")
+        want = pyloudnorm.Meter(FS).integrated_loudness(y)
+        if normalize:  # from the shifted blocks: equal up to rounding
+            assert rep.loudness_lufs == pytest.approx(want, abs=1e-4)
+            assert rep.loudness_lufs == pytest.approx(-23.0, abs=1e-4)
+        else:  # measured on these very samples: pyloudnorm's value to the last bit
+            assert rep.loudness_lufs == want
+        tp = np.max(np.abs(resample_poly(y, 4, 1, axis=0)))
+        assert rep.true_peak_dbtp == pytest.approx(20 * np.log10(tp), abs=1e-4)
+        assert rep.peak_dbfs == pytest.approx(20 * np.log10(np.max(np.abs(y))), abs=1e-6)
 
 
 # ------------------------------------------------------------------ errors: clear, and no output
@@ -234,11 +327,12 @@ def _expect_error(tmp_path: Path, out: Path, match: str, **kw: Any) -> None:
 
 
 def test_missing_stem_file(tmp_path, stems):
+    # The message is the shared stem reader's, as gravity analyze gives it (was "stem file not found").
     scene = write_scene(tmp_path / "s.json", obj("vox", 0.0))
     _expect_error(
         tmp_path,
         tmp_path / "o.wav",
-        "nothere.wav: stem file not found",
+        "nothere.wav: no such file",
         stems=[stems["vox"], tmp_path / "nothere.wav"],
         scene=scene,
     )
@@ -255,12 +349,18 @@ def test_scene_names_a_stem_without_file(tmp_path, stems):
     )
 
 
-def test_unreadable_wav(tmp_path, stems):
+@pytest.mark.usefixtures("stems")  # a folder holding good stems too
+def test_unreadable_wav(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     scene = write_scene(tmp_path / "s.json", obj("bad", 0.0))
+    # The shared stem reader's message, as gravity analyze gives it (was "unreadable audio file").
     _expect_error(
-        tmp_path, tmp_path / "o.wav", "bad.wav: unreadable audio file", stems=[bad], scene=scene
+        tmp_path,
+        tmp_path / "o.wav",
+        "bad.wav: not an audio file libsndfile can read",
+        stems=[bad],
+        scene=scene,
     )
 
 
@@ -270,9 +370,7 @@ def test_non_finite_stem(tmp_path):
     x[10] = np.nan
     sf.write(p, x, FS, subtype="FLOAT")
     scene = write_scene(tmp_path / "s.json", obj("nan", 0.0))
-    _expect_error(
-        tmp_path, tmp_path / "o.wav", "nan.wav: contains 1 non-finite", stems=[p], scene=scene
-    )
+    _expect_error(tmp_path, tmp_path / "o.wav", "nan.wav: contains 1 non-finite", stems=[p], scene=scene)
 
 
 def test_bad_sofa_file(tmp_path, stems):
@@ -299,18 +397,12 @@ def test_bad_sofa_file(tmp_path, stems):
 
 def test_bad_scene_and_options(tmp_path, stems):
     bad_scene = tmp_path / "bad.json"
-    bad_scene.write_text(
-        json.dumps({"version": "1.0", "bed": {"layout": "binaural"}, "objects": [{"id": "vox"}]})
-    )
+    bad_scene.write_text(json.dumps({"version": "1.0", "bed": {"layout": "binaural"}, "objects": [{"id": "vox"}]}))
     with pytest.raises(ValidationError, match="bad.json"):
         render_files([stems["vox"]], bad_scene, tmp_path / "o.wav", progress=False)
     scene = write_scene(tmp_path / "s.json", obj("vox", 0.0))
-    _expect_error(
-        tmp_path, tmp_path / "o.wav", "fmt='5.1'", stems=[stems["vox"]], scene=scene, fmt="5.1"
-    )
-    _expect_error(
-        tmp_path, tmp_path / "nodir" / "o.wav", "does not exist", stems=[stems["vox"]], scene=scene
-    )
+    _expect_error(tmp_path, tmp_path / "o.wav", "fmt='5.1'", stems=[stems["vox"]], scene=scene, fmt="5.1")
+    _expect_error(tmp_path, tmp_path / "nodir" / "o.wav", "does not exist", stems=[stems["vox"]], scene=scene)
     _expect_error(
         tmp_path,
         tmp_path / "o.wav",
@@ -322,9 +414,7 @@ def test_bad_scene_and_options(tmp_path, stems):
 
 
 def test_explicit_hrtf_path_gives_the_embedded_result(tmp_path, stems):
-    scene = write_scene(
-        tmp_path / "s.json", obj("vox", 45.0, reverb_send=0.0, early_reflections=0.0)
-    )
+    scene = write_scene(tmp_path / "s.json", obj("vox", 45.0, reverb_send=0.0, early_reflections=0.0))
     a = render_files([stems["vox"]], scene, tmp_path / "a.wav", progress=False, subtype="FLOAT")
     b = render_files(
         [stems["vox"]],
@@ -337,3 +427,33 @@ def test_explicit_hrtf_path_gives_the_embedded_result(tmp_path, stems):
     ya, _ = sf.read(str(tmp_path / "a.wav"))
     yb, _ = sf.read(str(tmp_path / "b.wav"))
     assert a.n_samples == b.n_samples and np.array_equal(ya, yb)
+
+
+def test_kernels_compile_once_into_the_user_cache(tmp_path):
+    """A fresh process compiles into $GRAVITY_CACHE/numba, the next loads from it; a cache
+    folder that cannot be made does not stop rendering.
+    """
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from renderer import kernels; from renderer.loudness import peaks; "
+        "print(peaks(np.ones((1, 64), np.float32))[0], kernels.peak_4x.stats.cache_hits.total(), "
+        "kernels.peak_4x.stats.cache_misses.total())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+
+    def run(cache: Path) -> list[str]:
+        r = subprocess.run([sys.executable, "-c", code], env={**env, "GRAVITY_CACHE": str(cache)},
+                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    cache = tmp_path / "missing" / "cache"
+    assert run(cache) == ["1.0", "0", "1"]  # compiled (a cache miss) and saved
+    assert list((cache / "numba").rglob("kernels.peak_4x-*.nbi"))
+    assert run(cache) == ["1.0", "1", "0"]  # loaded, not compiled
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert run(blocker)[0] == "1.0"  # numba's own cache locations, or none: still renders

@@ -20,13 +20,12 @@ import soundfile as sf
 
 import hrtf
 from gravity.scene import Scene
+from helpers import ild_db, lf_itd_s
 from renderer import RenderConfig, Renderer
 
 FS = 48000
 FFMPEG = shutil.which("ffmpeg")
-pytestmark = pytest.mark.skipif(
-    FFMPEG is None, reason="ffmpeg not installed (apt-get install ffmpeg)"
-)
+pytestmark = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg not installed (apt-get install ffmpeg)")
 
 # 16 measured KEMAR directions (az, el): a 16-channel file gets ffmpeg's 16-channel layout.
 DIRECTIONS = [
@@ -47,23 +46,6 @@ DIRECTIONS = [
     (-115, 30),
     (180, 0),
 ]
-
-
-def lf_itd_s(y: np.ndarray, fs: float, f_max: float = 1500.0, up: int = 16) -> float:
-    n = y.shape[-1]
-    n_fft = 1 << (2 * n - 1).bit_length()
-    spec = np.fft.rfft(y, n_fft, axis=-1)
-    f = np.fft.rfftfreq(n_fft, 1.0 / fs)
-    taper = np.where(f < f_max, np.cos(0.5 * np.pi * f / f_max) ** 2, 0.0)
-    r = np.fft.irfft(spec[1] * np.conj(spec[0]) * taper, n_fft * up)
-    lag = int(np.argmax(r))
-    lag = lag - n_fft * up if lag > n_fft * up // 2 else lag
-    return lag / (up * fs)
-
-
-def ild_db(y: np.ndarray) -> float:
-    e = np.sum(np.asarray(y, np.float64) ** 2, axis=-1)
-    return float(10 * np.log10(e[0] / e[1]))
 
 
 @pytest.fixture(scope="module")

