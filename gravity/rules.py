@@ -19,6 +19,7 @@ Precedence notes: ``mono_low_end`` pins low stems to (0, 0) with width 0 and no 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
@@ -76,9 +77,14 @@ def _within(u: np.ndarray, az: float, el: float, deg: float) -> np.ndarray:
     return np.einsum("ij,ij->i", d, d) <= (2.0 * math.sin(math.radians(min(deg, 180.0)) / 2.0)) ** 2
 
 
-_GAZ, _GEL = np.meshgrid(np.arange(-179.0, 181.0), np.arange(-90.0, 91.0))
-GRID = np.stack([_GAZ.ravel(), _GEL.ravel()], axis=1)
-GRID_U = _unit(GRID)
+@functools.cache
+def _grid() -> tuple[np.ndarray, np.ndarray]:
+    """The 1-degree grid (N, 2) in degrees and its unit vectors (N, 3); built on first use
+    (65k directions: not paid by ``gravity validate`` on a request without zones).
+    """
+    gaz, gel = np.meshgrid(np.arange(-179.0, 181.0), np.arange(-90.0, 91.0))
+    grid = np.stack([gaz.ravel(), gel.ravel()], axis=1)
+    return grid, _unit(grid)
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,8 @@ def _ok(lim: _Limits, az: np.ndarray, el: np.ndarray, eps: float = EPS_DEG, u: n
 def _candidates(lim: _Limits) -> tuple[np.ndarray, np.ndarray]:
     """Grid directions plus the exact points rules name (anchors, the centre), with unit vectors."""
     extra = np.array([(caz, cel) for caz, cel, _, _ in lim.caps if cel is not None] + [(0.0, 0.0)], dtype=float)
-    return np.concatenate([GRID, extra]), np.concatenate([GRID_U, _unit(extra)])
+    grid, grid_u = _grid()
+    return np.concatenate([grid, extra]), np.concatenate([grid_u, _unit(extra)])
 
 
 def _nearest(lim: _Limits, az: float, el: float, extra_ok: Any = None) -> tuple[float, float] | None:
@@ -677,7 +684,8 @@ def _separate(request: Request, objs: list[_Obj], lims: list[_Limits]) -> None:
     t = np.union1d(np.linspace(0, 1, 129), np.concatenate([o.kf[:, 0] for o in objs]))
     # most constrained first (pinned, then the smallest allowed region), so the free objects
     # are the ones that make room; importance breaks ties
-    room = [float(np.mean(_ok(lim, GRID[:, 0], GRID[:, 1], u=GRID_U))) if lim.labels() else 1.0 for lim in lims]
+    grid, grid_u = _grid()
+    room = [float(np.mean(_ok(lim, grid[:, 0], grid[:, 1], u=grid_u))) if lim.labels() else 1.0 for lim in lims]
     order = sorted(range(len(objs)), key=lambda i: (not lims[i].pinned, room[i], -objs[i].importance, i))
     placed: list[int] = []
     for i in order:
