@@ -43,6 +43,7 @@ from gravity.errors import RuleConflictError
 from gravity.settings import build as build_settings
 from gravity.request import Request
 from gravity.rules import check_feasible, enforce
+from gravity.vocab import STYLES
 
 __all__ = [
     "DataConfig",
@@ -317,27 +318,7 @@ _FORMATS = (
     "7.1",
 )
 _FORMAT_P = np.array([6, 5, 4, 3, 3, 1, 2, 1.5, 1, 1, 1, 1, 1], dtype=float)
-_STYLES = (
-    "pop",
-    "rock",
-    "club",
-    "edm",
-    "techno",
-    "house",
-    "hiphop",
-    "rnb",
-    "jazz",
-    "classical",
-    "orchestral",
-    "cinematic",
-    "ambient",
-    "folk",
-    "acoustic",
-    "metal",
-    "lofi",
-    "experimental",
-    "live",
-)
+_STYLES = tuple(s for s in STYLES if s != "podcast")  # the music styles: the vocabulary's, less spoken word
 _SECTIONS = (
     "intro",
     "verse",
