@@ -380,9 +380,17 @@ def test_iem_target_carries_the_same_frames(live):
     # not by arrival time: the two oscdump processes stamp what they read whenever they get a core
     # (paired by stamps, 77.16 vs 77.61 deg once). The orbit moves 0.45 deg a frame, so a value
     # names its frame.
-    adm = [a[0] for _, _, _, a in live.adm.since(0, "/adm/obj/1/aed")]
+    iem_az = [a[0] for _, ad, _, a in iem if ad == "/MultiEncoder/azimuth0"][:40]
+
+    def adm_az() -> list[float]:
+        return [a[0] for _, _, _, a in live.adm.since(0, "/adm/obj/1/aed")]
+
+    # each oscdump reads its socket when it gets a core: wait until the ADM capture has caught up
+    # with the last IEM frame compared (it lagged the IEM capture by one frame once)
+    wait_for(lambda: any(abs(x - iem_az[-1]) <= 1e-4 for x in adm_az()), 10, "the ADM capture to reach the IEM's")
+    adm = adm_az()
     k = 0
-    for _, _, _, (az,) in [x for x in iem if x[1] == "/MultiEncoder/azimuth0"][:40]:
+    for az in iem_az:
         while k < len(adm) and abs(adm[k] - az) > 1e-4:  # IEM is +left like ADM-OSC: no sign change
             k += 1
         assert k < len(adm), f"IEM azimuth0 {az} is no ADM frame after the previous one ({adm[-3:]} last)"
