@@ -43,7 +43,7 @@ from gravity.errors import RuleConflictError
 from gravity.settings import build as build_settings
 from gravity.request import Request
 from gravity.rules import check_feasible, enforce
-from gravity.vocab import STYLES
+from gravity.vocab import SECTIONS, STYLES
 
 __all__ = [
     "DataConfig",
@@ -319,21 +319,7 @@ _FORMATS = (
 )
 _FORMAT_P = np.array([6, 5, 4, 3, 3, 1, 2, 1.5, 1, 1, 1, 1, 1], dtype=float)
 _STYLES = tuple(s for s in STYLES if s != "podcast")  # the music styles: the vocabulary's, less spoken word
-_SECTIONS = (
-    "intro",
-    "verse",
-    "pre_chorus",
-    "chorus",
-    "post_chorus",
-    "hook",
-    "bridge",
-    "breakdown",
-    "build",
-    "drop",
-    "solo",
-    "interlude",
-    "outro",
-)
+_SECTIONS = tuple(s for s in SECTIONS if s != "full")  # song sections: the vocabulary's, less a whole song
 
 
 def _pick(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
