@@ -2,9 +2,9 @@
 
 Each command runs as a fresh process, as a user types it; the baseline is ``python -c pass``
 in the same run (this machine is noisy: compare the ratios, and the absolute seconds only
-against the targets). Targets: ``--version``, ``--help``, ``validate`` and ``plot --help``
-< 0.3 s wall; ``scene --planner planner`` < 0.5 s wall. ``plot`` itself (matplotlib draws and
-writes a PNG) is printed for information.
+against the targets). Targets: ``--version``, ``--help``, ``validate``, ``plot --help`` and
+``critique --help`` < 0.3 s wall; ``scene --planner planner`` and ``critique`` < 0.5 s wall.
+``plot`` itself (matplotlib draws and writes a PNG) is printed for information.
 
 Run: ``python benchmarks/cli_startup.py [--repeats 7]``. Prints median wall seconds per
 command, its ratio to the baseline and whether it meets its target; ``-X importtime`` of
@@ -64,6 +64,8 @@ def main() -> None:
             ("gravity validate request", [*gravity, "validate", str(request)], 0.3),
             ("gravity validate scene", [*gravity, "validate", str(scene)], 0.3),
             ("gravity plot --help", [*gravity, "plot", "--help"], 0.3),
+            ("gravity critique --help", [*gravity, "critique", "--help"], 0.3),
+            ("gravity critique", [*gravity, "critique", str(scene), "--request", str(request)], 0.5),
             (
                 "gravity scene --planner planner",
                 [*gravity, "scene", str(request), "--planner", "planner", "-o", str(tmp / "s2.json")],

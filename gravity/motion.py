@@ -156,6 +156,13 @@ def path_speed_deg_s(keyframes: np.ndarray, section_s: float, substeps: int = 8)
     return peak
 
 
+def _via_front(a: float, b: float, span: float) -> bool:
+    """True when a move from ``a`` to ``b`` crosses between left and right and the shortest
+    path (``span`` degrees) would take the rear: such moves go through the front instead.
+    """
+    return a * b < 0 and abs(span) >= 179.999 or (a * b < 0 and abs(a) + abs(b) > 180.0)
+
+
 def expand(
     motion: Motion, base: tuple[float, float, float], section_bars: int = 8, max_keyframes: int = 65
 ) -> list[dict[str, float]]:
@@ -187,8 +194,8 @@ def expand(
     elif name in ("pan", "fly_over"):
         a, b = float(p.get("from_az", az0)), float(p.get("to_az", -az0 if az0 else -90.0))
         span = wrap_az(b - a)
-        if name == "pan" and abs(span) >= 179.999 and "from_az" in p:
-            span = -abs(span) if a > 0 else abs(span)  # left->right passes through the front
+        if name == "pan" and "from_az" in p and _via_front(a, b, span):
+            span = b - a  # left <-> right passes through the front, not the rear
         if name == "fly_over":
             # Front to back over the head: straight through the zenith when a and b are opposite.
             n = 4
@@ -210,8 +217,15 @@ def expand(
         a = float(p.get("from_az", wrap_az(az0 + 45.0)))
         b = float(p.get("to_az", wrap_az(az0 - 45.0)))
         period = max(0.5, float(p.get("period_bars", 2)))
-        n = min(max_keyframes - 1, max(1, round(2 * bars / period)))  # one keyframe per half period
-        rows = [(i / n, a if i % 2 == 0 else b, el0, d0) for i in range(n + 1)]
+        if _via_front(a, b, wrap_az(b - a)):
+            # Left <-> right through the front: a way-point between them keeps the shortest
+            # path from taking the rear (keyframes 180 degrees apart are ambiguous).
+            m = (a + b) / 2.0
+            n = min(max_keyframes - 1, 2 * max(1, round(2 * bars / period)))  # two per half period
+            rows = [(i / n, (a, m, b, m)[i % 4], el0, d0) for i in range(n + 1)]
+        else:
+            n = min(max_keyframes - 1, max(1, round(2 * bars / period)))  # one keyframe per half period
+            rows = [(i / n, a if i % 2 == 0 else b, el0, d0) for i in range(n + 1)]
     elif name in ("rise", "fall"):
         lo, hi = (0.0, 45.0) if name == "rise" else (45.0, 0.0)
         a, b = float(p.get("from_el", lo)), float(p.get("to_el", hi))
@@ -264,6 +278,13 @@ def scene_keyframes(
     ]
 
 
+def _ping_pong_via_front(az: np.ndarray) -> bool:
+    """Whether azimuths run a, m, b, m, a, ... with m the front way-point between a and b."""
+    a, m, b = (round(float(x), 1) for x in az[:3])
+    want = np.array([(a, m, b, m)[i % 4] for i in range(len(az))])
+    return bool(a != b and abs(m - round((a + b) / 2.0, 1)) <= 0.1 and np.allclose(np.round(az, 1), want, atol=0.1))
+
+
 def detect_motion(keyframes: np.ndarray, section_bars: int) -> Motion:
     """Name the pattern a keyframe list follows (the inverse of :func:`gravity.motion.expand`).
 
@@ -282,6 +303,11 @@ def detect_motion(keyframes: np.ndarray, section_bars: int) -> Motion:
     if len(kf) >= 3 and abs(el[-1] - el[0]) < 0.5 and el.max() > el[0] + 30:
         return Motion("fly_over", {"from_az": az[0], "to_az": az[-1]})
     total = float(np.sum(daz))
+    pan = Motion("pan", {"from_az": az[0], "to_az": az[-1]})
+    if abs(total) > 180 and _via_front(az[0], az[-1], total):  # a left <-> right pan kept in front
+        again = keyframes_array(expand(pan, (az[0], el[0], dist[0]), section_bars))
+        if again.shape == kf.shape and np.allclose(again[:, 1], az, atol=0.1):
+            return pan
     if len(daz) >= 2 and np.all(np.sign(daz) == np.sign(daz[0])) and abs(total) > 200:
         period = section_bars * 360.0 / abs(total)
         return Motion("orbit", {"direction": "ccw" if total > 0 else "cw", "period_bars": period})
@@ -289,4 +315,8 @@ def detect_motion(keyframes: np.ndarray, section_bars: int) -> Motion:
         return Motion(
             "ping_pong", {"from_az": az[0], "to_az": az[1], "period_bars": 2.0 * section_bars / (len(kf) - 1)}
         )
-    return Motion("pan", {"from_az": az[0], "to_az": az[-1]})
+    if len(kf) >= 5 and _ping_pong_via_front(az):
+        return Motion(
+            "ping_pong", {"from_az": az[0], "to_az": az[2], "period_bars": 4.0 * section_bars / (len(kf) - 1)}
+        )
+    return pan

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from gravity.errors import ValidationError
 from gravity.motion import section_seconds
 from gravity.schema import check_request
-from gravity.vocab import BANDS, CLASS_DEFAULTS, FLAT_FORMATS
+from gravity.vocab import BANDS, CLASS_DEFAULTS, FLAT_FORMATS, LEAD_CLASSES, LEAD_INSTRUMENTS
 
 __all__ = ["Stem", "Request"]
 
@@ -113,6 +113,18 @@ class Request:
         """Effective object budget: ``max_objects`` and every ``max_objects`` rule."""
         caps = [r["max"] for r in self.rules if r["type"] == "max_objects"]
         return min([self.max_objects, *caps])
+
+    @property
+    def lead_ids(self) -> frozenset[str]:
+        """The stems that carry the song, anchored front-centre: every voice (lead_vocal, spoken);
+        without a voice, the most lead-like instrument stem (a :data:`~gravity.vocab.LEAD_INSTRUMENTS`
+        class with leadness >= 0.6; the first of equals), if any.
+        """
+        voices = frozenset(s.id for s in self.stems if s.cls in LEAD_CLASSES)
+        if voices:
+            return voices
+        solo = [s for s in self.stems if s.cls in LEAD_INSTRUMENTS and s.leadness >= 0.6]
+        return frozenset({max(solo, key=lambda s: s.leadness).id}) if solo else frozenset()
 
     @property
     def has_height(self) -> bool:

@@ -41,6 +41,8 @@ __all__ = [
     "check_feasible",
     "constraints_applied",
     "REGIONS",
+    "in_region",
+    "pinned_low",
     "StemBounds",
     "stem_bounds",
 ]
@@ -157,6 +159,15 @@ def _in_boxes(
     return inside
 
 
+def in_region(region: str, az_deg: Any, el_deg: Any, grow: float = 0.0) -> np.ndarray:
+    """Whether directions (degrees, azimuth positive = left) lie in a named :data:`REGIONS` zone.
+
+    ``grow`` widens (> 0) or shrinks (< 0) the zone by that many degrees on every edge.
+    """
+    az, el = np.broadcast_arrays(np.asarray(az_deg, dtype=float), np.asarray(el_deg, dtype=float))
+    return _in_boxes(az, el, REGIONS[region], grow)
+
+
 def _ok(lim: _Limits, az: np.ndarray, el: np.ndarray, eps: float = EPS_DEG, u: np.ndarray | None = None) -> np.ndarray:
     """Which directions satisfy every positional limit of an object (``u``: their unit vectors)."""
     az, el = np.atleast_1d(az), np.atleast_1d(el)
@@ -219,6 +230,12 @@ def _selects(rule: Mapping[str, Any], stem: Stem) -> bool:
 
 def _is_low(stem: Stem, rule: Mapping[str, Any]) -> bool:
     return stem.cls in LOW_CLASSES or stem.band[0] >= rule.get("low_band_min", 0.6)
+
+
+def pinned_low(request: Request) -> frozenset[str]:
+    """Ids of the stems a ``mono_low_end`` rule pins to the centre (width 0, still)."""
+    rules = [r for r in request.rules if r["type"] == "mono_low_end"]
+    return frozenset(s.id for s in request.stems if any(_is_low(s, r) for r in rules))
 
 
 def _limits(request: Request, members: Sequence[Stem]) -> tuple[_Limits, list[Issue]]:

@@ -12,6 +12,8 @@ __all__ = [
     "STEM_CLASSES",
     "FAMILIES",
     "LOW_CLASSES",
+    "LEAD_CLASSES",
+    "LEAD_INSTRUMENTS",
     "TARGET_FORMATS",
     "FLAT_FORMATS",
     "SECTIONS",
@@ -39,6 +41,20 @@ _FAMILY_OF = {c: fam for fam, classes in FAMILIES.items() for c in classes}
 
 # Classes that carry the low end: mono_low_end centres these whatever their band energy says.
 LOW_CLASSES: frozenset[str] = frozenset({"kick", "bass", "sub", "bass_synth"})
+
+# The lead: a voice when there is one; else the most lead-like stem (leadness >= 0.8) of these
+# instrument classes carries the song and is anchored front-centre like a voice.
+LEAD_CLASSES: tuple[str, ...] = ("lead_vocal", "spoken")
+LEAD_INSTRUMENTS: tuple[str, ...] = (
+    "synth_lead",
+    "lead_guitar",
+    "piano",
+    "woodwind",
+    "brass",
+    "guitar",
+    "acoustic_guitar",
+    "keys",
+)
 
 # Output layouts. FLAT_FORMATS have no height channels: elevation is clamped to 0 there.
 TARGET_FORMATS: tuple[str, ...] = (

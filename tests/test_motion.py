@@ -8,6 +8,7 @@ import pytest
 from gravity.motion import (
     Motion,
     angle_between,
+    detect_motion,
     expand,
     keyframes_array,
     path_speed_deg_s,
@@ -133,3 +134,28 @@ def test_scene_keyframes_without_height_stay_flat():
     assert max(k["el_deg"] for k in high) == 88.0
     assert all(k["el_deg"] == 0.0 for k in flat)
     assert [(k["t"], k["az_deg"], k["dist_m"]) for k in flat] == [(k["t"], k["az_deg"], k["dist_m"]) for k in high]
+
+
+def test_left_right_moves_pass_through_the_front():
+    # keyframes 180 deg apart are ambiguous for the shortest path; a ping-pong or pan between
+    # left and right goes through the front (a way-point is inserted), never behind the head
+    t = np.linspace(0.0, 1.0, 401)
+    for motion in (
+        Motion("ping_pong", {"from_az": 90.0, "to_az": -90.0, "period_bars": 2}),
+        Motion("ping_pong", {"from_az": 120.0, "to_az": -100.0, "period_bars": 4}),
+        Motion("pan", {"from_az": 120.0, "to_az": -120.0}),
+        Motion("pan", {"from_az": -90.0, "to_az": 90.0}),
+    ):
+        k = keyframes_array(expand(motion, (0.0, 10.0, 2.0), 8))
+        az = positions_at(k, t)[:, 0]
+        assert np.abs(az).max() <= max(abs(motion.params["from_az"]), abs(motion.params["to_az"])) + 1e-9, motion
+        assert np.abs(az).min() <= 1.0, motion  # it crosses the front
+        assert detect_motion(k, 8) == Motion(motion.pattern, _detected(motion)), motion
+    # 160 deg apart is not ambiguous: no way-point, the keyframes alternate as before
+    k = kf(Motion("ping_pong", {"from_az": 80.0, "to_az": -80.0, "period_bars": 2}))
+    assert set(np.round(k[:, 1], 1)) == {80.0, -80.0}
+
+
+def _detected(m: Motion) -> dict:
+    """The parameters detect_motion reports back (floats, the period in bars)."""
+    return {k: float(v) for k, v in m.params.items() if k in ("from_az", "to_az", "period_bars")}

@@ -542,7 +542,8 @@ WORDS = (
     "left right front back behind above below overhead far close near wide narrow from to "
     "and slightly hard very not circles pans rises falls every bars o'clock degrees az el "
     "dist , ; . - 0 2 10 45 90 135 180 360 999 -30 the vocals pads hats drums gtr_l me my "
-    "over shoulder"
+    "over shoulder nothing no not keep out of height anything else don't put sides each side around taikos "
+    "whooshes violins orchestra room mics chorus huge vast everything wide"
 ).split()
 
 

@@ -37,6 +37,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from gravity.motion import Motion, scene_keyframes, wrap_az
+from gravity.plan import conventions as C
 from gravity.plan.planner import plan
 from gravity.llm.format import FORMAT_VERSION, model_input, encode_scene
 from gravity.errors import RuleConflictError
@@ -151,43 +152,51 @@ class Example:
 
 # ----------------------------------------------------------------------------- vocabulary
 # (value, train synonyms, held-out synonyms). "{s}" = side word (left/right); the right-hand
-# value is the mirror (-az). Values follow gravity.plan.hint's value table.
+# value is the mirror (-az). Values are gravity.plan.conventions' (the phrase parser's table).
 _SIDED: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
     (
-        90.0,
+        C.AZ_HARD,
         ("{s}", "to the {s}", "on the {s}", "hard {s}", "panned hard {s}"),
         ("fully {s}", "far {s}", "over on the {s} side", "all the way {s}"),
     ),
-    (60.0, ("wide {s}", "wide to the {s}"), ("mostly {s}", "mostly on the {s}")),
-    (45.0, ("front {s}", "half {s}", "in front to the {s}"), ("{s}ish", "somewhat {s}", "partly {s}")),
-    (30.0, ("{s} of centre", "{s} of center"), ("centre {s}", "just off centre to the {s}")),
-    (20.0, ("slightly {s}", "a bit {s}", "a little to the {s}"), ("a touch {s}", "just a tad {s}", "nudged {s}")),
-    (110.0, ("{s} surround", "in the {s} surround"), ("surround {s}",)),
-    (135.0, ("back {s}", "rear {s}"), ("behind on the {s}", "back and to the {s}")),
+    (C.AZ_WIDE, ("wide {s}", "wide to the {s}"), ("mostly {s}", "mostly on the {s}")),
+    (C.AZ_HALF, ("front {s}", "half {s}", "in front to the {s}"), ("{s}ish", "somewhat {s}", "partly {s}")),
+    (C.AZ_OFF_CENTRE, ("{s} of centre", "{s} of center"), ("centre {s}", "{s} of the centre")),
+    (
+        C.AZ_SLIGHT,
+        ("slightly {s}", "a bit {s}", "a little to the {s}"),
+        ("a touch {s}", "just a tad {s}", "nudged {s}"),
+    ),
+    (C.AZ_SURROUND, ("{s} surround", "in the {s} surround"), ("surround {s}",)),
+    (C.AZ_BACK_HALF, ("back {s}", "rear {s}"), ("behind on the {s}", "back and to the {s}")),
 ]
 _UNSIDED: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
     (
-        0.0,
+        C.AZ_FRONT,
         ("in front", "front and centre", "dead centre", "in the centre", "straight ahead"),
         ("right in front of me", "in the middle", "ahead of the listener"),
     ),
-    (180.0, ("behind", "at the back", "behind me"), ("directly behind the listener", "in the rear", "behind the head")),
+    (
+        C.AZ_BACK,
+        ("behind", "at the back", "behind me"),
+        ("directly behind the listener", "in the rear", "behind the head"),
+    ),
 ]
 _ELEV: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
-    (70.0, ("overhead", "above my head"), ("on the ceiling", "up in the sky")),
-    (60.0, ("very high", "high up"), ("way above",)),
-    (40.0, ("above", "up high", "raised"), ("elevated", "up")),
-    (20.0, ("slightly above", "slightly raised"), ("a bit higher",)),
-    (0.0, ("at ear level", "at head height"), ("on the horizon", "at eye level")),
-    (-25.0, ("below", "low"), ("down low", "under")),
-    (-30.0, ("on the floor",), ("on the ground", "at my feet")),
+    (C.EL_OVERHEAD, ("overhead", "above my head"), ("on the ceiling", "up in the sky")),
+    (C.EL_VERY_HIGH, ("very high", "high up", "up high"), ("way above",)),
+    (C.EL_ABOVE, ("above", "raised"), ("elevated", "up")),
+    (C.EL_SLIGHT_UP, ("slightly above", "slightly raised"), ("a bit higher",)),
+    (C.EL_EAR, ("at ear level", "at head height"), ("on the horizon", "at eye level")),
+    (C.EL_BELOW, ("below", "low"), ("down low", "under")),
+    (C.EL_FLOOR, ("on the floor",), ("on the ground", "at my feet")),
 ]
 _DIST: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
-    (0.5, ("very close", "whispering in my ear"), ("in my ear",)),
-    (1.0, ("close", "intimate", "up front and close"), ("near", "in your face")),
-    (3.0, ("mid distance",), ("not too far",)),
-    (8.0, ("far away", "in the distance"), ("distant", "in the background")),
-    (15.0, ("very far",), ("miles away",)),
+    (C.DIST_VERY_CLOSE, ("very close", "whispering in my ear"), ("in my ear",)),
+    (C.DIST_CLOSE, ("close", "intimate", "up front and close"), ("near", "in your face")),
+    (C.DIST_MID, ("mid distance",), ("not too far",)),
+    (C.DIST_FAR, ("far away", "in the distance"), ("distant", "in the background")),
+    (C.DIST_VERY_FAR, ("very far",), ("miles away",)),
 ]
 # numeric forms: (train, held-out) format strings
 _AZ_NUM = (("{n} degrees {s}", "{n} degrees to the {s}"), ("{n}° {s}", "{n} deg to the {s}"))

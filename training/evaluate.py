@@ -19,7 +19,9 @@ in training) the model's raw output is decoded with :func:`gravity.llm.format.de
   a bass, a short budget folding the stem into another object) the model is trained to obey
   the rule, so the label is not its target. The error over every labelled stem is reported
   too (``hint_angle_all_deg``);
-* tokens out per scene, latency p50 / p90 in seconds.
+* tokens out per scene, latency p50 / p90 in seconds;
+* the critic's card (:func:`gravity.critic.critique`) of each final scene (after the engine),
+  averaged per proposer: ``critic`` holds the mean of every numeric card field and sub-score.
 
 ``planner`` rows score the deterministic planner with the phrase parser
 (:mod:`gravity.plan.hint`) on the same rows: the baseline a model must beat on hints.
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
+from gravity.critic import critique
 from gravity.motion import angle_between, keyframes_array, wrap_az
 from gravity.llm.format import parse_answer
 from gravity.motion import detect_motion
@@ -145,6 +148,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
     after: dict[str, list[bool]] = {k: [] for k in raw}
     ang, dist_err, hint_err, hint_all, motion_ok = [], [], [], [], []
     tokens, latency, failures = [], [], []
+    cards: list[dict[str, float]] = []
     rows = list(rows)
     for row in tqdm(rows, desc=f"eval {label}", unit="req", disable=None):
         request = Request.from_dict(row["request"])
@@ -163,6 +167,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
             failures.append({"id": row.get("id"), "text": (text or "")[:300]})
         final = enforce(request, scene if scene is not None else plan(request)).scene
         fr = _rates(request, final)
+        cards.append(critique(request, final).numbers())
         for k in after:
             if k != "anchor" or has_anchor:
                 after[k].append(fr[k])
@@ -211,6 +216,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
         "tokens_per_scene": mean([float(t) for t in tokens], 1),
         "latency_p50_s": round(float(np.percentile(latency, 50)), 3) if latency else None,
         "latency_p90_s": round(float(np.percentile(latency, 90)), 3) if latency else None,
+        "critic": {k: round(float(np.mean([c[k] for c in cards])), 3) for k in cards[0]} if cards else None,
         "failures": failures[:5],
     }
 
@@ -285,9 +291,9 @@ def markdown(reports: Iterable[Mapping[str, Any]]) -> str:
     head = (
         "| model | parse raw | schema raw | budget raw | anchor raw | after rules (4 rates) | angle vs teacher ° "
         "| dist log err | hint angle ° (held-out hints the rules let stand) | hint angle ° (all labelled) | motion acc "
-        "| tokens/scene | p50 s |"
+        "| tokens/scene | p50 s | critic |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in reports:
         a = r["after_rules"]
         after = "/".join("-" if a[k] is None else f"{a[k]:g}" for k in ("parse", "schema", "budget", "anchor"))
@@ -301,6 +307,7 @@ def markdown(reports: Iterable[Mapping[str, Any]]) -> str:
             f"| {after} | {f(r['teacher_angle_deg'])} | {f(r['teacher_dist_log_err'])} "
             f"| {f(r['hint_angle_deg'])} (n={r['hint_stems']}) "
             f"| {f(r.get('hint_angle_all_deg'))} (n={r.get('hint_stems_all', '-')}) "
-            f"| {f(r['motion_acc'])} (n={r['motion_stems']}) | {f(r['tokens_per_scene'])} | {f(r['latency_p50_s'])} |"
+            f"| {f(r['motion_acc'])} (n={r['motion_stems']}) | {f(r['tokens_per_scene'])} | {f(r['latency_p50_s'])} "
+            f"| {f((r.get('critic') or {}).get('score'))} |"
         )
     return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "models": "list the models Gravity can load, in resolution order",
     "analyze": "describe stems (loudness, transients, bands, class, tempo) as a request",
     "validate": "check request or scene files; exit 1 on any error",
+    "critique": "score a scene against immersive-music practice (the critic's card)",
     "plot": "draw a scene: top view and side view with motion paths",
     "render": "render stems placed by a scene (binaural, stereo, FOA); plans one if none is given",
     "preview": "play stems placed by a scene in real time (binaural, follows scene edits)",

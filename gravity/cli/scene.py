@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
         result.seconds * 1e3,
         len(result.violations),
     )
+    if log.isEnabledFor(logging.INFO):  # the card costs a few ms: only when it is shown (-v)
+        from gravity.critic import critique
+
+        log.info("%s", critique(request, result.scene).summary())
     if result.meta.get("fallback"):
         print(f"LLM proposal unusable ({result.meta['fallback']}); used the planner", file=sys.stderr)
     if args.output:

@@ -191,7 +191,14 @@ def grammar(request: Request, pins: "Mapping[str, Placement] | None" = None) -> 
     for i, s in enumerate(request.stems):
         h = (pins or {}).get(s.id)
         # (a budget of one: every later stem folds into the first line, whose limits are all of theirs)
-        if h is not None and not h.is_empty() and (i == 0 or budget > 1 or n == 1):
+        if h is not None and (h.arc_deg is not None or len(h.group) > 1):
+            # a phrase naming several stems gives the group's centre, not each stem's place:
+            # pinning it would stack the ensemble on one point (the planner spreads it)
+            h = dataclasses.replace(h, az_deg=None, arc_deg=None)
+        # only what places, moves or sizes a stem pins it ("nothing behind me" alone does not)
+        says = h is not None and (h.places or h.motion is not None or h.width is not None)
+        if says and (i == 0 or budget > 1 or n == 1):
+            assert h is not None
             bounds[i], motions[i] = _pin(bounds[i], h, request.has_height)
             pinned[i] = True
     bounded = [

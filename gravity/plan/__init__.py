@@ -5,10 +5,14 @@
 plain-language hints into :class:`Placement` values that the planner and the LLM's grammar
 pins both follow. Azimuth degrees positive = left, elevation degrees up, distance metres.
 
-Modules, each importing only those before it: :mod:`~gravity.plan.normalise` (text
-normalisation, the word-once scan), :mod:`~gravity.plan.lexicon` (regex fragments the readers
-share), :mod:`~gravity.plan.hint` (:class:`Placement`, the phrase readers, :func:`parse_hint`),
-:mod:`~gravity.plan.prompt` (scene prompts) and :mod:`~gravity.plan.planner`. Names load
+Modules, each importing only those before it: :mod:`~gravity.plan.conventions` (what each
+placement word means in numbers: the one table readers and training data share),
+:mod:`~gravity.plan.normalise` (text normalisation, the word-once scan),
+:mod:`~gravity.plan.lexicon` (regex fragments the readers share), :mod:`~gravity.plan.hint`
+(:class:`Placement`, the phrase readers, :func:`parse_hint`), :mod:`~gravity.plan.prompt`
+(scene prompts: groups, instrument words, scene-wide exclusions),
+:mod:`~gravity.plan.scene_words` (:func:`parse_scene_words`: huge, intimate, vast, drifting...)
+and :mod:`~gravity.plan.planner`. Names load
 lazily: the phrase readers compile their patterns only when text is read.
 """
 
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
     from gravity.plan.hint import Placement, parse_hint
     from gravity.plan.planner import plan, read_hints
     from gravity.plan.prompt import parse_prompt
+    from gravity.plan.scene_words import SceneWords, parse_scene_words
 
 _WHERE = {
     "plan": "planner",
@@ -28,8 +33,10 @@ _WHERE = {
     "Placement": "hint",
     "parse_hint": "hint",
     "parse_prompt": "prompt",
+    "SceneWords": "scene_words",
+    "parse_scene_words": "scene_words",
 }
-__all__ = ["Placement", "parse_hint", "parse_prompt", "plan", "read_hints"]
+__all__ = ["Placement", "SceneWords", "parse_hint", "parse_prompt", "parse_scene_words", "plan", "read_hints"]
 
 
 def __getattr__(name: str) -> Any:

@@ -6,50 +6,82 @@ positions are seen from above with 12 o'clock = front and each hour 30 deg clock
 the right, negative azimuth): 3 o'clock = -90, 9 o'clock = +90, 10:30 = +45.
 
 The parser is rule based. A clause is normalised (lower case, unicode folded, number words to
-digits: :mod:`gravity.plan.normalise`), then readers run in priority order -- motion, explicit
-numbers, special phrases, elevation words, distance words, direction words, width words -- and
+digits: :mod:`gravity.plan.normalise`), then readers run in priority order -- negation, motion,
+explicit numbers, special phrases, elevation words, distance words, direction words, width
+words -- and
 every matched span is blanked so a word is used once: "far left" is a direction, "far" alone a
 distance. Fragments several readers share live in :mod:`gravity.plan.lexicon`; a scene prompt
 is split into clauses for these readers by :mod:`gravity.plan.prompt`.
 
 Value table
 -----------
-============================================  ===========================================
-phrase                                        value
-============================================  ===========================================
-left, left side, hard / far / fully left      az +90 (right: -90)
-wide left, mostly left                        az +60
-half left, somewhat left, left-ish            az +45
-left of centre, centre left                   az +30
-slightly / a bit / a touch / just left        az +20
-front, ahead, centre, middle                  az 0
-back, behind, rear                            az 180
-front left / back left                        az +45 / +135
-front, slightly left / back, slightly left    az +20 / +160
-left, slightly in front / slightly behind     az +70 / +110
-left surround / rear surround left            az +110 / +135
-over my left shoulder                         az +135, el +20
-directly above, zenith, straight up           el +90
-overhead, above my head, ceiling, sky         el +70
-very high, high up, way above                 el +60
-above, high, up, elevated, raised             el +40
-slightly above, a bit higher                  el +20
-ear level, head height, horizon               el 0
-slightly below, a bit lower                   el -15
-low, below, down, under                       el -25
-floor, ground, at my feet                     el -30
-directly below, beneath me                    el -70
-inside my head                                dist 0.3 m
-very close, in my ear, whispering             dist 0.5 m
-close, near, intimate, in your face, upfront  dist 1.0 m
-mid distance, not too far                     dist 3.0 m
-far, distant, in the distance, background     dist 8.0 m
-very far, miles away                          dist 15.0 m
-very wide, huge, all around, left and right   width 1.0
-wide, broad, spread, big                      width 0.8
-slightly wide / medium width                  width 0.6 / 0.5
-narrow, tight, point source, mono             width 0.1
-============================================  ===========================================
+The numbers are the named constants of :mod:`gravity.plan.conventions` (the training-data
+grammar uses the same ones). Alternatives are separated by ``;``; a row with "left" holds for
+"right" with the negative azimuth. A test reads this table and parses every phrase in it.
+
+=================================================================  =========  =====================  =====
+phrases                                                            field      constant               value
+=================================================================  =========  =====================  =====
+left; left side; hard left; far left; fully left; on the left      az_deg     AZ_HARD                90
+wide left; mostly left                                             az_deg     AZ_WIDE                60
+half left; somewhat left; left-ish; front left                     az_deg     AZ_HALF                45
+left of centre; centre left                                        az_deg     AZ_OFF_CENTRE          30
+slightly left; a bit left; a touch left; just left                 az_deg     AZ_SLIGHT              20
+front, slightly left                                               az_deg     AZ_SLIGHT              20
+left, slightly in front                                            az_deg     AZ_SIDE_FRONT          70
+left surround                                                      az_deg     AZ_SURROUND            110
+back left; rear surround left; over my left shoulder               az_deg     AZ_BACK_HALF           135
+back, slightly left                                                az_deg     AZ_BACK - AZ_SLIGHT    160
+front; ahead; centre; middle                                       az_deg     AZ_FRONT               0
+back; behind; rear; behind me                                      az_deg     AZ_BACK                180
+directly above; zenith; straight up                                el_deg     EL_ZENITH              90
+overhead; above my head; ceiling; sky                              el_deg     EL_OVERHEAD            70
+very high; high up; up high; way above                             el_deg     EL_VERY_HIGH           60
+above; high; up; elevated; raised; above ear level                 el_deg     EL_ABOVE               40
+slightly above; a bit higher; over my left shoulder                el_deg     EL_SLIGHT_UP           20
+ear level; head height; horizon                                    el_deg     EL_EAR                 0
+slightly below; a bit lower                                        el_deg     EL_SLIGHT_DOWN         -15
+below; low; down; under; below ear level                           el_deg     EL_BELOW               -25
+floor; ground; at my feet                                          el_deg     EL_FLOOR               -30
+directly below; beneath me                                         el_deg     EL_NADIR               -70
+inside my head                                                     dist_m     DIST_INSIDE            0.3
+very close; in my ear; whispering                                  dist_m     DIST_VERY_CLOSE        0.5
+close; near; intimate; in your face; upfront                       dist_m     DIST_CLOSE             1.0
+mid distance; not too far                                          dist_m     DIST_MID               3.0
+far; distant; in the distance; background; back in the mix         dist_m     DIST_FAR               8.0
+very far; miles away                                               dist_m     DIST_VERY_FAR          15.0
+very wide; huge; all around; left and right                        width      WIDTH_HUGE             1.0
+wide; broad; spread; big                                           width      WIDTH_WIDE             0.8
+slightly wide; a bit wider                                         width      WIDTH_SLIGHTLY_WIDE    0.6
+medium width; not too narrow                                       width      WIDTH_MEDIUM           0.5
+narrow; tight; point source; mono                                  width      WIDTH_NARROW           0.1
+not too wide; not very wide; not that wide; not huge               max_width  MAX_WIDTH_NOT_TOO_WIDE 0.5
+not wide; narrow-ish; narrowish; fairly narrow; keep it narrow-ish max_width  MAX_WIDTH_NOT_WIDE     0.35
+=================================================================  =========  =====================  =====
+
+Negation and exclusion set :attr:`Placement.avoid` (region names of
+:data:`gravity.rules.REGIONS`) and consume the words, so a negated direction never places the
+stem there ("not on the left, on the right" is -90 and avoids the left):
+
+=================================================================  =========  =====================  =====
+phrases                                                            field      constant               value
+=================================================================  =========  =====================  =====
+nothing behind me; not behind; keep it out of the rear; no rear    avoid      n/a                    rear
+not in front; nothing in front of me                               avoid      n/a                    front
+not on the left; don't put anything on the left; away from left    avoid      n/a                    left
+nothing above; no height; out of the height; keep it out of height avoid      n/a                    above
+keep it off the floor; nothing below; not under me                 avoid      n/a                    below
+nothing on the sides; keep it off the sides                        avoid      n/a                    sides
+=================================================================  =========  =====================  =====
+
+Several stems named by one phrase (a prompt clause) are an ensemble (:attr:`Placement.group`);
+a phrase that names a region rather than a point also gives the azimuth span to spread them over
+(:attr:`Placement.arc_deg`, centred on ``az_deg``): "behind me" az 180 arc ``ARC_REAR`` (110),
+"in front" az 0 arc ``ARC_FRONT`` (60), "all around me" / "surround me" / "around the listener"
+arc ``ARC_AROUND`` (360), "above me" elevation with arc 360, "on each side" / "left and right" /
+"either side" az 90 arc ``ARC_SIDES`` (180): a mirrored pair, half the group about +90 and half
+about -90. A point ("hard left", "directly behind") keeps the point; the planner fans the group
+out a little. One stem alone always gets a point.
 
 Motion: pan, orbit (direction ``"ccw"`` unless stated), ping_pong, rise, fall, approach,
 recede, fly_over (front 0 -> back 180 unless stated) and static, with endpoints from "from X
@@ -61,10 +93,12 @@ from __future__ import annotations
 
 import logging
 import re
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
 from gravity.motion import Motion, wrap_az
+from gravity.plan import conventions as C
 from gravity.plan.lexicon import (
     DIRNUM,
     DIRW,
@@ -83,8 +117,9 @@ from gravity.plan.lexicon import (
     alt,
 )
 from gravity.plan.normalise import Scan, normalize
+from gravity.rules import REGIONS, in_region
 
-__all__ = ["Placement", "parse_hint", "parse_norm"]
+__all__ = ["Placement", "parse_hint", "parse_norm", "read_clause"]
 
 log = logging.getLogger(__name__)
 _rx = re.compile  # short: the readers compile some eighty patterns
@@ -93,9 +128,27 @@ _DIST_RANGE = (0.25, 50.0)  # metres
 _PERIOD_RANGE = (0.25, 64.0)  # bars
 
 
+def _wrap(az: float) -> float:
+    """:func:`gravity.motion.wrap_az` for one float, without numpy (the readers run per clause)."""
+    az = float(az)
+    return az if -180.0 < az <= 180.0 else -((-az + 180.0) % 360.0) + 180.0
+
+
+_REGION_AXIS = {  # which coordinate decides membership of each REGIONS zone
+    name: "el" if all(b[:2] == (-180, 180) for b in boxes) else "az" for name, boxes in REGIONS.items()
+}
+
+
+def _inside(region: str, az: float | None, el: float | None) -> bool:
+    """Whether a stated position lies in a REGIONS zone (False when the deciding coordinate is unset)."""
+    if (az if _REGION_AXIS[region] == "az" else el) is None:
+        return False
+    return bool(in_region(region, az or 0.0, el or 0.0))
+
+
 @dataclass(frozen=True)
 class Placement:
-    """What a hint says about one stem; ``None`` = the text said nothing about that field.
+    """What a hint says about one stem; ``None`` / ``()`` = the text said nothing about that field.
 
     Attributes
     ----------
@@ -111,6 +164,19 @@ class Placement:
         Named motion pattern; parameters in degrees, metres and bars.
     matched : tuple of str
         The normalised phrase spans that were understood, in text order.
+    avoid : tuple of str
+        Names of :data:`gravity.rules.REGIONS` zones the stem must stay out of ("nothing behind
+        me" -> ``("rear",)``), in text order.
+    max_width : float or None
+        Upper bound on the width in [0, 1] ("not too wide" 0.5, "not wide" 0.35); a cap, not a
+        set point.
+    arc_deg : float or None
+        For an ensemble named by a region phrase: the azimuth span in degrees, centred on
+        ``az_deg``, to spread the group over (110 "behind me", 60 "in front", 360 "all around";
+        180 with ``az_deg`` 90 is a mirrored left/right pair). None for a point or one stem.
+    group : tuple of str
+        The stem ids the phrase named together (sorted), so a planner can spread them as one
+        ensemble; empty for a hint of one stem.
     """
 
     az_deg: float | None = None
@@ -119,6 +185,10 @@ class Placement:
     width: float | None = None
     motion: Motion | None = None
     matched: tuple[str, ...] = ()
+    avoid: tuple[str, ...] = ()
+    max_width: float | None = None
+    arc_deg: float | None = None
+    group: tuple[str, ...] = ()
 
     @property
     def places(self) -> bool:
@@ -128,17 +198,43 @@ class Placement:
         return self.az_deg is not None or self.el_deg is not None or self.dist_m is not None
 
     def is_empty(self) -> bool:
-        """True when no field (other than ``matched``) was set."""
-        return all(getattr(self, f.name) is None for f in fields(self) if f.name != "matched")
+        """True when the text set nothing (``matched`` and ``group`` are bookkeeping, not settings)."""
+        return all(getattr(self, f.name) in (None, ()) for f in fields(self) if f.name not in ("matched", "group"))
 
     def merged(self, other: Placement) -> Placement:
-        """Field-wise merge: ``other``'s set fields win; the matched spans of both are kept."""
-        vals = {
+        """Field-wise merge where ``other`` is the later / more specific text and wins.
+
+        ``other``'s set fields replace this one's; the matched spans and avoided regions of both
+        are kept, except that a position and an exclusion that contradict each other are settled
+        for the later text (a stem's own "behind me" beats a scene-wide "nothing behind me", and
+        a later "not behind" drops an earlier azimuth of 180). An azimuth of ``other`` without an
+        arc is a point: the earlier arc goes.
+        """
+        vals: dict[str, Any] = {
             f.name: getattr(other, f.name) if getattr(other, f.name) is not None else getattr(self, f.name)
             for f in fields(self)
-            if f.name != "matched"
+            if f.name not in ("matched", "avoid", "group")
         }
-        return Placement(**vals, matched=self.matched + other.matched)
+        if other.az_deg is not None and other.arc_deg is None:
+            vals["arc_deg"] = None
+        avoid = [r for r in self.avoid if not _inside(r, other.az_deg, other.el_deg)]
+        for r in other.avoid:  # the later exclusion drops an earlier position inside it
+            if _REGION_AXIS[r] == "az" and other.az_deg is None and _inside(r, vals["az_deg"], None):
+                vals["az_deg"] = vals["arc_deg"] = None
+            elif _REGION_AXIS[r] == "el" and other.el_deg is None and _inside(r, None, vals["el_deg"]):
+                vals["el_deg"] = None
+        cap, width = vals["max_width"], vals["width"]
+        if cap is not None and width is not None and width > cap:  # the later of width and cap wins
+            if other.width is not None:
+                vals["max_width"] = None
+            else:
+                vals["width"] = cap
+        return Placement(
+            **vals,
+            matched=self.matched + other.matched,
+            avoid=tuple(dict.fromkeys([*avoid, *other.avoid])),
+            group=other.group or self.group,
+        )
 
 
 # --- motion -------------------------------------------------------------------------------
@@ -152,7 +248,9 @@ _STATIC = _rx(
     + rf"|{_NEG}\s+(?:move|moving|movement|motion|travel|pan)\w*"
     r"(?:\s+(?:a)?round|\s+at\s+all)?"
     r"|stays?\s+(?:put|still|fixed|in\s+place|where\s+(?:it|they)\s+(?:is|are))"
-    r"|keep\s+(?:it\s+|them\s+)?(?:still|in\s+place))\b"
+    r"|(?:keep|hold|leave)\s+(?:it\s+|them\s+|everything\s+|things\s+|all\s+)?(?:still|static|in\s+place)"
+    r"|(?:no|without(?:\s+any)?)\s+(?:motion|movement|moves|automation|panning)"
+    r"|nothing\s+(?:else\s+)?(?:moves|moving|should\s+move|is\s+moving|pans))\b"
 )
 _FROM_TO = _rx(
     rf"\bfrom\s+(?!{ME}\b)(?P<a>{SPAN})\s+(?:(?:over|across|round|up|down|in)\s+to|towards?|into"
@@ -382,7 +480,7 @@ def _period(scan: Scan) -> float | None:
 def _endpoint(text: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _parse_static(Scan(text), out)
-    return out
+    return {k: v for k, v in out.items() if not k.startswith("_")}  # positions only, no region notes
 
 
 def _ends(scan: Scan, rx: re.Pattern[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -447,7 +545,7 @@ def _axis_params(
                 scan.take(bm)
                 return {"from_az": ea["az_deg"], "to_az": eb["az_deg"]}
         if (vm is not None and "side to side" in vm.group(0)) or scan.take(scan.find(_SIDE2SIDE)):
-            return {"from_az": 90.0, "to_az": -90.0}
+            return dict(zip(("from_az", "to_az"), C.SIDE_TO_SIDE_AZ, strict=True))
         return {}
     if not params and verb == "pan" and vm is not None:  # "pans right"
         tm = _PAN_TARGET.match(scan.work[vm.end() :])
@@ -462,8 +560,8 @@ def _axis_params(
                 params[("from_" if em.group("k") == "from" else "to_") + key] = ep[field]
     if verb == "fly_over":
         if "from_az" in params and "to_az" not in params:
-            params["to_az"] = wrap_az(params["from_az"] + 180.0)
-        params = params or {"from_az": 0.0, "to_az": 180.0}
+            params["to_az"] = wrap_az(params["from_az"] + C.AZ_BACK)
+        params = params or dict(zip(("from_az", "to_az"), C.FLY_OVER_AZ, strict=True))
     return params
 
 
@@ -511,9 +609,9 @@ def _parse_motion(scan: Scan, out: dict[str, Any]) -> None:
     if verb in ("orbit", "ping_pong"):
         period = _period(scan)
         if period is None and scan.take(scan.find(_SLOW)):
-            period = 8.0
+            period = C.PERIOD_SLOW_BARS
         if period is None and scan.take(scan.find(_FAST)):
-            period = 1.0
+            period = C.PERIOD_FAST_BARS
         if period is not None:
             params["period_bars"] = min(max(period, _PERIOD_RANGE[0]), _PERIOD_RANGE[1])
     out["motion"] = Motion(verb, params)
@@ -576,8 +674,27 @@ _AZ_NUM = tuple(
 )
 
 
+_DIGIT = _rx(r"\d")
+_SIDELESS = 7  # _AZ_NUM patterns from here on carry no side of their own ("100 degrees", "at 100")
+_SIDE_WORD = _rx(r"\b(?P<s>left|right)(?:\s+(?:hand\s+)?side)?\b")
+
+
+def _unsigned(raw: str, az: float) -> bool:
+    """Whether an angle was written without a sign and read as written ("at 2" is a clock)."""
+    return raw[0] != "+" and az == float(raw)
+
+
+def _side_sign(scan: Scan, out: dict[str, Any]) -> None:
+    """An unsigned angle in a clause that names a side takes that side's sign:
+    "right side, 100 degrees" is -100 (100 degrees towards the right), not +100.
+    """
+    if (sm := scan.find(_SIDE_WORD)) is not None:
+        scan.take(sm)
+        out["az_deg"] = abs(out["az_deg"]) * (1.0 if sm.group("s") == "left" else -1.0)
+
+
 def _clock_az(h: int, minutes: int = 0) -> float | None:
-    return wrap_az(-(h * 30.0 + minutes * 0.5)) if 1 <= h <= 12 and 0 <= minutes < 60 else None
+    return _wrap(-(h * 30.0 + minutes * 0.5)) if 1 <= h <= 12 and 0 <= minutes < 60 else None
 
 
 def _num_az(m: re.Match[str]) -> float | None:
@@ -591,25 +708,90 @@ def _num_az(m: re.Match[str]) -> float | None:
         n = (180.0 - n if g.get("rear") else n) * (1.0 if g["s"] in ("l", "left") else -1.0)
     elif g.get("at") and n.is_integer() and 1 <= n <= 12:  # "at 2" is a clock position
         return _clock_az(int(n))
-    return wrap_az(n) if abs(n) <= 360.0 else None  # "999 degrees" is ignored
+    return _wrap(n) if abs(n) <= 360.0 else None  # "999 degrees" is ignored
 
 
 def _parse_numbers(scan: Scan, out: dict[str, Any]) -> None:
+    if not _DIGIT.search(scan.work):  # every reader here needs a digit; most clauses have none
+        return
     for rx in (_DIST_NUM, _DIST_KEY):
         if "dist_m" not in out and (m := scan.take(scan.find(rx))):
             unit = (m.groupdict().get("u") or "m")[0]
             out["dist_m"] = float(m.group("n")) * _UNIT_M.get(unit, 1.0)
     if m := scan.take(scan.find(_PERCENT)):  # "50% left": pan-law percent of a side
         sign = 1.0 if m.group("s") == "left" else -1.0
-        out["az_deg"] = min(float(m.group("n")), 100.0) * 0.9 * sign
+        out["az_deg"] = min(float(m.group("n")), 100.0) * C.PAN_LAW_DEG_PER_PERCENT * sign
     for rx in _EL_NUM:
         if "el_deg" not in out and (m := scan.take(scan.find(rx))):
             n = float(m.group("n"))
             out["el_deg"] = -abs(n) if m.groupdict().get("dn") else n
-    for rx in _AZ_NUM:
+    for i, rx in enumerate(_AZ_NUM):
         while "az_deg" not in out and (m := scan.take(scan.find(rx))):
             if (az := _num_az(m)) is not None:
                 out["az_deg"] = az
+                if i >= _SIDELESS and 0.0 < az < 180.0 and _unsigned(m.group("n"), az):
+                    _side_sign(scan, out)
+
+
+# --- negation and exclusion -------------------------------------------------------------------
+# Each zone of gravity.rules.REGIONS with the words that name it after a negation.
+_ZONE_WORDS = {
+    "left": r"left(?:\s+(?:hand\s+)?side)?",
+    "right": r"right(?:\s+(?:hand\s+)?side)?",
+    "front": rf"front(?:\s+of\s+{ME})?|ahead(?:\s+of\s+{ME})?",
+    "rear": rf"behind(?:\s+(?:{ME}|{HEAD}))?|back(?!\s+(?:and|in\s+the\s+mix))|rear|surrounds",
+    "above": rf"above(?:\s+(?:{ME}|{HEAD}))?|overhead|heights?|elevation|ceiling|top|sky|air|up\s+(?:high|top|there)"
+    r"|high(?:\s+up)?|up(?!\s+(?:front|close))",
+    "below": rf"(?:below|beneath|under(?:neath)?)(?:\s+{ME})?|floor|ground|bottom|down\s+low|low(?!\s+end)|down",
+    "sides": r"sides",
+}
+_NEG_LEAD = (
+    r"(?:(?:do(?:es)?\s*n'?t|do(?:es)?\s+not|dont|never|please\s+don'?t|i\s+don'?t\s+want\s+to)\s+"
+    r"(?:put|place|pan|send|have|want|position|let|bring|move|go|sit|hear)\w*"
+    r"(?:\s+(?:anything|any\s+\w+|it|them|things|stuff|that|this|the\s+\w+)(?:\s+else)?)?"
+    r"|(?:keep|stay|kept|keeping|stays|leave)\s+(?:(?:it|them|everything|things|that|this)\s+)?"
+    r"(?:out\s+of|away\s+from|clear\s+of|off)"
+    r"|nothing(?:\s+else)?(?:\s+(?:is|goes|sits|should\s+(?:be|go|sit)|can\s+(?:be|go)|at\s+all))?"
+    r"|none(?:\s+of\s+(?:it|them))?|nowhere(?:\s+near)?"
+    r"|no(?:\s+(?:stems?|sounds?|instruments?|tracks?|objects?|elements?))?(?=\s+"
+    r"(?:height|heights|rear|surrounds?|elevation|overhead|floor|sides|back)\b)"
+    r"|not|never|nor|out\s+of|away\s+from|clear\s+of|off(?=\s+(?:the\s+)?(?:floor|ground|ceiling|sides)\b)"
+    r"|avoid(?:s|ing)?|without(?:\s+any)?|instead\s+of|rather\s+than)"
+)
+_NEGATION = _rx(
+    rf"\b{_NEG_LEAD}\s+(?:(?:on|in|at|to|towards?|into|onto|up|from|over)\s+)?(?:(?:the|my|your|our)\s+)?"
+    r"(?:" + "|".join(f"(?P<{k}>{v})" for k, v in _ZONE_WORDS.items()) + r")\b"
+    rf"(?:\s+{UN}\s*degrees)?"  # "nothing above 30 degrees": the bound, not an azimuth
+)
+_WIDTH_CAP = (
+    (
+        C.MAX_WIDTH_NOT_TOO_WIDE,
+        _rx(
+            r"\bnot\s+(?:too|overly|that|so|very|super|all\s+that|really)\s+(?:wide|broad|big|huge|spread(?:\s+out)?)"
+            r"|\bnot\s+(?:huge|massive|enormous)\b"
+        ),
+    ),
+    (
+        C.MAX_WIDTH_NOT_WIDE,
+        _rx(
+            r"\bnot\s+(?:wide|broad|spread(?:\s+out)?)\b|\bnarrow\s*ish\b|\b(?:fairly|quite|rather|somewhat|pretty)"
+            r"\s+narrow\b|\bon\s+the\s+narrow\s+side\b"
+        ),
+    ),
+)
+
+
+def _parse_negation(scan: Scan, out: dict[str, Any]) -> None:
+    """Exclusions and caps: "nothing behind me" avoids the rear zone, "not too wide" caps the width.
+
+    The negated words are consumed, so no later reader places the stem where the text said not to.
+    """
+    avoid = [next(k for k in _ZONE_WORDS if m.group(k)) for m in scan.take_all(_NEGATION)]
+    if avoid:
+        out["avoid"] = tuple(dict.fromkeys(avoid))
+    for cap, rx in _WIDTH_CAP:
+        if "max_width" not in out and scan.take(scan.find(rx)):
+            out["max_width"] = cap
 
 
 # --- special phrases ------------------------------------------------------------------------
@@ -632,14 +814,18 @@ _SURROUND = _rx(
     r"\b(?:(?P<r1>rear|back)\s+)?(?:surround\s+(?P<s1>left|right)|(?P<s2>left|right)"
     r"\s+(?:(?P<r2>rear|back)\s+)?surround)\b"
 )
-_NEGATED = _rx(
-    r"\b(?:not|never|nor|away\s+from|instead\s+of|rather\s+than)\s+(?:(?:on|in|at|to"
-    r"|towards)\s+)?(?:the\s+)?(?:left|right|front|back|behind|rear)\b"
-)
 _BOTH_SIDES = _rx(
-    r"\b(?:(?:hard|wide|far)\s+)?"
-    + alt("left_and_right right_and_left both_(?:sides|ears|speakers) either_side each_side")
-    + r"\b"
+    r"\b(?:(?:hard|wide|far)\s+)?(?:(?:on|to|at|out\s+to)\s+)?"
+    + alt(
+        "left_and_right right_and_left both_(?:sides|ears|speakers) either_side each_side "
+        "(?:either|each|both)_of_the_sides the_sides l_?/_?r r_?/_?l"
+    )
+    + r"(?!\w)"
+)
+# a region rather than a point: a group of stems is spread around the listener
+_AROUND = _rx(
+    rf"\b(?:all\s+(?:a)?round(?:\s+{ME})?|surround(?:s|ing)?\s+{ME}|(?:a)?round\s+(?:{ME}|{HEAD}|the\s+"
+    r"(?:room|audience))|in\s+a\s+(?:ring|circle)\s+(?:a)?round|everywhere)\b"
 )
 _PUSH_BACK = _rx(
     r"\b(?:(?:push(?:ed|ing)?|set|sits?|sitting|sat|tuck(?:ed)?|further|farther)\s+"
@@ -654,25 +840,25 @@ def _parse_special(scan: Scan, out: dict[str, Any]) -> None:
     """Fixed phrases that set several fields or would be misread word by word."""
     if m := scan.take(scan.find(_SHOULDER)):
         side = m.group("s")
-        out.setdefault("az_deg", 180.0 if side is None else (135.0 if side == "left" else -135.0))
+        out.setdefault("az_deg", C.AZ_BACK if side is None else (C.AZ_BACK_HALF if side == "left" else -C.AZ_BACK_HALF))
         if m.group("p") in ("over", "above"):
-            out.setdefault("el_deg", 20.0)
+            out.setdefault("el_deg", C.EL_SHOULDER)
     if m := scan.take(scan.find(_EAR)):
-        out.setdefault("dist_m", 0.5)
+        out.setdefault("dist_m", C.DIST_VERY_CLOSE)
         if m.group("s"):
-            out.setdefault("az_deg", 90.0 if m.group("s") == "left" else -90.0)
+            out.setdefault("az_deg", C.AZ_HARD if m.group("s") == "left" else -C.AZ_HARD)
     if m := scan.take(scan.find(_SURROUND)):
         sign = 1.0 if (m.group("s1") or m.group("s2")) == "left" else -1.0
-        out.setdefault("az_deg", sign * (135.0 if m.group("r1") or m.group("r2") else 110.0))
+        out.setdefault("az_deg", sign * (C.AZ_BACK_HALF if m.group("r1") or m.group("r2") else C.AZ_SURROUND))
     if m := scan.take(scan.find(_CENTRE_SIDE)):
         sign = 1.0 if (m.group("s1") or m.group("s2") or m.group("s3")) == "left" else -1.0
-        out.setdefault("az_deg", sign * (20.0 if m.group("m") or m.group("off") else 30.0))
+        out.setdefault("az_deg", sign * (C.AZ_SLIGHT if m.group("m") or m.group("off") else C.AZ_OFF_CENTRE))
     if scan.take(scan.find(_BOTH_SIDES)):
-        out.setdefault("width", 1.0)
-    while scan.take(scan.find(_NEGATED)):  # "not on the left": drop the negated direction
-        pass
+        out["_region"] = "sides"  # one stem on both sides is one wide object (unless a width word says)
+    if scan.take(scan.find(_AROUND)):
+        out.setdefault("_region", "around")
     if "dist_m" not in out and scan.take(scan.find(_PUSH_BACK)):  # depth, not "behind"
-        out["dist_m"] = 8.0
+        out["dist_m"] = C.DIST_FAR
 
 
 # --- elevation, distance and width words ----------------------------------------------------
@@ -706,33 +892,33 @@ _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
     for f, v, p in (
         (
             "el_deg",
-            90.0,
+            C.EL_ZENITH,
             r"(?:directly|straight|right|dead|exactly|immediately|vertically)\s+"
             r"(?:above|over(?:head)?|up)(?:\s+(?:me|you|us|(?:my|your)\s+head|the\s+"
             r"(?:listener|head)))?|" + alt("zenith (?:on_)?top_of_(?:my|your|the)_head straight_above directly_on_top"),
         ),
         (
             "el_deg",
-            -70.0,
+            C.EL_NADIR,
             r"(?:directly|straight|right)\s+(?:below|beneath|under(?:neath)?|down)"
             rf"|nadir|under\s+(?:my|your|the)\s+(?:feet|seat|chair)|beneath\s+{ME}",
         ),
         (
             "el_deg",
-            70.0,
+            C.EL_OVERHEAD,
             rf"overhead|(?:above|over)\s+{HEAD}|over\s+{ME}|"
             + alt("ceiling roof (?:in_the_)?sky heavens? rafters up_top on_top top_of_the_(?:room|dome|sphere)")
             + r"|(?:from|at)\s+the\s+top(?!\s+of\s+the\s+(?:song|track|section|mix))",
         ),
         (
             "el_deg",
-            60.0,
+            C.EL_VERY_HIGH,
             r"(?:very|really|way|super|much|far|high|well)\s+(?:up|high|above|higher"
             r"|elevated|raised)|up\s+high|high\s+up|steep(?:ly)?",
         ),
         (
             "el_deg",
-            20.0,
+            C.EL_SLIGHT_UP,
             rf"{_SL}\s+(?:more\s+)?(?:above|up(?!\s+front)|higher|high|elevated|raised"
             r"|lifted|upwards?)|just\s+above"
             rf"|(?:raised|lifted|elevated|higher|up)\s+{_BIT}"
@@ -740,29 +926,29 @@ _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ),
         (
             "el_deg",
-            -15.0,
+            C.EL_SLIGHT_DOWN,
             rf"{_SL}\s+(?:more\s+)?(?:below|lower|low|down|under|beneath|underneath"
             rf"|downwards?)|just\s+below|(?:lowered|lower|down)\s+{_BIT}"
             r"|not\s+too\s+low",
         ),
-        ("el_deg", 40.0, rf"above\s+{_EYE}"),
-        ("el_deg", -25.0, rf"(?:below|under|beneath)\s+{_EYE}"),
+        ("el_deg", C.EL_ABOVE, rf"above\s+{_EYE}"),
+        ("el_deg", C.EL_BELOW, rf"(?:below|under|beneath)\s+{_EYE}"),
         (
             "el_deg",
-            0.0,
+            C.EL_EAR,
             r"(?:at\s+|on\s+)?(?:ear|head|eye|listening)\s*(?:level|height)"
             rf"|horizon(?:tal(?:ly)?)?|level\s+with\s+(?:{ME}|my\s+ears)"
             r"|same\s+height|no\s+(?:height|elevation)",
         ),
         (
             "el_deg",
-            -30.0,
+            C.EL_FLOOR,
             r"(?:on\s+|at\s+|near\s+|from\s+)?the\s+(?:floor|ground)|floor|ground"
             r"|at\s+(?:my|your|our)\s+feet|feet|(?:knee|waist)\s+(?:level|height)",
         ),
         (
             "el_deg",
-            40.0,
+            C.EL_ABOVE,
             r"above|high(?!\s+(?:end|pass|cut|shelf|freq\w*|mids?|energy))|"
             + alt("higher elevated raised upper aloft heights? upwards? hover(?:s|ing)? in_the_air from_above")
             + r"|top(?=\s+(?:front|rear|back|left|right|middle|cent(?:er|re)|side))"
@@ -770,7 +956,7 @@ _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ),
         (
             "el_deg",
-            -25.0,
+            C.EL_BELOW,
             r"below|beneath|under(?:neath)?|low(?!\s+(?:end|pass|cut|shelf|freq\w*"
             r"|mids?|level|volume))|lower(?!\s+(?:mids?|end|register|octave))|"
             r"downwards?|bottom|from\s+below|underfoot"
@@ -778,26 +964,26 @@ _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ),
         (
             "dist_m",
-            0.3,
+            C.DIST_INSIDE,
             r"(?:inside|in|between)\s+(?:my|your|the\s+listener'?s?)\s+(?:head|ears)"
             r"|in\s*head",
         ),
         (
             "dist_m",
-            0.5,
+            C.DIST_VERY_CLOSE,
             r"(?:very|really|super|extremely|incredibly|so|ultra|intimately)\s+"
             r"(?:close|near|intimate)(?:\s+up)?|whisper\w*|"
             + alt("face_to_face (?:as_)?close_as_possible up_close_and_personal touching breathing_on"),
         ),
         (
             "dist_m",
-            15.0,
+            C.DIST_VERY_FAR,
             r"(?:very|really|super|extremely|so|incredibly|way)\s+(?:far|distant)"
             r"(?:\s+(?:away|off))?|miles\s+(?:away|off)|far\s+far\s+away",
         ),
         (
             "dist_m",
-            3.0,
+            C.DIST_MID,
             r"(?:mid|middle|medium|moderate|average|normal)\s*(?:range\s+)?"
             r"(?:distance|depth|field)|mid\s*field|not\s+(?:too\s+|that\s+|so\s+)?"
             rf"(?:far|close|near)(?:\s+away)?{SIDE_AHEAD}|a\s+few\s+(?:metres|meters"
@@ -807,7 +993,7 @@ _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ),
         (
             "dist_m",
-            8.0,
+            C.DIST_FAR,
             rf"far(?:\s+(?:away|off|out)\b|\b{SIDE_AHEAD})|(?:in\s+the\s+|at\s+a\s+)?"
             r"distance|(?:further|farther)\s+away|way\s+(?:back|off|out)"
             r"(?!\s+(?:to|left|right))|deep\s+in\s+the\s+(?:mix|space|distance)|"
@@ -815,14 +1001,14 @@ _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ),
         (
             "dist_m",
-            1.0,
+            C.DIST_CLOSE,
             r"close(?:\s+up|\s+by)?|near(?:er|by)?|intimate(?:ly)?|up(?=\s+front)|"
             rf"(?:next\s+to|beside)\s+{ME}|in\s+(?:my|your|our)\s+face|"
             + alt("closer up_close by_my_side arm'?s_length within_reach present foreground personal"),
         ),
         (
             "width",
-            1.0,
+            C.WIDTH_HUGE,
             r"(?:very|really|super|extra|ultra|extremely|massively|incredibly)\s+"
             r"(?:wide|broad|big|spread(?:\s+out)?)|full(?:y)?\s+(?:width|wide|spread)"
             rf"|all\s+around(?:\s+{ME})?|surround(?:ing|s)?\s+{ME}|"
@@ -831,23 +1017,23 @@ _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
                 "max(?:imum)?_width wall_of_sound everywhere envelop\\w* immersive"
             ),
         ),
-        ("width", 0.6, rf"{_BIT}\s+(?:wide|wider|spread|broader)"),
+        ("width", C.WIDTH_SLIGHTLY_WIDE, rf"{_BIT}\s+(?:wide|wider|spread|broader)"),
         (
             "width",
-            0.5,
+            C.WIDTH_MEDIUM,
             r"(?:medium|moderate|normal|average)\s+width|somewhat\s+wide"
-            r"|not\s+too\s+(?:wide|narrow)",
+            r"|not\s+too\s+narrow",
         ),
         (
             "width",
-            0.1,
+            C.WIDTH_NARROW,
             alt(
                 "point(?:_source)? pin_?point(?:ed)? mono narrow(?:er)? "
                 "tight(?:er|ly)? focus(?:s)?ed small tiny laser single_point "
                 "collapsed"
             ),
         ),
-        ("width", 0.8, alt("wide(?:r|ly)? broad spread(?:_out)? big large diffuse expansive spacious")),
+        ("width", C.WIDTH_WIDE, alt("wide(?:r|ly)? broad spread(?:_out)? big large diffuse expansive spacious")),
     )
 )
 
@@ -863,7 +1049,7 @@ _LATERAL = _rx(
     r"|further|farther|more)\b))?"
 )
 _LONGIT = _rx(
-    rf"(?:\b(?:(?P<lslight>{SLIGHT})|{HARD})\s+(?:(?:more|further|farther)\s+)?)?"
+    rf"(?:\b(?:(?P<lslight>{SLIGHT})|(?P<lhard>{HARD}))\s+(?:(?:more|further|farther)\s+)?)?"
     r"(?:(?:to|on|at|in|into|towards?|from|toward)\s+)?(?:(?:the|my|your|our)\s+)?\b"
     r"(?:(?P<front>in\s+front(?:\s+of\s+(?:me|you|us|the\s+(?:listener|audience|room"
     r"|stage)))?|(?:up\s+)?front|ahead|forwards?|frontal|facing\s+(?:me|you|us)"
@@ -874,7 +1060,7 @@ _CENTRE = _rx(
     r"\b(?:cent(?:er|re)(?:e?d)?|middle|mid\s*point|phantom\s+cent(?:er|re))\b"
     r"(?!\s+(?:distance|depth))"
 )
-_MOD_AZ = {"slight": 20.0, "half": 45.0, "wide": 60.0, "hard": 90.0}
+_MOD_AZ = {"slight": C.AZ_SLIGHT, "half": C.AZ_HALF, "wide": C.AZ_WIDE, "hard": C.AZ_HARD}
 
 
 def _parse_direction(scan: Scan, out: dict[str, Any]) -> None:
@@ -885,7 +1071,9 @@ def _parse_direction(scan: Scan, out: dict[str, Any]) -> None:
         return
     if lat is None:
         if lon is not None or centre is not None:
-            out["az_deg"] = 180.0 if lon is not None and lon.group("back") else 0.0
+            out["az_deg"] = C.AZ_BACK if lon is not None and lon.group("back") else C.AZ_FRONT
+        if lon is not None and centre is None and not (lon.group("lhard") or lon.group("lslight")):
+            out.setdefault("_region", "rear" if lon.group("back") else "front")  # "behind me", not "dead centre"
         return
     sign = 1.0 if lat.group("side") == "left" else -1.0
     mod = next((k for k in _MOD_AZ if lat.group(k)), None)
@@ -894,15 +1082,16 @@ def _parse_direction(scan: Scan, out: dict[str, Any]) -> None:
         out["az_deg"] = sign * _MOD_AZ[mod or "hard"]
         return
     if mod == "slight":  # "front, slightly left": 20 deg off the front/back axis
-        off = 20.0
+        off = C.AZ_SLIGHT
     elif lon.group("lslight"):  # "left, slightly in front": 20 deg off the side axis
-        off = 70.0
+        off = C.AZ_SIDE_FRONT
     else:
-        off = 60.0 if mod == "wide" else 45.0
-    out["az_deg"] = sign * (off if lon.group("front") else 180.0 - off)
+        off = C.AZ_WIDE if mod == "wide" else C.AZ_HALF
+    out["az_deg"] = sign * (off if lon.group("front") else C.AZ_BACK - off)
 
 
 def _parse_static(scan: Scan, out: dict[str, Any]) -> None:
+    """Positions, depth and width of one clause (after negation and motion took their words)."""
     _parse_numbers(scan, out)
     _parse_special(scan, out)
     for stage in ("el_deg", "dist_m", "direction", "width"):  # priority order
@@ -911,6 +1100,8 @@ def _parse_static(scan: Scan, out: dict[str, Any]) -> None:
         for field, value, rx in _WORD_RULES:
             if field == stage and field not in out and scan.take(scan.find(rx, _not_phrasal)):
                 out[field] = value
+    if out.get("_region") in ("sides", "around") and "width" not in out:
+        out["width"], out["_region_width"] = C.WIDTH_HUGE, True
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:
@@ -921,7 +1112,7 @@ def _clamp_motion(mo: Motion) -> Motion:
     p: dict[str, Any] = {}
     for k, v in mo.params.items():
         if k.endswith("_az"):
-            v = wrap_az(float(v))
+            v = _wrap(v)
         elif k.endswith("_el"):
             v = _clamp(v, -90.0, 90.0)
         elif k.endswith("_dist"):
@@ -930,21 +1121,62 @@ def _clamp_motion(mo: Motion) -> Motion:
     return Motion(mo.pattern, p)
 
 
-def parse_norm(text: str) -> Placement:
-    """Parse one already normalised clause."""
+_ARC = {"rear": C.ARC_REAR, "front": C.ARC_FRONT, "around": C.ARC_AROUND, "sides": C.ARC_SIDES, "above": C.ARC_AROUND}
+
+
+def read_clause(text: str) -> tuple[Placement, Placement]:
+    """Read one already normalised clause for one stem and for a group of stems.
+
+    Parameters
+    ----------
+    text : str
+        Normalised text (:func:`gravity.plan.normalise.normalize`).
+
+    Returns
+    -------
+    (Placement, Placement)
+        The reading for one stem (a point: ``arc_deg`` None), and for several stems named
+        together: where the phrase names a region rather than a point, ``arc_deg`` is the azimuth
+        span in degrees to spread them over ("behind me" az 180 arc 110, "in front" az 0 arc 60,
+        "all around me" and a group "above me" arc 360, "on each side" az 90 arc 180: a mirrored
+        pair), and a width the region phrase alone implied for one stem ("left and right": one
+        wide object) is dropped. ``group`` is left for the caller, who knows the stem ids.
+    """
     scan = Scan(text)
     out: dict[str, Any] = {}
+    _parse_negation(scan, out)
     _parse_motion(scan, out)
     _parse_static(scan, out)
-    az, el, dist, width = (out.get(k) for k in ("az_deg", "el_deg", "dist_m", "width"))
-    return Placement(
-        az_deg=None if az is None else float(wrap_az(az)) + 0.0,  # + 0.0 turns -0.0 into 0.0
+    az, el, dist, width, cap = (out.get(k) for k in ("az_deg", "el_deg", "dist_m", "width", "max_width"))
+    one = Placement(
+        az_deg=None if az is None else _wrap(az) + 0.0,  # + 0.0 turns -0.0 into 0.0
         el_deg=None if el is None else _clamp(el, -90.0, 90.0) + 0.0,
         dist_m=None if dist is None else _clamp(dist, *_DIST_RANGE),
         width=None if width is None else _clamp(width, 0.0, 1.0),
         motion=None if out.get("motion") is None else _clamp_motion(out["motion"]),
         matched=tuple(s for _, s in sorted(scan.spans) if s),
+        avoid=out.get("avoid", ()),
+        max_width=cap,
     )
+    region = out.get("_region")
+    if region == "sides" and one.az_deg is not None and abs(one.az_deg) != C.AZ_HARD:
+        # "behind me on both sides": the rear pair, "in front either side": the front stage
+        region = "rear" if abs(one.az_deg) > C.AZ_HARD else "front"
+    if region is None and one.az_deg is None and one.el_deg is not None and C.EL_SLIGHT_UP < one.el_deg < C.EL_ZENITH:
+        region = "above"  # "the choir above me": a ring overhead, not one point
+    if region is None or one.motion is not None:  # a moving group follows its motion
+        return one, one
+    many = dataclasses.replace(one, arc_deg=_ARC[region])
+    if region == "sides":
+        many = dataclasses.replace(many, az_deg=C.AZ_HARD)
+    if out.get("_region_width"):  # the width "left and right" implied for one stem
+        many = dataclasses.replace(many, width=None)
+    return one, many
+
+
+def parse_norm(text: str) -> Placement:
+    """Parse one already normalised clause for one stem (see :func:`read_clause`)."""
+    return read_clause(text)[0]
 
 
 def parse_hint(text: str) -> Placement:

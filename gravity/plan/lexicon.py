@@ -4,9 +4,14 @@ Fragments are pattern strings, composed into the readers' patterns in :mod:`grav
 they match normalised text (:func:`gravity.plan.normalise.normalize`: lower case, digits for
 numbers) in which ``\x00`` fills the spans an earlier reader took. :func:`alt` writes an
 alternation from a word list (for the readers and the prompt's stem aliases alike).
+:data:`SECTION_WORDS` and :data:`SCENE_NOUN` name song sections and the whole scene, for the
+prompt's clause scopes and :mod:`gravity.plan.scene_words`; :func:`section_of` maps a span to
+its :data:`gravity.vocab.SECTIONS` name.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "DIRNUM",
@@ -23,7 +28,10 @@ __all__ = [
     "UN",
     "WIDE",
     "N",
+    "SCENE_NOUN",
+    "SECTION_WORDS",
     "alt",
+    "section_of",
 ]
 
 
@@ -66,3 +74,31 @@ DIRWORD = (
 DIRNUM = r"\d{1,2}(?::\d\d)?\s+oclock|[-+]?\d{1,3}\s*degrees"
 DIRW = f"{DIRWORD}|{DIRNUM}"
 SPAN = r"[^,;.!?\x00]{1,40}?"  # an endpoint phrase inside "from X to Y"
+
+# the song sections of gravity.vocab.SECTIONS (less "full") and the words that name them; the
+# ones that are also everyday verbs or nouns ("drop the bass", "build up") need a determiner
+SECTION_WORDS: dict[str, str] = {
+    "pre_chorus": r"pre\s*choruse?s?",
+    "post_chorus": r"post\s*choruse?s?",
+    "chorus": r"choruse?s?|refrains?",
+    "intro": r"intros?",
+    "verse": r"verses?",
+    "breakdown": r"break\s*downs?",
+    "interlude": r"interludes?",
+    "outro": r"outros?",
+    "hook": r"(?<=the\s)hooks?",
+    "bridge": r"(?<=the\s)bridges?|middle\s+8",
+    "build": r"(?<=the\s)build(?:\s*ups?)?|build\s*ups?",
+    "drop": r"(?<=the\s)drops?",
+    "solo": r"(?<=the\s)solos?",
+}
+_AFTER_THE = r"(?<=the\s)"
+_SECTION_RX = re.compile("|".join(f"(?P<{k}>{v.replace(_AFTER_THE, '')})" for k, v in SECTION_WORDS.items()))
+# the whole scene as a subject ("make the mix huge"); "the whole mix" names every stem instead
+SCENE_NOUN = r"(?:the\s+)?(?:mix|scene|space|soundstage|sound\s*field|song|track|record|overall\s+sound)"
+
+
+def section_of(text: str) -> str | None:
+    """The vocabulary name of the section a whole word span names ("pre chorus" -> "pre_chorus")."""
+    m = _SECTION_RX.fullmatch(re.sub(r"^(?:the|each|every|this|that|our)\s+", "", text.strip()))
+    return None if m is None else m.lastgroup

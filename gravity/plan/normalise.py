@@ -136,6 +136,7 @@ def normalize(text: Any) -> str:
 
 
 _GAP = "\x00"  # fills consumed spans: never in normalised text, neither space nor word char
+_BLANK = " " + _GAP
 
 
 class Scan:
@@ -149,9 +150,12 @@ class Scan:
 
     def find(self, rx: re.Pattern[str], ok: Callable[[re.Match[str]], bool] | None = None) -> re.Match[str] | None:
         """The first match of ``rx`` in the words not yet taken (and accepted by ``ok``), else None."""
-        for m in rx.finditer(self.work):
-            if m.group(0).strip(" " + _GAP) and (ok is None or ok(m)):
-                return m
+        m = rx.search(self.work)  # most readers find nothing: one search, no iterator
+        if m is None or (m.group(0).strip(_BLANK) and (ok is None or ok(m))):
+            return m
+        for later in rx.finditer(self.work, m.end() + (m.end() == m.start())):
+            if later.group(0).strip(_BLANK) and (ok is None or ok(later)):
+                return later
         return None
 
     def take(self, m: re.Match[str] | None, group: int | str = 0) -> re.Match[str] | None:
@@ -161,6 +165,19 @@ class Scan:
             self.spans.append((s, self.src[s:e].strip()))
             self.work = self.work[:s] + _GAP * (e - s) + self.work[e:]
         return m
+
+    def take_all(self, rx: re.Pattern[str]) -> list[re.Match[str]]:
+        """Blank every match of ``rx`` in the words not yet taken, in one pass; returns the matches."""
+        found = [m for m in rx.finditer(self.work) if m.group(0).strip(_BLANK)]
+        if found:
+            parts, last = [], 0
+            for m in found:
+                s, e = m.span()
+                self.spans.append((s, self.src[s:e].strip()))
+                parts += [self.work[last:s], _GAP * (e - s)]
+                last = e
+            self.work = "".join(parts) + self.work[last:]
+        return found
 
     def gap_before(self, pos: int, n: int = 3) -> bool:
         """Whether the ``n`` characters before ``pos`` are only spaces or taken text."""
