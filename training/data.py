@@ -62,7 +62,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATA_VERSION = "gravity-data-2"
+# gravity-data-3: the issue-16 planner as teacher (templates, sections, ensembles, capped motion)
+# and the parser's one conventions table for the labels
+DATA_VERSION = "gravity-data-3"
 SPLITS: dict[str, tuple[int, str]] = {"train": (0, "train"), "val": (1, "heldout"), "test": (2, "heldout")}
 POOLS = ("train", "heldout")
 
