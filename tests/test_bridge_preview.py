@@ -397,8 +397,12 @@ def test_locate_back_into_section_a_while_stopped_plays_a_then_b_on_the_marker(l
         f"{[s / FS for s in swaps]} s; left-right level before the marker {a_db:+.1f} dB, after {b_db:+.1f} dB; "
         f"{live.preview.stats()}"
     )
-    assert len(swaps) == 2 and swaps[1] == MARK_B * FS  # A (paused, at once), then B on the marker's sample
-    assert live.player.swaps == swaps0 + 2
+    # A in the paused player before play (no crossfade heard), then B on the marker's sample. On
+    # a loaded machine the preview may hand A over twice (a re-ask it thought stale); both land
+    # while paused, at the parked position or the block the worker had already rendered from it.
+    assert swaps[-1] == MARK_B * FS and 1 <= len(swaps) - 1 <= 2, swaps
+    assert all(round(2.9 * FS) <= at <= round(2.9 * FS) + BLOCK for at in swaps[:-1]), swaps
+    assert live.player.swaps == swaps0 + len(swaps)
     assert a_db > 3.0 and b_db < -3.0  # scene A from the first frame played, B after the marker
     assert live.player.underflows == 0
 
