@@ -57,8 +57,22 @@ class Judged:
     results: list[Result]
 
 
-def propose(requests: Sequence[Request], planner_from: str | None = None) -> list[dict[str, Any]]:
-    """Planner + rule engine scenes for ``requests``: in-process, or from another source tree."""
+def propose(
+    requests: Sequence[Request], planner_from: str | None = None, llm_candidates: int | None = None
+) -> list[dict[str, Any]]:
+    """Rule-checked scenes for ``requests``: the planner in-process or from another source tree,
+    or (``llm_candidates`` N) the default model with ``--candidates N`` (:mod:`gravity.pipeline`).
+    """
+    if llm_candidates is not None:
+        from gravity.llm.config import LLMConfig
+        from gravity.llm.runtime import SceneLLM
+
+        llm = SceneLLM(LLMConfig(candidates=llm_candidates))
+        results = [make_scene(r, planner="llm", llm=llm) for r in requests]
+        chosen = [res.planner for res in results]
+        print(f"model {llm.name}, --candidates {llm_candidates}: chosen {chosen.count('llm')} model / "
+              f"{chosen.count('planner')} planner scenes")  # fmt: skip
+        return [res.scene for res in results]
     if planner_from is None:
         return [make_scene(r, planner="planner").scene for r in requests]
     env = {**os.environ, "PYTHONPATH": str(Path(planner_from).resolve())}
@@ -211,17 +225,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sessions", default=str(SESSIONS), help="folder of session JSON files (default: %(default)s)")
     ap.add_argument("--planner-from", metavar="DIR", help="plan with the gravity package of another source tree")
     ap.add_argument("--json", metavar="OUT", help="write cards, results and the summary to this JSON file")
+    ap.add_argument(
+        "--llm", metavar="N", type=int, help="propose with the default model and --candidates N (1 = the model alone)"
+    )
     args = ap.parse_args(argv)
     sessions, pairs = load_sessions(args.sessions)
     t0 = time.perf_counter()
-    scenes = propose([s.request for s in sessions.values()], args.planner_from)
+    scenes = propose([s.request for s in sessions.values()], args.planner_from, args.llm)
     t1 = time.perf_counter()
     out = judge(sessions, pairs, scenes)
     t2 = time.perf_counter()
     print(report(out))
     print(
         f"\n{len(scenes)} scenes planned in {t1 - t0:.2f} s, judged in {t2 - t1:.2f} s "
-        f"({'planner from ' + args.planner_from if args.planner_from else 'this tree'})"
+        f"({'planner from ' + args.planner_from if args.planner_from else 'this tree'}"
+        f"{f', model --candidates {args.llm}' if args.llm else ''})"
     )
     if args.json:
         Path(args.json).write_text(dumps(to_json(out)), encoding="utf-8")

@@ -53,7 +53,10 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
     planner : {"auto", "planner", "llm"}
         ``auto`` uses ``llm`` when one is given, else the deterministic planner; ``llm``
         requires one. A failed, timed-out or unusable generation falls back to the planner and
-        says so in ``meta["fallback"]``.
+        says so in ``meta["fallback"]``. With ``llm.config.candidates`` N >= 2 the model's
+        answer, the planner's scene and N - 2 more model samples are rule-checked and the scene
+        critic picks one (:func:`_choose`; ``SceneResult.planner`` says whose it is); 1 = the
+        model's answer alone.
     seed : int
         Planner seed; same request + seed -> identical scene (the LLM has its own seed).
     llm : SceneLLM, optional
@@ -70,21 +73,43 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
         raise ValueError("planner 'llm' needs a loaded model")
     t0 = time.perf_counter()
     meta: dict[str, Any] = {}
-    proposal, used = None, "planner"
+    cands: list[tuple[str, Any]] = []  # (proposer, raw proposal)
+    n = 1
     if llm is not None and planner in ("auto", "llm"):
-        prop = llm.propose(request)
-        meta.update(prop.stats)
-        if prop.scene is not None:
-            proposal, used = prop.scene, "llm"
-        else:
-            meta["fallback"] = prop.error
-            log.warning("LLM proposal unusable (%s); using the planner", prop.error)
-    if proposal is None:
-        proposal = plan(request, seed=seed)
-    result = enforce(request, proposal)
+        n = max(1, int(getattr(llm.config, "candidates", 1)))
+        props = llm.propose_many(request, 1 + max(0, n - 2)) if n > 2 else [llm.propose(request)]
+        meta.update(props[0].stats)
+        cands = [("llm", p.scene) for p in props if p.scene is not None]
+        if not cands:
+            meta["fallback"] = props[0].error
+            log.warning("LLM proposal unusable (%s); using the planner", props[0].error)
+    if not cands or n >= 2:
+        cands.append(("planner", plan(request, seed=seed)))
+    results = [(who, enforce(request, prop)) for who, prop in cands]
+    pick = 0
+    if len(results) > 1:
+        pick = _choose(request, results, meta)
+    used, result = results[pick]
     dt = time.perf_counter() - t0
     meta["rules_enforced"] = list(result.rules_enforced)
     log.info(
         "%s: %d objects in %.1f ms, %d rule fixes", used, len(result.scene["objects"]), dt * 1e3, len(result.violations)
     )
     return SceneResult(result.scene, used, result.violations, dt, meta)
+
+
+def _choose(request: Request, results: list[tuple[str, Any]], meta: dict[str, Any]) -> int:
+    """Index of the best rule-checked candidate by the scene critic: adherence to the text
+    first, then the card's score; ties go to the earlier candidate (the model's first answer).
+    Every candidate's numbers go to ``meta["candidates"]``.
+    """
+    from gravity.critic import critique  # deferred: only when there is a choice to make
+
+    cards = [critique(request, r.scene) for _, r in results]
+    keys = [c.rank_key for c in cards]
+    pick = max(range(len(keys)), key=lambda i: (keys[i], -i))
+    meta["candidates"] = [
+        {"proposer": who, "adherence": round(c.adherence, 3), "score": round(c.score, 3), "chosen": i == pick}
+        for i, ((who, _), c) in enumerate(zip(results, cards, strict=True))
+    ]
+    return pick

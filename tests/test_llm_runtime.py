@@ -33,12 +33,15 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def tiny_llm(tiny_gguf) -> SceneLLM:
-    return SceneLLM(LLMConfig(model_path=str(tiny_gguf), temperature=1.2, top_p=1.0, n_ctx=2048, seed=3, timeout_s=30))
+    cfg = LLMConfig(
+        model_path=str(tiny_gguf), temperature=1.2, top_p=1.0, n_ctx=2048, seed=3, timeout_s=30, candidates=1
+    )
+    return SceneLLM(cfg)
 
 
 @pytest.fixture
 def embedded_llm(default_model) -> SceneLLM:
-    return llm_view(default_model, temperature=0.7, seed=1, timeout_s=30)
+    return llm_view(default_model, temperature=0.7, seed=1, timeout_s=30, candidates=1)  # the model's own answers
 
 
 def random_request(rng: random.Random, max_stems: int = 6) -> Request:
@@ -160,6 +163,28 @@ def test_tiny_model_pipeline_records_numbers(tiny_llm):
     for key in ("model", "tokens_in", "tokens_out", "ttft_s", "total_s", "rules_enforced"):
         assert key in res.meta
     assert res.meta["tokens_in"] > 100 and 0 < res.meta["ttft_s"] <= res.meta["total_s"]
+
+
+def test_the_critic_chooses_among_the_model_and_the_planner(tiny_llm):
+    # candidates=2: the model's answer and the planner's scene, both rule-checked; the critic
+    # picks (adherence, then score). A random tiny model loses to the planner; with 3 the
+    # model adds a second sample (seed + 1) and the choice is still the best card.
+    from gravity.critic import critique
+
+    req = random_request(random.Random(5), max_stems=4)
+    for n in (2, 3):
+        res = make_scene(req, planner="llm", llm=llm_view(tiny_llm, candidates=n))
+        cands = res.meta["candidates"]
+        assert [c["proposer"] for c in cands] == ["llm"] * (n - 1) + ["planner"]
+        assert sum(c["chosen"] for c in cands) == 1 and check(req, res.scene) == []
+        best = max(cands, key=lambda c: (c["adherence"], c["score"]))
+        chosen = next(c for c in cands if c["chosen"])
+        assert (chosen["adherence"], chosen["score"]) == (best["adherence"], best["score"])
+        assert res.planner == chosen["proposer"]
+        card = critique(req, res.scene)
+        assert round(card.score, 3) == chosen["score"]
+    planner_only = make_scene(req, planner="planner")
+    assert critique(req, res.scene).rank_key >= critique(req, planner_only.scene).rank_key  # never worse
 
 
 def test_timeout_falls_back_to_planner(tiny_llm):

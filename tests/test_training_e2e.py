@@ -127,7 +127,7 @@ def test_merged_q8_0_passes_parity_and_makes_a_valid_scene(run: dict) -> None:
     )
     assert [p["label"] for p in res["parity"]] == ["f16", "Q8_0"]
     assert all(p["max_abs_delta"] <= p["tolerance"] for p in res["parity"])
-    llm = SceneLLM(LLMConfig(model_path=str(out), n_threads=2, timeout_s=60))
+    llm = SceneLLM(LLMConfig(model_path=str(out), n_threads=2, timeout_s=60, candidates=1))
     row = load_rows(run["root"] / "data" / "test.jsonl", 1)[0]
     request = Request.from_dict(row["request"])
     prop = llm.propose(request)

@@ -55,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
         from gravity.critic import critique
 
         log.info("%s", critique(request, result.scene).summary())
+    for c in result.meta.get("candidates", ()):  # the critic's choice (--candidates >= 2)
+        log.info(
+            "candidate %s: adherence %.2f, score %.3f%s",
+            c["proposer"],
+            c["adherence"],
+            c["score"],
+            " (chosen)" if c["chosen"] else "",
+        )
     if result.meta.get("fallback"):
         print(f"LLM proposal unusable ({result.meta['fallback']}); used the planner", file=sys.stderr)
     if args.output:

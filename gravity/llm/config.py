@@ -57,6 +57,11 @@ class LLMConfig:
         are; ``none`` = every file as is; a type re-quantizes whatever model is loaded (``q8_0``
         keeps its weights exactly). IQ4_NL is another 4-bit layout that llama.cpp repacks for the
         CPU: 8-stem scenes 1.35x faster, the adapter's eval unchanged (measured).
+    candidates : int
+        Scenes the scene critic chooses from: the model's answer, then the planner's scene, then
+        more model samples (seeds ``seed + 1``...) at ``temperature``; 1 = the model's answer
+        alone. Ranked by adherence to the text, then the critic's score (:mod:`gravity.critic`),
+        so the default proposer is never worse than the planner on the critic.
     pin_hints : bool
         Write what the phrase parser reads in each hint exactly into the grammar (azimuth,
         elevation, distance, width, motion, where the hard rules allow it), so the model places
@@ -77,3 +82,4 @@ class LLMConfig:
     max_draft: int = field(default=16, metadata={"metavar": "TOKENS"})
     quant: str = field(default="auto", metadata={"choices": ("auto", "none", *QUANTS)})
     pin_hints: bool = True
+    candidates: int = field(default=2, metadata={"metavar": "N"})

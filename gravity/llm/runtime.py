@@ -189,7 +189,13 @@ class SceneLLM:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def generate(
-        self, prompt: str, gbnf: str | None, max_tokens: int, draft: str | None = None, lazy_grammar: bool = True
+        self,
+        prompt: str,
+        gbnf: str | None,
+        max_tokens: int,
+        draft: str | None = None,
+        lazy_grammar: bool = True,
+        seed: int | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """Raw generation with timing; stops at the grammar's end, max_tokens or the time limit.
 
@@ -205,7 +211,7 @@ class SceneLLM:
                 max_tokens=max_tokens,
                 temperature=self.config.temperature,
                 top_p=self.config.top_p,
-                seed=self.config.seed,
+                seed=self.config.seed if seed is None else seed,
                 deadline=deadline,
                 draft=LineDraft(draft) if draft else None,
                 lazy_grammar=lazy_grammar,
@@ -217,8 +223,10 @@ class SceneLLM:
         with self._lock:
             self._decoder.reset()
 
-    def propose(self, request: Request) -> Proposal:
-        """Generate and parse a scene proposal for ``request`` (never raises for bad output)."""
+    def propose(self, request: Request, seed: int | None = None) -> Proposal:
+        """Generate and parse a scene proposal for ``request`` (never raises for bad output);
+        ``seed`` overrides the configured sampling seed.
+        """
         prompt = model_input(request)
         gbnf = None
         if self.config.use_grammar:
@@ -231,7 +239,7 @@ class SceneLLM:
         max_tokens = 16 + 40 * len(request.stems)
         try:
             draft = self._draft(request) if self.config.draft else None
-            text, stats = self.generate(prompt, gbnf, max_tokens, draft)
+            text, stats = self.generate(prompt, gbnf, max_tokens, draft, seed=seed)
         except Exception as exc:  # llama.cpp failures must not reach the caller
             log.warning("generation failed: %s", exc)
             return Proposal("", None, f"generation failed: {exc}", {"model": self.name})
@@ -241,6 +249,15 @@ class SceneLLM:
             return Proposal(text, parse_answer(text, request), None, stats)
         except AnswerError as exc:
             return Proposal(text, None, f"unparsable output: {exc}", stats)
+
+    def propose_many(self, request: Request, n: int) -> list[Proposal]:
+        """``n`` proposals: :meth:`propose`'s, then samples with seeds ``seed + 1``, ``seed + 2``...
+        (the prompt's KV cache is reused, so each extra costs its generation only).
+        """
+        out = [self.propose(request)]
+        for k in range(1, n):
+            out.append(self.propose(request, seed=self.config.seed + k))
+        return out
 
     @staticmethod
     def _draft(request: Request) -> str | None:
