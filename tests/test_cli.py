@@ -176,6 +176,7 @@ def test_render_bare_stems_plans_and_renders(song, tmp_path):
     out = tmp_path / "mix.wav"
     r = gravity("render", str(song), "-o", str(out), "--hint", "hats=hard left", "--planner", "planner", "--quiet")
     assert r.returncode == 0, r.stderr
+    assert "scene by planner: critic " in r.stderr and "stacked 0" in r.stderr  # the planned scene's card
     scene = json.loads(out.with_suffix(".scene.json").read_text())
     assert check_scene(scene) == [] and out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     hats = next(o for o in scene["objects"] if o["id"] == "hats")

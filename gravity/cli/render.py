@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
             doc["prompt"] = args.prompt
         request = Request.from_dict(doc, source="analysed stems")
         result = make_scene(request, planner=args.planner, seed=args.seed, llm=load_llm(args, args.planner))  # type: ignore[arg-type]
+        from gravity.critic import critique
+
+        # the planned scene's scorecard next to what you hear (gravity critique has the whole card)
+        print(f"scene by {result.planner}: {critique(request, result.scene).summary()}", file=sys.stderr)
         scene_path = out.with_suffix(".scene.json")
         write_json_atomic(result.scene, scene_path)
         from gravity.plot import plot_scene
