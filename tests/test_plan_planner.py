@@ -226,7 +226,7 @@ def test_the_phrase_readers_load_only_when_there_is_text():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.splitlines()
     readers = {"gravity.plan.hint", "gravity.plan.lexicon", "gravity.plan.normalise", "gravity.plan.prompt"}
-    assert ast.literal_eval(before) == ["gravity.plan.planner", "gravity.plan.templates"]  # the planner and its data
+    assert ast.literal_eval(before) == ["gravity.plan.limits", "gravity.plan.planner", "gravity.plan.templates"]
     assert readers <= set(ast.literal_eval(after))
 
 

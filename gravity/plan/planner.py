@@ -30,6 +30,7 @@ from gravity.request import Request, Stem
 from gravity.rules import in_region, pinned_low
 from gravity.vocab import LEAD_CLASSES, LOW_CLASSES, family_of
 
+from .limits import escape
 from .templates import SECTION_SHAPE, GenreTemplate, SectionShape, goes_around, stage_of, template_for
 
 __all__ = ["plan", "read_hints", "SPEED_CAP_DEG_S", "MIN_SEP_DEG"]
@@ -324,28 +325,6 @@ def _seat_rows(members: list[Stem], c: float, arc: float, el: float | None, pos:
             pos[s.id][0] = float(wrap_az(az if abs(az) > 1.0 else az - 4.0))
             e = base + (_ROW_LIFT[k_row] if orchestral else 0.0)
             pos[s.id][1] = min(e, 8.0) if s.dominant_band == "low" else e
-
-
-@functools.cache
-def _escape_grid() -> tuple[np.ndarray, np.ndarray]:
-    """Candidate directions every 5 degrees (az, el) for moving an object out of a zone."""
-    az, el = np.meshgrid(np.arange(-175.0, 181.0, 5.0), np.arange(-30.0, 81.0, 5.0))
-    return az.ravel(), el.ravel()
-
-
-def _escape(az: float, el: float, avoid: tuple[str, ...]) -> tuple[float, float]:
-    """The nearest direction to (az, el) outside every avoided region (with a 5-degree margin)."""
-    if not any(bool(in_region(r, az, el)) for r in avoid):
-        return az, el
-    gaz, gel = _escape_grid()
-    ok = np.ones(gaz.shape, dtype=bool)
-    for r in avoid:
-        ok &= ~in_region(r, gaz, gel, grow=5.0)
-    if not ok.any():
-        return az, el
-    d = angle_between(az, el, gaz[ok], gel[ok])
-    k = int(np.argmin(d))
-    return float(gaz[ok][k]), float(gel[ok][k])
 
 
 def _partners(objs: list[dict[str, Any]], stems: list[Stem]) -> dict[int, int]:
@@ -672,7 +651,7 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
             width = min(width, float(h.max_width))
         a = tuple(getattr(h, "avoid", ()) or ()) if h is not None else ()
         if a:
-            az, el = _escape(float(az), float(el), a)
+            az, el = escape(float(az), float(el), a)
         if not request.has_height:
             el = 0.0
         # Depth coherent with reverb: the send grows with distance for every class (farther is
