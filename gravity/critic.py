@@ -36,7 +36,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gravity.motion import angle_between, detect_motion, expand, keyframes_array, positions_at, wrap_az
+from gravity.motion import (
+    detect_motion,
+    expand,
+    keyframes_array,
+    path_speed_deg_s,
+    positions_at,
+    wrap_az,
+)
 from gravity.request import Request, Stem
 from gravity.rules import EPS_DEG, REGIONS, in_region  # the region test is the rule engine's own
 from gravity.scene import Scene
@@ -509,22 +516,6 @@ def _objects(request: Request, scene: Mapping[str, Any] | Scene) -> list[_Obj]:
     return objs
 
 
-def _path_speed(kf: np.ndarray, section_s: float, substeps: int = 8) -> float:
-    """Peak angular speed in deg/s: :func:`gravity.motion.path_speed_deg_s`, vectorised over the
-    segments (same samples, same numbers; the loop costs ~1 ms per orbit, too slow for ranking).
-    """
-    if len(kf) < 2:
-        return 0.0
-    t0, t1 = kf[:-1, 0], kf[1:, 0]
-    keep = t1 > t0
-    if not keep.any():
-        return 0.0
-    ts = t0[keep, None] + (t1 - t0)[keep, None] * np.linspace(0.0, 1.0, substeps + 1)[None, :]
-    p = positions_at(kf, ts.ravel()).reshape(*ts.shape, 3)
-    ang = angle_between(p[:, :-1, 0], p[:, :-1, 1], p[:, 1:, 0], p[:, 1:, 1])
-    return float(np.max(ang / (np.diff(ts, axis=1) * section_s)))
-
-
 # ----------------------------------------------------------------------------- the text
 _HINTS: dict[tuple[Any, ...], dict[str, Any]] = {}
 
@@ -575,7 +566,7 @@ def _asked(request: Request, hints: Mapping[str, Any], o: _Obj) -> _Asked:
                 a.motion = True
                 base = (float(o.kf[0, 1]), float(o.kf[0, 2]), float(o.kf[0, 3]))
                 own = expand(p.motion, base, request.section_bars)
-                a.speed = max(a.speed, 1.05 * _path_speed(keyframes_array(own), request.section_s))
+                a.speed = max(a.speed, 1.05 * path_speed_deg_s(keyframes_array(own), request.section_s))
         for r in request.rules:
             if not _selects(r, s):
                 continue
@@ -804,7 +795,7 @@ def critique(request: Request, scene: Mapping[str, Any] | Scene) -> Card:
     band_order = float(np.mean(highs) - np.mean(lows)) if highs and lows else 0.0
     n_low = sum(o.low for o in objs)
     depth = _spearman(np.array([o.path[:, 2].mean() for o in objs]), np.array([o.reverb for o in objs]))
-    speeds = [_path_speed(o.kf, request.section_s) if o.moving else 0.0 for o in objs]
+    speeds = [path_speed_deg_s(o.kf, request.section_s) if o.moving else 0.0 for o in objs]
     motion_issues, key_moving, motion_part = _motion(objs, asks, speeds)
     adherence, adherence_issues = _adherence(request, objs, hints)
 

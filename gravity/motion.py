@@ -144,23 +144,22 @@ def path_speed_deg_s(keyframes: np.ndarray, section_s: float, substeps: int = 8)
     kf = np.asarray(keyframes, dtype=float)
     if len(kf) < 2:
         return 0.0
-    peak = 0.0
-    for (t0, *_), (t1, *_) in zip(kf[:-1], kf[1:], strict=True):
-        if t1 <= t0:
-            continue
-        ts = np.linspace(t0, t1, substeps + 1)
-        p = positions_at(kf, ts)
-        ang = angle_between(p[:-1, 0], p[:-1, 1], p[1:, 0], p[1:, 1])
-        dt = np.diff(ts) * section_s
-        peak = max(peak, float(np.max(ang / dt)))
-    return peak
+    t0, t1 = kf[:-1, 0], kf[1:, 0]
+    keep = t1 > t0
+    if not keep.any():
+        return 0.0
+    # every segment at once (the scene critic ranks candidates with it: a loop cost ~1 ms an orbit)
+    ts = np.linspace(t0[keep], t1[keep], substeps + 1, axis=1)  # (segments, substeps + 1)
+    p = positions_at(kf, ts.ravel()).reshape(*ts.shape, 3)
+    ang = angle_between(p[:, :-1, 0], p[:, :-1, 1], p[:, 1:, 0], p[:, 1:, 1])
+    return float(np.max(ang / (np.diff(ts, axis=1) * section_s)))
 
 
 def _via_front(a: float, b: float, span: float) -> bool:
     """True when a move from ``a`` to ``b`` crosses between left and right and the shortest
     path (``span`` degrees) would take the rear: such moves go through the front instead.
     """
-    return a * b < 0 and abs(span) >= 179.999 or (a * b < 0 and abs(a) + abs(b) > 180.0)
+    return a * b < 0 and (abs(span) >= 179.999 or abs(a) + abs(b) > 180.0)
 
 
 def expand(

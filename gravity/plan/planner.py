@@ -80,12 +80,31 @@ _SEATS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("bassoon", "bassoons", "bsn", "fg"),
     ),
 }
-# Rows of a stage (orchestra, band): distance factor and added elevation, front row first.
-# Rows of a stage: elevation added to a class's own (risers), front row first.
-_ROW = {"strings": (1.0, 0.0), "woodwind": (1.25, 5.0), "brass": (1.45, 8.0), "percussion": (1.6, 6.0)}
-_ROW["choir"] = (1.6, 20.0)
-_ROW_ORDER = ("strings", "woodwind", "brass", "percussion", "choir")
-_ROW_LIFT = (0.0, 8.0, 14.0, 6.0, 25.0)  # degrees above the front row, by row
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A row of an orchestra's stage (risers behind the strings).
+
+    dist_m : stage distance of the row, metres (orchestral sessions)
+    rise_deg : elevation added to the class's own when the class is seated by itself
+    lift_deg : elevation above the front row when a phrase seats several sections together
+    """
+
+    dist_m: float
+    rise_deg: float
+    lift_deg: float
+
+
+# Front row first: strings, then winds, brass and percussion; the choir at the back, above.
+_ROWS: dict[str, _Row] = {
+    "strings": _Row(5.0, 0.0, 0.0),
+    "woodwind": _Row(6.0, 5.0, 8.0),
+    "brass": _Row(7.0, 8.0, 14.0),
+    "percussion": _Row(7.5, 6.0, 6.0),
+    "choir": _Row(8.0, 20.0, 25.0),
+}
+_ROW_ORDER = tuple(_ROWS)
 # Classes that may fill the rear of an open section, first choice first.
 _REAR_FILL = (
     "pad",
@@ -105,8 +124,6 @@ _REAR_FILL = (
     "other",
 )
 _SUSTAINED = frozenset({"strings", "pad", "choir", "backing_vocal", "organ", "synth", "brass", "woodwind"})
-# Stage distances in metres by row (orchestral sessions): strings in front, choir at the back.
-_ROW_DIST = {"strings": 5.0, "woodwind": 6.0, "brass": 7.0, "percussion": 7.5, "choir": 8.0}
 _ID_WORD = re.compile(r"[a-z]+|\d+")
 
 
@@ -261,7 +278,11 @@ def _class_positions(
 
 
 def _arrange_groups(
-    request: Request, hints: dict[str, Any], own: dict[str, Any], pos: dict[str, list[float]]
+    request: Request,
+    hints: dict[str, Any],
+    own: dict[str, Any],
+    pos: dict[str, list[float]],
+    pinned: frozenset[str],
 ) -> set[str]:
     """Spread the stems a phrase named together over what the phrase named; returns their ids.
 
@@ -276,7 +297,6 @@ def _arrange_groups(
         if len(group) < 2 or group in done or h.az_deg is None:
             continue
         done.add(group)
-        pinned = pinned_low(request)
         members = [
             s
             for s in request.stems
@@ -323,7 +343,7 @@ def _seat_rows(members: list[Stem], c: float, arc: float, el: float | None, pos:
             az = c + span / 2.0 - span * (k + 0.5) / len(row)
             # the centre seat of an odd row moves a few degrees right: only the lead owns 0
             pos[s.id][0] = float(wrap_az(az if abs(az) > 1.0 else az - 4.0))
-            e = base + (_ROW_LIFT[k_row] if orchestral else 0.0)
+            e = base + (_ROWS[key].lift_deg if key in _ROWS else 0.0)
             pos[s.id][1] = min(e, 8.0) if s.dominant_band == "low" else e
 
 
@@ -620,16 +640,16 @@ def plan(request: Request, seed: int = 0) -> dict[str, Any]:
         side = (1.0 if lone % 2 == 0 else -1.0) if n_left == n_right else (1.0 if n_left < n_right else -1.0)
         lone += len(members) == 1
         for s, (az, el, w) in zip(members, _class_positions(cls, members, tpl, openness, side), strict=True):
-            row_el = _ROW[cls][1] if cls in _ROW and (orchestral or len(members) >= 3) else 0.0
+            row_el = _ROWS[cls].rise_deg if cls in _ROWS and (orchestral or len(members) >= 3) else 0.0
             el = el * tpl.height + row_el
             if s.dominant_band == "low":
                 el = min(el, 8.0)  # low frequencies do not localise up high (Lee, AES 9325)
             az = float(np.sign(az)) * float(np.clip(abs(az) + jitter, 5.0, 178.0)) if az else 0.0
             # an orchestra sits in rows: the rows behind the strings are farther (and so wetter)
-            home = _ROW_DIST[cls] if orchestral and cls in _ROW_DIST else CLASS_PLACEMENT[s.cls].dist_m
+            home = _ROWS[cls].dist_m if orchestral and cls in _ROWS else CLASS_PLACEMENT[s.cls].dist_m
             pos[s.id] = [az, el, w, home]
 
-    texted = _arrange_groups(request, hints, own, pos)
+    texted = _arrange_groups(request, hints, own, pos, pinned)
     objs: list[dict[str, Any]] = []
     fixed: list[bool] = []
     avoid: list[tuple[str, ...]] = []
