@@ -517,21 +517,13 @@ def _objects(request: Request, scene: Mapping[str, Any] | Scene) -> list[_Obj]:
 
 
 # ----------------------------------------------------------------------------- the text
-_HINTS: dict[tuple[Any, ...], dict[str, Any]] = {}
-
-
 def _hints(request: Request) -> dict[str, Any]:
-    """:func:`gravity.plan.planner.read_hints`, memoised on the text (candidates of one request
-    share it; Placements are frozen, so sharing them is safe).
+    """What the text asks: :func:`gravity.plan.planner.read_hints` (memoised there on the text,
+    so the candidates of one request share one reading).
     """
-    key = (request.prompt, request.section, request.style, tuple((s.id, s.cls, s.hint) for s in request.stems))
-    if key not in _HINTS:
-        from gravity.plan.planner import read_hints  # deferred: the phrase readers compile on import
+    from gravity.plan.planner import read_hints  # deferred: the phrase readers compile on import
 
-        if len(_HINTS) >= 256:
-            _HINTS.clear()
-        _HINTS[key] = read_hints(request)
-    return _HINTS[key]
+    return read_hints(request)
 
 
 def _selects(rule: Mapping[str, Any], stem: Stem) -> bool:

@@ -177,26 +177,36 @@ def read_hints(request: Request) -> dict[str, Any]:
     """Stem id -> :class:`gravity.plan.hint.Placement`: what each stem's hint and the scene
     prompt say (the stem's own hint wins field by field); stems the text is silent on are absent.
     """
-    return _read_text(request)[0]
+    return dict(_read_text(request)[0])  # a copy: the reading itself is shared
 
 
 def _read_text(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(merged placements, the stems' own hint placements), both by stem id."""
+    """(merged placements, the stems' own hint placements), both by stem id (shared, read-only)."""
     if not request.prompt and not any(s.hint for s in request.stems):
         return {}, {}
+    return _parse_text(request.prompt, tuple((s.id, s.cls, s.hint) for s in request.stems))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_text(prompt: str, stems: tuple[tuple[str, str, str], ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The phrase readers on one request's text, memoised on it.
+
+    The model's pins, the text's limits on its candidates, the planner and the critic read the
+    same text once. Placements are frozen; callers must not change the dicts.
+    """
     # deferred: only needed when there is text (the readers compile their patterns on import)
     from gravity.plan.hint import parse_hint
     from gravity.plan.prompt import parse_prompt
 
     out: dict[str, Any] = {}
     own: dict[str, Any] = {}
-    if request.prompt:
-        out.update(parse_prompt(request.prompt, [(s.id, s.cls) for s in request.stems]))
-    for s in request.stems:
-        if s.hint:
-            h = own[s.id] = parse_hint(s.hint)
-            prev = out.get(s.id)
-            out[s.id] = h if prev is None else prev.merged(h)  # the stem's own hint wins
+    if prompt:
+        out.update(parse_prompt(prompt, [(i, c) for i, c, _ in stems]))
+    for sid, _, hint in stems:
+        if hint:
+            h = own[sid] = parse_hint(hint)
+            prev = out.get(sid)
+            out[sid] = h if prev is None else prev.merged(h)  # the stem's own hint wins
     return out, own
 
 
