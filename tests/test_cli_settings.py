@@ -259,6 +259,14 @@ def test_bad_llm_flag_is_a_usage_error(flag: str, value: str) -> None:
     assert r.returncode == 2 and flag in one_error_line(r) and r.stdout == ""
 
 
+@pytest.mark.parametrize("value", ["0", "17", "99999999"])
+def test_candidates_are_bounded(value: str) -> None:
+    # each model candidate is a whole generation: a huge N is refused, not run
+    r = gravity("scene", str(SAMPLE), "--candidates", value)
+    assert r.returncode == 2 and one_error_line(r) == f"gravity: error: LLMConfig: candidates={value}: expected 1..16"
+    assert r.stdout == ""
+
+
 @pytest.fixture(scope="module")
 def stems(tmp_path_factory) -> Path:
     """Two short real WAV stems (vocal-like 220 Hz with vibrato, a 55 Hz bass)."""

@@ -61,7 +61,7 @@ class LLMConfig:
         Scenes the scene critic chooses from: the model's answer, then the planner's scene, then
         more model samples (seeds ``seed + 1``...) at ``temperature``; 1 = the model's answer
         alone. Ranked by adherence to the text, then the critic's score (:mod:`gravity.critic`),
-        so the default proposer is never worse than the planner on the critic.
+        so the default proposer is never worse than the planner on the critic. 1..16.
     pin_hints : bool
         Write what the phrase parser reads in each hint exactly into the grammar (azimuth,
         elevation, distance, width, motion, where the hard rules allow it), so the model places
@@ -83,3 +83,11 @@ class LLMConfig:
     quant: str = field(default="auto", metadata={"choices": ("auto", "none", *QUANTS)})
     pin_hints: bool = True
     candidates: int = field(default=2, metadata={"metavar": "N"})
+
+    #: Most candidates: each model candidate is a whole generation.
+    MAX_CANDIDATES = 16
+
+    def __post_init__(self) -> None:
+        """Refuse a candidate count outside 1..MAX_CANDIDATES (one line via the settings engine)."""
+        if not 1 <= self.candidates <= self.MAX_CANDIDATES:
+            raise ValueError(f"candidates={self.candidates}: expected 1..{self.MAX_CANDIDATES}")
