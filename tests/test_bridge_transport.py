@@ -177,7 +177,9 @@ def test_tempo_change_over_real_udp_continues_the_bar_count():
                 daw.send_message("/tempo/raw", 60.0)
                 changed_at = now - t0[0]
             st = tr.state
-            pos = st.position(now)
+            # the clock is read after the state: the listener stamps a change on arrival, which may
+            # fall between an earlier clock read and this state read
+            pos = st.position(time.monotonic())
             samples.append((now - t0[0], pos, st.beats_at(pos)))
             if seen_pos is None and st.bpm == 60.0:
                 seen_pos = pos
