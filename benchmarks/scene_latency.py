@@ -19,6 +19,7 @@ Run: ``python benchmarks/scene_latency.py [--model PATH.gguf] [--lora ADAPTER.gg
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -79,15 +80,28 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--quant", default="auto")
+    ap.add_argument(
+        "--candidates", type=int, default=LLMConfig.candidates, help="--candidates N (default: %(default)s)"
+    )
     args = ap.parse_args()
     cfg = LLMConfig(
-        model_path=args.model, lora_path=args.lora, n_threads=args.threads, seed=0, temperature=0.2, quant=args.quant
+        model_path=args.model,
+        lora_path=args.lora,
+        n_threads=args.threads,
+        seed=0,
+        temperature=0.2,
+        quant=args.quant,
+        candidates=args.candidates,
     )
     llm = SceneLLM(cfg)
     print(f"model: {llm.info.path.name} ({llm.info.source}) run as {llm.model_file.name}, load {llm.load_s:.2f} s")
+    load1, load5, _ = os.getloadavg()
+    print(
+        f"--candidates {args.candidates}; machine load {load1:.2f} (1 min) {load5:.2f} (5 min), {os.cpu_count()} cores"
+    )
     print(
         f"{'stems':>5} {'llm p50 s':>10} {'llm p95 s':>10} {'tok out':>8} {'evals':>6} {'tok in':>7} {'ttft s':>7} "
-        f"{'planner ms':>11} {'ratio':>7} {'usable':>7}"
+        f"{'planner ms':>11} {'ratio':>7} {'model chosen':>12}"
     )
     rng = random.Random(0)
     for n in (4, 8, 16):

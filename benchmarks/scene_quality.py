@@ -58,7 +58,10 @@ class Judged:
 
 
 def propose(
-    requests: Sequence[Request], planner_from: str | None = None, llm_candidates: int | None = None
+    requests: Sequence[Request],
+    planner_from: str | None = None,
+    llm_candidates: int | None = None,
+    llm_settings: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Rule-checked scenes for ``requests``: the planner in-process or from another source tree,
     or (``llm_candidates`` N) the default model with ``--candidates N`` (:mod:`gravity.pipeline`).
@@ -67,7 +70,7 @@ def propose(
         from gravity.llm.config import LLMConfig
         from gravity.llm.runtime import SceneLLM
 
-        llm = SceneLLM(LLMConfig(candidates=llm_candidates))
+        llm = SceneLLM(LLMConfig(candidates=llm_candidates, **(llm_settings or {})))
         results = [make_scene(r, planner="llm", llm=llm) for r in requests]
         chosen = [res.planner for res in results]
         print(f"model {llm.name}, --candidates {llm_candidates}: chosen {chosen.count('llm')} model / "
@@ -228,10 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--llm", metavar="N", type=int, help="propose with the default model and --candidates N (1 = the model alone)"
     )
+    ap.add_argument("--lora", metavar="GGUF", help="with --llm: this LoRA instead of the shipped adapter")
+    ap.add_argument("--temperature", type=float, help="with --llm: sampling temperature (default: the runtime's)")
     args = ap.parse_args(argv)
     sessions, pairs = load_sessions(args.sessions)
     t0 = time.perf_counter()
-    scenes = propose([s.request for s in sessions.values()], args.planner_from, args.llm)
+    settings: dict[str, Any] = {}
+    if args.lora:
+        settings["lora_path"] = args.lora
+    if args.temperature is not None:
+        settings["temperature"] = args.temperature
+    scenes = propose([s.request for s in sessions.values()], args.planner_from, args.llm, settings)
     t1 = time.perf_counter()
     out = judge(sessions, pairs, scenes)
     t2 = time.perf_counter()

@@ -26,7 +26,7 @@ SHIPPED = ROOT / "gravity" / "llm" / "models" / "gravity-smollm2-135m.lora.gguf"
 SOURCE = ROOT / "training" / "adapter"
 # The held-out split the adapter was evaluated on: runs/data24k (p_hint 0.6), rows are a pure
 # function of (seed, split, index), so any of them can be drawn without writing the files.
-HELD_OUT = DataConfig(n_train=24000, n_val=200, n_test=200, p_hint=0.6)
+HELD_OUT = DataConfig(n_train=24000, n_val=200, n_test=200, max_stems=6, p_hint=0.6, p_scene=0.0)
 
 
 def test_the_runtime_default_is_the_embedded_base_with_gravitys_adapter():

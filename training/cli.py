@@ -1,4 +1,4 @@
-"""Command-line pieces for ``gravity data|train|eval|convert`` (wired into ``gravity.cli``).
+"""Command-line pieces for ``gravity data|train|pairs|eval|convert`` (wired into ``gravity.cli``).
 
 Each command is a pair: ``add_<cmd>_arguments(parser)`` fills an ``argparse`` parser and
 ``run_<cmd>(args) -> int`` runs it and returns the exit status. ``python -m training.cli
@@ -27,6 +27,8 @@ __all__ = [
     "run_data",
     "add_train_arguments",
     "run_train",
+    "add_pairs_arguments",
+    "run_pairs",
     "add_eval_arguments",
     "run_eval",
     "add_convert_arguments",
@@ -68,7 +70,7 @@ def run_data(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- train
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    """``gravity train [--config JSON] [--set key=value ...] [--no-resume] [--data-seed N]``."""
+    """``gravity train [--config JSON] [--method sft|dpo] [--set key=value ...] [--no-resume]``."""
     p.add_argument("--config", help="TrainConfig JSON preset, e.g. training/configs/smollm2_cpu.json")
     from training.train import TrainConfig  # standard library only at import
 
@@ -79,6 +81,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help=f"override TrainConfig settings (defaults: {describe(TrainConfig)})",
     )
+    p.add_argument(
+        "--method",
+        choices=("sft", "dpo"),
+        default=None,
+        help="sft (train.jsonl) or dpo (pairs_*.jsonl from gravity pairs; needs init_adapter): "
+        "short for --set method=...",
+    )
     p.add_argument("--no-resume", action="store_true", help="start fresh even when out_dir/last exists")
     p.add_argument("--make-data", action="store_true", help="generate data_dir first (default DataConfig) when missing")
 
@@ -87,13 +96,73 @@ def run_train(args: argparse.Namespace) -> int:
     """Train (making the data first with ``--make-data``); prints the summary and returns the exit code."""
     from training.train import TrainConfig, train
 
-    cfg = load(TrainConfig, args.config, args.set)
+    overrides = [*args.set, *([f"method={args.method}"] if getattr(args, "method", None) else [])]
+    cfg = load(TrainConfig, args.config, overrides)
     if args.make_data and not (Path(cfg.data_dir) / "manifest.json").is_file():
         from training.data import DataConfig, generate
 
         generate(cfg.data_dir, DataConfig())
     summary = train(cfg, resume=not args.no_resume)
     print(json.dumps(summary))
+    return 0
+
+
+# ----------------------------------------------------------------------------- pairs
+def add_pairs_arguments(p: argparse.ArgumentParser) -> None:
+    """``gravity pairs DATA_DIR OUT_DIR [--candidates K] [--limit N] [--val N] [--margin M]``
+    plus the LLM flags of ``gravity scene`` (``--model auto|GGUF``, ``--temperature``, ``--threads``...).
+    """
+    from gravity.llm.config import LLMConfig  # no numpy, no llama.cpp
+    from training.pairs import MARGIN
+
+    p.add_argument("data_dir", help="folder with train.jsonl / val.jsonl (gravity data)")
+    p.add_argument("out_dir", help="folder for pairs_train.jsonl, pairs_val.jsonl and pairs_manifest.json")
+    p.add_argument("--candidates", type=int, default=4, metavar="K", help="model samples per row (default: 4)")
+    p.add_argument("--limit", type=int, default=200, help="train rows to sample (0 = all; default: 200)")
+    p.add_argument("--val", type=int, default=20, metavar="N", help="val rows to sample (default: 20)")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=MARGIN,
+        help=f"critic score the chosen scene must gain at equal adherence (default: {MARGIN:g})",
+    )
+    # samples at the runtime's defaults but warmer, for different scenes per row; patient
+    add_arguments(
+        p, LLMConfig, title="LLM runtime", skip=("candidates",), defaults={"temperature": 0.7, "timeout_s": 60.0}
+    )
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    """Sample, rank and write the pairs; prints the counts and returns the exit code."""
+    import dataclasses
+
+    from gravity.llm.config import LLMConfig
+    from gravity.llm.runtime import SceneLLM
+    from training.pairs import write_pairs
+
+    if args.candidates < 1:
+        raise GravityError(f"--candidates {args.candidates}: expected at least 1")
+    cfg = from_args(LLMConfig, args)
+    if cfg.model_path == "auto":  # the runtime's default model
+        cfg = dataclasses.replace(cfg, model_path=None)
+    llm = SceneLLM(cfg)
+    lora = cfg.lora_path or llm.info.lora  # the shipped adapter rides on the embedded base
+    settings = {
+        "model": llm.name,
+        "lora": Path(lora).name if lora else None,
+        **{k: getattr(cfg, k) for k in ("seed", "temperature", "top_p", "pin_hints", "quant", "use_grammar")},
+    }
+    manifest = write_pairs(
+        args.data_dir,
+        args.out_dir,
+        llm,
+        args.candidates,
+        limit=args.limit,
+        n_val=args.val,
+        margin=args.margin,
+        settings=settings,
+    )
+    print(json.dumps(manifest["counts"]))
     return 0
 
 
@@ -192,12 +261,13 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m training.cli {data,train,eval,convert} ...``."""
+    """``python -m training.cli {data,train,pairs,eval,convert} ...``."""
     p = argparse.ArgumentParser(prog="python -m training.cli")
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, add in (
         ("data", add_data_arguments),
         ("train", add_train_arguments),
+        ("pairs", add_pairs_arguments),
         ("eval", add_eval_arguments),
         ("convert", add_convert_arguments),
     ):
@@ -205,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = p.parse_args(argv)
     try:
-        return {"data": run_data, "train": run_train, "eval": run_eval, "convert": run_convert}[args.cmd](args)
+        runs = {"data": run_data, "train": run_train, "pairs": run_pairs, "eval": run_eval, "convert": run_convert}
+        return runs[args.cmd](args)
     except GravityError as exc:  # a bad setting (exit 2), a missing file...: one line, no traceback
         print(f"{p.prog} {args.cmd}: error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))

@@ -18,9 +18,16 @@ Generalisation is measured, not memorisation: the grammar has two disjoint pools
 (sentence frames and word orders). ``train`` draws from the ``train`` pool only; ``val`` and
 ``test`` draw from the ``heldout`` pool only.
 
-Targets: the teacher is the deterministic planner run on the request *without its text*,
-with every labelled field written over the hinted stem (what the planner does with a parsed
-hint, but from the true label), then :func:`gravity.rules.enforce`; the scene is written with
+Scene language: a request may also get clauses the phrase grammar does not label -- groups
+("spread the drums all around me", "the guitars on each side"), negation ("nothing behind me",
+"the pad not too wide") and scene words ("huge and enveloping", "intimate and dry") -- from the
+same two pools; a clause is kept only when :mod:`gravity.plan.prompt` reads something from it for
+this request's stems (rejection sampling from the same generator, so rows stay pure functions).
+
+Targets: the teacher is the deterministic planner reading the request's text as the runtime
+does (its reading is what the hint pins write into the model's grammar, so every target is an
+answer the pinned grammar allows); each labelled field the parser leaves open is then written
+from the true label, then :func:`gravity.rules.enforce`; the scene is written with
 :func:`gravity.llm.format.encode_scene` and the prompt with :func:`gravity.llm.format.model_input`.
 """
 
@@ -56,6 +63,7 @@ __all__ = [
     "generate",
     "load_rows",
     "teacher_scene",
+    "label_scene",
     "render_hint",
     "DATA_VERSION",
 ]
@@ -63,8 +71,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # gravity-data-3: the issue-16 planner as teacher (templates, sections, ensembles, capped motion)
-# and the parser's one conventions table for the labels
-DATA_VERSION = "gravity-data-3"
+# and the parser's one conventions table for the labels. gravity-data-4: the teacher reads the
+# text as the runtime's hint pins do (labels only fill what the parser leaves open), scene
+# language (groups, negation, scene words) in prompts, up to 10 stems by default
+DATA_VERSION = "gravity-data-4"
 SPLITS: dict[str, tuple[int, str]] = {"train": (0, "train"), "val": (1, "heldout"), "test": (2, "heldout")}
 POOLS = ("train", "heldout")
 
@@ -75,7 +85,8 @@ class DataConfig:
 
     seed : master seed; n_train, n_val, n_test : examples per split; min_stems, max_stems :
     stems per request; p_hint : probability that a stem (not anchored) gets a hint; p_prompt :
-    probability that a request gets a scene prompt; p_short_budget : probability that the
+    probability that a request gets a scene prompt; p_scene : probability that a request gets
+    scene language (a group, a negation or scene words); p_short_budget : probability that the
     object budget is below the stem count (forces grouping).
     """
 
@@ -84,9 +95,10 @@ class DataConfig:
     n_val: int = 100
     n_test: int = 200
     min_stems: int = 2
-    max_stems: int = 6
+    max_stems: int = 10
     p_hint: float = 0.35
     p_prompt: float = 0.25
+    p_scene: float = 0.35
     p_short_budget: float = 0.15
 
     @classmethod
@@ -251,6 +263,38 @@ _BARE_T: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 _PROMPT_CLAUSE = (("{m} {h}", "put the {m} {h}", "{m}: {h}"), ("I want the {m} {h}", "the {m} should be {h}"))
 _PROMPT_JOIN = (("; ", ". "), (", and ", " and also "))
+
+# Scene language (gravity-data-4): clauses the labels do not cover, read by the phrase parser.
+# "{g}" a group noun, "{r}" a region / spread phrase, "{m}" a stem mention, "{a}" / "{b}" scene words.
+_GROUP_NOUNS = (
+    "the drums",
+    "the guitars",
+    "the backing vocals",
+    "the synths",
+    "the keys",
+    "the vocals",
+    "the percussion",
+    "the band",
+    "the rest",
+)
+_GROUP_REGION = (
+    ("all around me", "on each side", "behind me", "in front", "left and right", "wide", "tight"),
+    ("around the listener", "on both sides", "at the back", "ahead of me", "to the left and right", "spread wide"),
+)
+_GROUP_T = (("{g} {r}", "spread {g} {r}", "put {g} {r}"), ("I want {g} {r}", "{g} should be {r}", "have {g} {r}"))
+_NEG_ALL = (
+    ("nothing behind me", "no height", "nothing overhead"),
+    ("don't put anything behind me", "nothing above me", "keep everything out of the back"),
+)
+_NEG_STEM = (
+    ("keep the {m} out of the back", "the {m} never above me", "the {m} not too wide", "the {m} not behind me"),
+    ("don't put the {m} behind me", "the {m} shouldn't be wide", "no {m} overhead", "the {m} not up high"),
+)
+_MOOD_WORDS = (
+    ("huge", "wide", "intimate", "dry", "lush", "distant", "still", "drifting", "enveloping", "tight", "big", "wet"),
+    ("massive", "spacious", "cavernous", "in your face", "floating", "bone dry", "immersive", "expansive", "narrow"),
+)
+_MOOD_T = (("make it {a}", "{a} and {b}", "the mix should feel {a}"), ("I want a {a} mix", "keep it {a} and {b}"))
 
 # Request vocabulary (plausible stem sets per style family).
 _CORE = ["lead_vocal", "kick", "snare", "bass", "hihat"]
@@ -553,13 +597,82 @@ def _hinted_ok(stem: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
     return True
 
 
+def _scene_clause(rng: np.random.Generator, pool: str, stems: list[dict[str, Any]], section: str) -> str | None:
+    """One clause of scene language the parser reads for these stems (None: none found in 8 draws).
+
+    Kinds: a group spread or placed by region, a negation for every stem or one, scene words.
+    """
+    from gravity.plan.prompt import parse_prompt
+    from gravity.plan.scene_words import parse_scene_words
+
+    pairs = [(s["id"], s["class"]) for s in stems]
+    for _ in range(8):
+        kind = int(rng.integers(4))
+        if kind == 0:
+            g = _pick(rng, _GROUP_NOUNS)
+            text = _pick(rng, _pool(_GROUP_T, pool)).format(g=g, r=_pick(rng, _pool(_GROUP_REGION, pool)))
+            read = parse_prompt(text, pairs)
+            if len(read) >= 2 and any(not p.is_empty() for p in read.values()):
+                return str(text)
+        elif kind == 1:
+            text = _pick(rng, _pool(_NEG_ALL, pool))
+            if any(p.avoid for p in parse_prompt(text, pairs).values()):
+                return str(text)
+        elif kind == 2:
+            text = _pick(rng, _pool(_NEG_STEM, pool)).format(m=_mention(rng, _pick(rng, stems), stems))
+            if any(p.avoid or p.max_width is not None for p in parse_prompt(text, pairs).values()):
+                return str(text)
+        else:
+            words = _pool(_MOOD_WORDS, pool)
+            a, b = (words[int(i)] for i in rng.choice(len(words), 2, replace=False))
+            text = _pick(rng, _pool(_MOOD_T, pool)).format(a=a, b=b)
+            if parse_scene_words(text, section=section).matched:
+                return str(text)
+    return None
+
+
+def _overlay(o: dict[str, Any], request: Request, fields: Mapping[str, float], motion: Motion | None) -> None:
+    """Write ``fields`` (az_deg / el_deg / dist_m: degrees, metres) over object ``o``'s start and
+    its keyframes from ``motion`` there (None: static); flat layouts keep elevation 0.
+    """
+    k0 = o["motion"][0] if o.get("motion") else o
+    base = [float(fields.get(f, k0[f])) for f in ("az_deg", "el_deg", "dist_m")]
+    base[0] = float(wrap_az(base[0]))
+    if not request.has_height:
+        base[1] = 0.0
+    o["motion"] = scene_keyframes(
+        motion, (base[0], base[1], base[2]), request.section_bars, has_height=request.has_height
+    )
+    o["az_deg"], o["el_deg"], o["dist_m"] = (o["motion"][0][f] for f in ("az_deg", "el_deg", "dist_m"))
+
+
+def _label_fields(lab: Label) -> dict[str, float]:
+    """The positional fields a label sets."""
+    return {f: v for f in ("az_deg", "el_deg", "dist_m") if (v := getattr(lab, f)) is not None}
+
+
+def label_scene(request: Request, labels: Mapping[str, Label], seed: int = 0) -> dict[str, Any]:
+    """The labels written over the planner run without the text, then the rule engine: where
+    each label stands once the hard rules have had their say (the evaluation's reference for
+    "the rules let this hint stand", independent of what the phrase parser reads).
+    """
+    bare = dataclasses.replace(request, prompt="", stems=tuple(dataclasses.replace(s, hint="") for s in request.stems))
+    proposal = plan(bare, seed=seed)
+    for o in proposal["objects"]:
+        lab = labels.get(o["id"])
+        if lab is not None:
+            _overlay(o, request, _label_fields(lab), lab.motion)
+    return enforce(request, proposal).scene
+
+
 def teacher_scene(request: Request, labels: dict[str, Label], seed: int = 0) -> dict[str, Any]:
-    """The teacher's scene: planner (text ignored) + labelled fields + rule engine.
+    """The teacher's scene: the planner reading the text as the runtime's hint pins do, each
+    labelled field the parser leaves open written from the label, then the rule engine.
 
     Parameters
     ----------
     request : Request
-        The request with its text (the text itself is not read).
+        The request with its text.
     labels : dict
         Stem id -> :class:`Label` (degrees, metres, motion) the text expresses.
     seed : int
@@ -570,25 +683,21 @@ def teacher_scene(request: Request, labels: dict[str, Label], seed: int = 0) -> 
     dict
         A rule-checked scene document.
     """
-    bare = dataclasses.replace(request, prompt="", stems=tuple(dataclasses.replace(s, hint="") for s in request.stems))
-    proposal = plan(bare, seed=seed)
+    from gravity.plan.planner import read_hints
+
+    proposal = plan(request, seed=seed)
+    reading = read_hints(request)
     for o in proposal["objects"]:
         lab = labels.get(o["id"])
         if lab is None:
             continue
-        base = [o["az_deg"], o["el_deg"], o["dist_m"]]
-        if lab.az_deg is not None:
-            base[0] = float(wrap_az(lab.az_deg))
-        if lab.el_deg is not None:
-            base[1] = float(lab.el_deg)
-        if lab.dist_m is not None:
-            base[2] = float(lab.dist_m)
-        if not request.has_height:
-            base[1] = 0.0
-        o["motion"] = scene_keyframes(
-            lab.motion, (base[0], base[1], base[2]), request.section_bars, has_height=request.has_height
-        )
-        o["az_deg"], o["el_deg"], o["dist_m"] = (o["motion"][0][f] for f in ("az_deg", "el_deg", "dist_m"))
+        r = reading.get(o["id"])
+        fill = _label_fields(lab)
+        if r is not None:  # what the parser read is pinned at run time: the target keeps it
+            fill = {f: v for f, v in fill.items() if getattr(r, f) is None}
+        motion_from_label = lab.motion is not None and (r is None or r.motion is None)
+        if fill or motion_from_label:  # else the planner already wrote what the parser read
+            _overlay(o, request, fill, lab.motion if motion_from_label else (None if r is None else r.motion))
     return enforce(request, proposal).scene
 
 
@@ -639,6 +748,10 @@ def make_example(rng: np.random.Generator, pool: str, cfg: DataConfig) -> Exampl
                 continue
             labels[s["id"]] = lab
             texts[s["id"]] = text
+        if cfg.p_scene > 0 and rng.random() < cfg.p_scene:  # drawn last: p_scene 0 keeps gravity-data-3's draws
+            extra = _scene_clause(rng, pool, stems, doc["section"])
+            if extra is not None:
+                clauses.insert(int(rng.integers(len(clauses) + 1)), extra)
         if clauses:
             doc["prompt"] = _pick(rng, _pool(_PROMPT_JOIN, pool)).join(clauses)
         request = Request.from_dict(doc)

@@ -14,11 +14,14 @@ in training) the model's raw output is decoded with :func:`gravity.llm.format.de
 * on labelled stems (the structured truth behind each held-out phrase) whose hint the hard
   rules let stand: hint-direction error in degrees (great circle when the label has azimuth
   and elevation, else the one axis it has) and motion-pattern accuracy. A hint stands when
-  the teacher (the label written over the planner, then the rule engine) starts within 1 deg
-  of it (and keeps its motion pattern); where a rule overrides it (``mono_low_end`` centring
-  a bass, a short budget folding the stem into another object) the model is trained to obey
-  the rule, so the label is not its target. The error over every labelled stem is reported
-  too (``hint_angle_all_deg``);
+  the labels' scene (:func:`training.data.label_scene`: the labels written over the text-blind
+  planner, then the rule engine) starts within 1 deg of it (and keeps its motion pattern);
+  where a rule overrides it (``mono_low_end`` centring a bass, a short budget folding the stem
+  into another object) the model is trained to obey the rule, so the label is not its target.
+  The error over every labelled stem is reported too (``hint_angle_all_deg``), and on the
+  standing stems the phrase parser + planner miss by more than 10 deg (phrases the parser
+  cannot assign): the proposer's error ``parser_miss_angle_deg`` next to the parser's own
+  ``parser_miss_parser_deg`` on the same stems;
 * tokens out per scene, latency p50 / p90 in seconds;
 * the critic's card (:func:`gravity.critic.critique`) of each final scene (after the engine),
   averaged per proposer: ``critic`` holds the mean of every numeric card field and sub-score.
@@ -44,6 +47,7 @@ from gravity.motion import detect_motion
 from gravity.request import Request
 from gravity.rules import enforce
 from gravity.schema import check_scene
+from training.data import Label, label_scene
 
 if TYPE_CHECKING:
     from gravity.llm.config import LLMConfig
@@ -54,7 +58,8 @@ log = logging.getLogger(__name__)
 
 PLANNER = "planner"  # model_path value that scores the deterministic planner + phrase parser
 _EPS_DEG, _EPS_M = 0.5, 0.05
-_STANDS_DEG = 1.0  # teacher within this of the label: the rules let the hint stand
+_STANDS_DEG = 1.0  # the labels' scene within this of the label: the rules let the hint stand
+_PARSER_MISS_DEG = 10.0  # the parser + planner further than this from a standing label: a miss
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,8 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
     raw: dict[str, list[bool]] = {k: [] for k in ("parse", "schema", "budget", "anchor")}
     after: dict[str, list[bool]] = {k: [] for k in raw}
     ang, dist_err, hint_err, hint_all, motion_ok = [], [], [], [], []
+    miss: list[float] = []  # hint error on stems whose phrase the parser misreads (> 10 deg)
+    miss_parser: list[float] = []  # the parser's own error on those stems
     tokens, latency, failures = [], [], []
     cards: list[dict[str, float]] = []
     rows = list(rows)
@@ -179,8 +186,15 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
                 continue
             ang.append(float(angle_between(a[0, 1], a[0, 2], b[0, 1], b[0, 2])))
             dist_err.append(abs(float(np.log(max(a[0, 3], 0.05) / max(b[0, 3], 0.05)))))
-        for sid, lab in row.get("labels", {}).items():
-            kf, tkf = _host_kf(scene, sid), _host_kf(teacher, sid)
+        labels = row.get("labels", {})
+        if not labels:
+            continue
+        # where each label stands after the rules (text-blind planner + labels + engine), and
+        # what the phrase parser + planner make of the same text
+        ruled = label_scene(request, {k: Label.from_json(v) for k, v in labels.items()})
+        parsed = enforce(request, plan(request)).scene
+        for sid, lab in labels.items():
+            kf, tkf, pkf = _host_kf(scene, sid), _host_kf(ruled, sid), _host_kf(parsed, sid)
             if kf is None or tkf is None:
                 continue
             e, te = _hint_error(lab, kf, request.has_height), _hint_error(lab, tkf, request.has_height)
@@ -188,6 +202,10 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
                 hint_all.append(e)
                 if te is not None and te <= _STANDS_DEG:
                     hint_err.append(e)
+                    pe = None if pkf is None else _hint_error(lab, pkf, request.has_height)
+                    if pe is not None and pe > _PARSER_MISS_DEG:  # a phrase the parser cannot assign
+                        miss.append(e)
+                        miss_parser.append(pe)
             pattern = (lab.get("motion") or {}).get("pattern")
             if pattern is not None and detect_motion(tkf, request.section_bars).pattern == pattern:
                 motion_ok.append(detect_motion(kf, request.section_bars).pattern == pattern)
@@ -211,6 +229,9 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
         "hint_stems": len(hint_err),
         "hint_angle_all_deg": mean(hint_all),
         "hint_stems_all": len(hint_all),
+        "parser_miss_stems": len(miss),
+        "parser_miss_angle_deg": mean(miss),
+        "parser_miss_parser_deg": mean(miss_parser),
         "motion_acc": pct(motion_ok),
         "motion_stems": len(motion_ok),
         "tokens_per_scene": mean([float(t) for t in tokens], 1),

@@ -17,6 +17,25 @@ Multi-GPU: the loop runs under :mod:`accelerate`; launch the same command with
 ``accelerate launch --multi_gpu --num_processes N -m training.cli train ...`` or
 ``torchrun --nproc_per_node N -m training.cli train ...``: each rank takes every N-th example
 of a global batch and gradients are all-reduced (see ``benchmarks/README_training.md``).
+
+Preference tuning (``method=dpo``)
+----------------------------------
+Direct Preference Optimization (Rafailov et al. 2023) on critic-ranked pairs
+(:mod:`training.pairs`): ``data_dir`` holds ``pairs_train.jsonl`` / ``pairs_val.jsonl``;
+``init_adapter`` (the SFT adapter) is loaded twice into one ``PeftModel``, as the trainable
+policy ``default`` and the frozen reference ``ref``; each batch's reference log-probabilities are
+computed with ``ref`` active under ``no_grad`` (:func:`dpo_loss`). Only ``default`` is saved,
+so ``gravity convert`` and the runtime see one ordinary LoRA. ``best/`` is the lowest mean DPO
+loss on the validation pairs.
+
+Why a short loss of our own and not TRL's ``DPOTrainer``: checked against trl 1.16.0 (the newest
+on PyPI when written, ``pip download trl --no-deps``), its pins would fit (transformers >= 4.56.2,
+accelerate >= 1.10.1, no torch pin), but it requires ``datasets >= 4.7``, ``pyarrow >= 21`` and
+``pandas``, none of which this environment has, and it runs inside ``transformers.Trainer``,
+whose schedule, checkpoints and data order are not this loop's: the wall-clock budget that fixes
+``max_steps`` at the end of warm-up, resume with the exact data order, optimizer and RNG,
+SIGTERM saves and the best/last layout that ``gravity convert`` reads would all have to be
+rebuilt around it. The loss itself is a dozen lines.
 """
 
 from __future__ import annotations
@@ -31,7 +50,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from gravity.settings import build as build_settings, load as load_settings
 
@@ -42,6 +61,8 @@ __all__ = [
     "load_tokenizer",
     "tokenize_rows",
     "completion_loss",
+    "sequence_logps",
+    "dpo_loss",
     "lr_at",
     "SMOLLM2",
     "IM_END",
@@ -51,6 +72,7 @@ log = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 IM_END = "<|im_end|>"  # the completion ends where the runtime's stop string is
+REF = "ref"  # DPO: name of the frozen reference adapter (the policy is PEFT's "default")
 
 
 @dataclass(frozen=True)
@@ -62,10 +84,17 @@ class TrainConfig:
         lora_dropout : LoRA rank, scale numerator, dropout; target_modules : ``all-linear`` or
         comma-separated module names; qlora : load the base in 4-bit (CUDA + bitsandbytes);
         init_adapter : PEFT adapter folder whose weights start a new run (fresh optimizer and
-        schedule: continue a finished run on new rows; rank, alpha and targets must match).
+        schedule: continue a finished run on new rows; rank, alpha and targets must match);
+        required by ``dpo``, where it is also the frozen reference policy.
+    Method
+        method : ``sft`` (prompt-masked supervised fine-tuning on ``train.jsonl``) or ``dpo``
+        (preference pairs ``pairs_train.jsonl`` / ``pairs_val.jsonl``, see the module
+        docstring); dpo_beta : DPO's beta (scale of the implicit reward, nats);
+        dpo_sft_weight : weight of an added mean per-token NLL of the chosen completions
+        (0 = pure DPO; a little keeps the chosen answers likely).
     Data
-        data_dir : folder with ``train.jsonl`` / ``val.jsonl``; max_seq_len : tokens (longer
-        rows are dropped); n_train : rows used (0 = all).
+        data_dir : folder with ``train.jsonl`` / ``val.jsonl`` (``pairs_*.jsonl`` for dpo);
+        max_seq_len : tokens (longer rows are dropped); n_train : rows (pairs) used (0 = all).
     Optimisation
         lr : peak learning rate; min_lr_ratio : floor of the cosine as a fraction of ``lr``;
         warmup_steps; max_steps : optimizer steps; batch_size : rows per micro-batch;
@@ -90,6 +119,9 @@ class TrainConfig:
     target_modules: str = "all-linear"
     qlora: bool = False
     init_adapter: str = ""
+    method: str = field(default="sft", metadata={"choices": ("sft", "dpo")})
+    dpo_beta: float = 0.1
+    dpo_sft_weight: float = 0.0
     data_dir: str = "runs/data"
     max_seq_len: int = 1024
     n_train: int = 0
@@ -112,6 +144,13 @@ class TrainConfig:
     budget_minutes: float = 0.0
     stop_step: int = 0
     threads: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse a DPO run without its starting and reference adapter, or a beta <= 0."""
+        if self.method == "dpo" and not self.init_adapter:
+            raise ValueError("method=dpo needs init_adapter (the SFT adapter: the start and the frozen reference)")
+        if self.dpo_beta <= 0:
+            raise ValueError(f"dpo_beta={self.dpo_beta}: expected > 0")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
@@ -256,6 +295,27 @@ def tokenize_rows(tok: Any, rows: Sequence[dict[str, Any]], max_seq_len: int) ->
     return out
 
 
+Pair = tuple[tuple[list[int], int], tuple[list[int], int]]
+
+
+def tokenize_pairs(tok: Any, rows: Sequence[dict[str, Any]], max_seq_len: int) -> list[Pair]:
+    """(chosen, rejected) per preference row, each as :func:`tokenize_rows` makes a row:
+    ``(prompt + completion + <|im_end|> token ids, prompt length)``. A pair with either side
+    longer than ``max_seq_len`` tokens is dropped.
+    """
+    chosen = tokenize_rows(tok, [{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows], 1 << 62)
+    rejected = tokenize_rows(tok, [{"prompt": r["prompt"], "completion": r["rejected"]} for r in rows], 1 << 62)
+    out = [(c, r) for c, r in zip(chosen, rejected, strict=True) if max(len(c[0]), len(r[0])) <= max_seq_len]
+    if len(out) < len(rows):
+        log.warning("dropped %d pairs longer than max_seq_len=%d tokens", len(rows) - len(out), max_seq_len)
+    return out
+
+
+def collate_pairs(pairs: Sequence[Pair], pad_id: int) -> dict[str, Any]:
+    """One batch for one forward pass: the ``B`` chosen rows, then the ``B`` rejected rows."""
+    return collate([c for c, _ in pairs] + [r for _, r in pairs], pad_id)
+
+
 def collate(items: Sequence[tuple[list[int], int]], pad_id: int) -> dict[str, Any]:
     """Right-padded batch; labels are -100 on the prompt and on padding."""
     import torch
@@ -293,28 +353,127 @@ def batches(
         yield [data[i] for i in idx[rank::world]]
 
 
-def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
-    """Mean cross-entropy over completion tokens, and their count.
+def _completion_logits(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
+    """Logits at the positions that predict completion tokens, and those tokens (-100 elsewhere).
 
-    Only the positions that predict a completion token go through the LM head
-    (``logits_to_keep`` = those positions): with a 49k vocabulary the head and its softmax
-    over ~450 prompt positions per row would otherwise cost a quarter of the step.
+    Only these positions go through the LM head (``logits_to_keep``): with a 49k vocabulary
+    the head and its softmax over ~450 prompt positions per row would otherwise cost a quarter
+    of the step.
     """
     import torch
-    import torch.nn.functional as F
 
     labels = batch["labels"]  # (B, T), -100 on prompt and padding
     has = (labels != -100).any(dim=0).nonzero()
     first = max(1, int(has[0])) if len(has) else 1
     keep = torch.arange(first - 1, labels.shape[1] - 1, device=labels.device)  # positions predicting first..T-1
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep)
-    logits = out.logits  # (B, len(keep), V)
-    target = labels[:, keep + 1]  # (B, len(keep))
+    return out.logits, labels[:, keep + 1]  # (B, len(keep), V), (B, len(keep))
+
+
+def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+    """Mean cross-entropy over completion tokens, and their count (see :func:`_completion_logits`)."""
+    import torch.nn.functional as F
+
+    logits, target = _completion_logits(model, batch)
     n = int((target != -100).sum())
     loss = F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
     )
     return loss / max(1, n), n
+
+
+def sequence_logps(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
+    """Per row: the summed log-probability (nats) of its completion tokens, and their count.
+
+    Returns two ``(B,)`` tensors; the prompt and padding count for nothing.
+    """
+    import torch.nn.functional as F
+
+    logits, target = _completion_logits(model, batch)
+    nll = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="none"
+    ).view(target.shape)  # 0 where target is -100
+    return -nll.sum(dim=1), (target != -100).sum(dim=1)
+
+
+def dpo_loss(pi_c: Any, pi_r: Any, ref_c: Any, ref_r: Any, beta: float) -> tuple[Any, Any]:
+    """DPO loss (mean over pairs) and each pair's reward margin.
+
+    Parameters
+    ----------
+    pi_c, pi_r : Tensor (P,)
+        Summed completion log-probabilities (nats) of the chosen / rejected answers under the
+        policy being trained.
+    ref_c, ref_r : Tensor (P,)
+        The same under the frozen reference policy.
+    beta : float
+        Scale of the implicit reward ``beta * (log pi - log ref)``.
+
+    Returns
+    -------
+    loss : Tensor ()
+        ``mean(-logsigmoid(margin))``: ``log 2`` at a zero margin, -> 0 as the margin grows.
+    margin : Tensor (P,)
+        ``beta * ((pi_c - ref_c) - (pi_r - ref_r))``: how much more the policy, relative to the
+        reference, prefers the chosen answer (positive = the pair is ranked right).
+    """
+    import torch.nn.functional as F
+
+    margin = beta * ((pi_c - ref_c) - (pi_r - ref_r))
+    return -F.logsigmoid(margin).mean(), margin
+
+
+def use_adapter(net: Any, name: str) -> None:
+    """Make adapter ``name`` of PEFT model ``net`` the active one for the next forward passes.
+
+    PEFT's ``set_adapter`` also sets ``requires_grad``: the named adapter becomes trainable and
+    every other one frozen. The reference (``ref``) is activated in inference mode so that no
+    adapter is trainable while it runs; activating ``default`` again makes only it trainable.
+    """
+    net.set_adapter(name, inference_mode=name == REF)
+
+
+def attach_reference(net: Any, adapter_dir: str) -> None:
+    """Load ``adapter_dir`` a second time into PEFT model ``net`` as the frozen reference ``ref``;
+    ``default`` stays the active, trainable adapter.
+    """
+    net.load_adapter(adapter_dir, adapter_name=REF, is_trainable=False)
+    use_adapter(net, "default")
+
+
+def reference_logps(net: Any, batch: dict[str, Any]) -> Any:
+    """:func:`sequence_logps` of ``batch`` under the reference adapter: ``no_grad``, dropout off,
+    ``default`` active and trainable again afterwards, the train/eval mode restored.
+    """
+    import torch
+
+    was_training = net.training
+    net.eval()
+    use_adapter(net, REF)
+    try:
+        with torch.no_grad():
+            return sequence_logps(net, batch)[0]
+    finally:
+        use_adapter(net, "default")
+        net.train(was_training)
+
+
+def dpo_batch_loss(
+    model: Any, net: Any, batch: dict[str, Any], beta: float, sft_weight: float = 0.0
+) -> tuple[Any, Any]:
+    """DPO loss of a :func:`collate_pairs` batch (chosen rows first, then rejected) and the margins.
+
+    ``model`` is the policy as trained (possibly wrapped by accelerate), ``net`` the unwrapped
+    PEFT model whose ``ref`` adapter gives the reference. With ``sft_weight`` > 0 the mean
+    per-token NLL of the chosen completions is added, times ``sft_weight``.
+    """
+    n = batch["input_ids"].shape[0] // 2
+    ref = reference_logps(net, batch)
+    pi, count = sequence_logps(model, batch)  # chosen and rejected in one forward pass
+    loss, margin = dpo_loss(pi[:n], pi[n:], ref[:n], ref[n:], beta)
+    if sft_weight > 0:
+        loss = loss + sft_weight * (-pi[:n].sum() / count[:n].sum().clamp(min=1))
+    return loss, margin
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -356,6 +515,8 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
     Writes to ``cfg.out_dir``: ``last/`` (adapter + ``state.pt`` optimizer, step, RNG) every
     ``save_every`` steps, ``best/`` (adapter with the lowest validation loss), each with
     ``train_config.json``; ``log.jsonl`` one line per log/eval event; ``summary.json``.
+    With ``method=dpo`` the loss and the validation loss are DPO's (:func:`dpo_loss`, over
+    preference pairs) and the logs add the reward accuracy and mean margin.
     """
     import numpy as np
     import torch
@@ -365,6 +526,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
 
     from training.data import load_rows
 
+    dpo = cfg.method == "dpo"
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -376,13 +538,23 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
 
     # ---- data: tokenised once; prompt tokens carry label -100
     tok = load_tokenizer(cfg.base)
-    train_rows = load_rows(Path(cfg.data_dir) / "train.jsonl", cfg.n_train or None)
-    val_rows = load_rows(Path(cfg.data_dir) / "val.jsonl", cfg.eval_rows)
-    train_data = tokenize_rows(tok, train_rows, cfg.max_seq_len)
-    val_data = tokenize_rows(tok, val_rows, cfg.max_seq_len)
-    tokens_per_step = (
-        cfg.batch_size * cfg.grad_accum * acc.num_processes * float(np.mean([len(t) for t, _ in train_data]))
-    )
+    train_data: Sequence[Any]
+    val_data: Sequence[Any]
+    if dpo:  # (chosen, rejected) pairs; a pair is one "row" of a batch
+        train_data = tokenize_pairs(
+            tok, load_rows(Path(cfg.data_dir) / "pairs_train.jsonl", cfg.n_train or None), cfg.max_seq_len
+        )
+        val_data = tokenize_pairs(
+            tok, load_rows(Path(cfg.data_dir) / "pairs_val.jsonl", cfg.eval_rows), cfg.max_seq_len
+        )
+        row_tokens = float(np.mean([len(c[0]) + len(r[0]) for c, r in train_data]))
+    else:
+        train_rows = load_rows(Path(cfg.data_dir) / "train.jsonl", cfg.n_train or None)
+        val_rows = load_rows(Path(cfg.data_dir) / "val.jsonl", cfg.eval_rows)
+        train_data = tokenize_rows(tok, train_rows, cfg.max_seq_len)
+        val_data = tokenize_rows(tok, val_rows, cfg.max_seq_len)
+        row_tokens = float(np.mean([len(t) for t, _ in train_data]))
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * acc.num_processes * row_tokens
     log.info(
         "data: %d train rows, %d val rows, ~%.0f tokens per optimizer step",
         len(train_data),
@@ -420,6 +592,8 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
     else:
         state = None
         model = add_lora(model, cfg)
+    if dpo:  # the SFT adapter again, frozen: the reference policy (also after a resume)
+        attach_reference(model, cfg.init_adapter)
     if master:
         model.print_trainable_parameters()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -430,26 +604,53 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
     model, opt = acc.prepare(model, opt)
     autocast = torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16")
 
-    def evaluate() -> float:
-        """Mean completion-token loss over the validation rows."""
+    net = acc.unwrap_model(model)  # the PeftModel (adapters are switched on it)
+    collate_fn: Callable[[Sequence[Any], int], dict[str, Any]] = collate_pairs if dpo else collate
+
+    def batch_loss(b: dict[str, Any]) -> tuple[Any, Any]:
+        """The training loss of one micro-batch, and the pairs' margins (None for SFT)."""
+        if dpo:
+            return dpo_batch_loss(model, net, b, cfg.dpo_beta, cfg.dpo_sft_weight)
+        return completion_loss(model, b)[0], None
+
+    def evaluate() -> dict[str, float]:
+        """Mean completion-token loss over the validation rows (SFT), or mean DPO loss per
+        validation pair with the share of pairs ranked right and the mean margin (DPO).
+        """
         model.eval()
         tot, n = 0.0, 0
+        margins: list[Any] = []
         with torch.no_grad(), autocast:
             for i in range(0, len(val_data), cfg.batch_size):
                 chunk = val_data[i : i + cfg.batch_size]
-                b = {k: v.to(acc.device) for k, v in collate(chunk, tok.pad_token_id).items()}
-                loss, k = completion_loss(model, b)
+                b = {k: v.to(acc.device) for k, v in collate_fn(chunk, tok.pad_token_id).items()}
+                if dpo:
+                    loss, m = dpo_batch_loss(model, net, b, cfg.dpo_beta)
+                    k = len(chunk)
+                    margins.append(m.float())
+                else:
+                    loss, k = completion_loss(model, b)
                 tot += float(loss) * k
                 n += k
         model.train()
-        return tot / max(1, n)
+        if not dpo:
+            return {"val_loss": tot / max(1, n)}
+        m = torch.cat(margins)
+        return {
+            "val_loss": tot / max(1, n),
+            "val_reward_acc": float((m > 0).float().mean()),
+            "val_margin": float(m.mean()),
+        }
 
     def save(tag: str, step: int) -> None:
         if not master:
             return
         d = out / tag
         tmp = out / f".{tag}.tmp"
-        acc.unwrap_model(model).save_pretrained(str(tmp))
+        if dpo:  # the policy only: convert and the runtime read one ordinary LoRA
+            net.save_pretrained(str(tmp), selected_adapters=["default"])
+        else:
+            net.save_pretrained(str(tmp))
         (tmp / "train_config.json").write_text(cfg.to_json())
         if tag == "last":
             torch.save(
@@ -487,25 +688,29 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
     budget_open = cfg.budget_minutes > 0 and start_step <= cfg.warmup_steps
     if start_step == 0 and master and val_data:
         t_eval = time.perf_counter()
-        v0 = evaluate()
+        m0 = evaluate()
         eval_s = time.perf_counter() - t_eval
-        log.info("step 0: val loss %.4f", v0)
-        print(json.dumps({"step": 0, "val_loss": v0}), file=logf, flush=True)
+        log.info("step 0: val loss %.4f", m0["val_loss"])
+        print(json.dumps({"step": 0, **m0}), file=logf, flush=True)
     while step < cfg.max_steps and not stop["flag"]:
         t0 = time.perf_counter()
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
         loss_sum = 0.0
+        step_margins: list[Any] = []
         for micro in range(cfg.grad_accum):
-            b = {k: v.to(acc.device) for k, v in collate(next(it), tok.pad_token_id).items()}
+            b = {k: v.to(acc.device) for k, v in collate_fn(next(it), tok.pad_token_id).items()}
             rows_seen += cfg.batch_size * acc.num_processes
             # gradients are all-reduced only on the last micro-batch (no_sync before that)
             with acc.no_sync(model) if micro < cfg.grad_accum - 1 else _null():
                 with autocast:
-                    loss = completion_loss(model, b)[0] / cfg.grad_accum
+                    loss, margin = batch_loss(b)
+                    loss = loss / cfg.grad_accum
                 acc.backward(loss)
             loss_sum += float(loss.detach())
+            if margin is not None:
+                step_margins.append(margin.detach().float())
         if cfg.grad_clip > 0:
             acc.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
@@ -539,11 +744,19 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         bar.update(1)
         bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.1e}", s_step=f"{step_times[-1]:.1f}")
         if master and step % cfg.log_every == 0:
+            pairs_stats = {}
+            if step_margins:  # DPO: share of this step's pairs ranked right, and their mean margin
+                m = torch.cat(step_margins)
+                pairs_stats = {
+                    "reward_acc": round(float((m > 0).float().mean()), 4),
+                    "margin": round(float(m.mean()), 5),
+                }
             print(
                 json.dumps(
                     {
                         "step": step,
                         "loss": round(loss_sum, 5),
+                        **pairs_stats,
                         "lr": lr,
                         "s_per_step": round(step_times[-1], 3),
                         "rss_gb": round(_rss_gb(), 2),
@@ -560,13 +773,14 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
             stop["flag"] = True
         if step % cfg.eval_every == 0 or step == cfg.max_steps or stop["flag"]:
             if master and val_data:
-                v = evaluate()
+                metrics = evaluate()
+                v = metrics["val_loss"]
                 improved = v < best_val
                 if improved:
                     best_val = v
                     save("best", step)
                 log.info("step %d: val loss %.4f%s", step, v, " (best)" if improved else "")
-                print(json.dumps({"step": step, "val_loss": v, "best": improved}), file=logf, flush=True)
+                print(json.dumps({"step": step, **metrics, "best": improved}), file=logf, flush=True)
         if step % cfg.save_every == 0 or step == cfg.max_steps or stop["flag"]:
             save("last", step)
         acc.wait_for_everyone()

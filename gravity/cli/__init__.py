@@ -29,7 +29,8 @@ COMMANDS: dict[str, str] = {
     "preview": "play stems placed by a scene in real time (binaural, follows scene edits)",
     "live": "follow a DAW over OSC and stream the scene to spatial renderers",
     "data": "generate the synthetic training set (JSONL + manifest)",
-    "train": "fine-tune a LoRA adapter (prompt-masked SFT)",
+    "train": "fine-tune a LoRA adapter (prompt-masked SFT, or DPO on preference pairs)",
+    "pairs": "rank the teacher and model samples with the scene critic: preference pairs for DPO",
     "eval": "evaluate a model or the planner on held-out requests",
     "convert": "merge an adapter and convert to a quantized GGUF (parity-checked)",
 }

@@ -1,4 +1,4 @@
-"""``gravity train``: fine-tune a LoRA adapter (prompt-masked SFT)."""
+"""``gravity train``: fine-tune a LoRA adapter (prompt-masked SFT, or DPO on preference pairs)."""
 
 from __future__ import annotations
 
