@@ -383,6 +383,9 @@ def test_dpo_run_learns_saves_one_adapter_and_resumes_exactly(
         assert set(saved) == set(init) and not any(torch.equal(saved[k], init[k]) for k in init if "lora_B" in k)
         assert not (out / d / REF).exists()
         assert json.loads((out / d / "train_config.json").read_text())["method"] == "dpo"
+    # best/ is a step that beat the reference's log 2 on the validation pairs (step 0 is the baseline)
+    best = json.loads((out / "best" / "best.json").read_text())
+    assert best["step"] > 0 and best["val_loss"] == min(e["val_loss"] for e in events if "val_loss" in e)
     plain = PeftModel.from_pretrained(real(cfg.base), str(out / "last"))
     assert list(plain.peft_config) == ["default"]
     # stopped at step 5 and resumed: the same steps, the same weights, bit for bit

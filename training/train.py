@@ -26,7 +26,8 @@ Direct Preference Optimization (Rafailov et al. 2023) on critic-ranked pairs
 policy ``default`` and the frozen reference ``ref``; each batch's reference log-probabilities are
 computed with ``ref`` active under ``no_grad`` (:func:`dpo_loss`). Only ``default`` is saved,
 so ``gravity convert`` and the runtime see one ordinary LoRA. ``best/`` is the lowest mean DPO
-loss on the validation pairs.
+loss on the validation pairs, step 0 (the reference itself, log 2) included: a run that never
+beats the reference keeps it.
 
 Why a short loss of our own and not TRL's ``DPOTrainer``: checked against trl 1.16.0 (the newest
 on PyPI when written, ``pip download trl --no-deps``), its pins would fit (transformers >= 4.56.2,
@@ -692,6 +693,9 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> di
         eval_s = time.perf_counter() - t_eval
         log.info("step 0: val loss %.4f", m0["val_loss"])
         print(json.dumps({"step": 0, **m0}), file=logf, flush=True)
+        if dpo:  # the reference is the baseline: best/ is a step that beats it, else the reference itself
+            best_val = m0["val_loss"]
+            save("best", 0)
     while step < cfg.max_steps and not stop["flag"]:
         t0 = time.perf_counter()
         lr = lr_at(step, cfg)
