@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gravity.plan.limits import limit_to_text
 from gravity.plan.planner import plan
 from gravity.request import Request
 from gravity.rules import Violation, enforce
@@ -79,14 +80,8 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
         n = max(1, int(getattr(llm.config, "candidates", 1)))
         props = llm.propose_many(request, 1 + max(0, n - 2)) if n > 2 else [llm.propose(request)]
         meta.update(props[0].stats)
-        cands = [("llm", p.scene) for p in props if p.scene is not None]
-        if cands and (request.prompt or any(s.hint for s in request.stems)):
-            # what the text forbids holds for the model's scenes too (the planner keeps it itself)
-            from gravity.plan.limits import apply_text_limits
-            from gravity.plan.planner import read_hints
-
-            hints = read_hints(request)
-            cands = [(who, apply_text_limits(prop, hints)) for who, prop in cands]
+        # what the text forbids holds for the model's scenes too (the planner keeps it itself)
+        cands = [("llm", limit_to_text(request, p.scene)) for p in props if p.scene is not None]
         if not cands:
             meta["fallback"] = props[0].error
             log.warning("LLM proposal unusable (%s); using the planner", props[0].error)

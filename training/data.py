@@ -64,6 +64,7 @@ __all__ = [
     "load_rows",
     "teacher_scene",
     "label_scene",
+    "file_sha256",
     "render_hint",
     "DATA_VERSION",
 ]
@@ -787,7 +788,8 @@ def _examples(cfg: DataConfig, split: str, workers: int = 1) -> Iterator[dict[st
         yield from pool.imap(functools.partial(_row, cfg, split), range(n), chunksize=32)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -818,7 +820,7 @@ def generate(
             and old.get("prompt_version") == FORMAT_VERSION
             and old.get("data_version") == DATA_VERSION
         )
-        if same and all((out / f).is_file() and _sha256(out / f) == h for f, h in old["sha256"].items()):
+        if same and all((out / f).is_file() and file_sha256(out / f) == h for f, h in old["sha256"].items()):
             log.info("%s: up to date (manifest matches), nothing to do", out)
             return old
     manifest: dict[str, Any] = {
@@ -846,7 +848,7 @@ def generate(
         tmp.replace(path)
         manifest["counts"][split] = n
         manifest["counts"][f"{split}_labelled_stems"] = hinted
-        manifest["sha256"][path.name] = _sha256(path)
+        manifest["sha256"][path.name] = file_sha256(path)
     mpath.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     log.info("wrote %s: %s", out, manifest["counts"])
     return manifest

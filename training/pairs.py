@@ -23,7 +23,6 @@ chosen and rejected); each written to a temporary file and renamed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import Counter
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Protocol, Sequence
 
+from gravity.atomic import atomic_path
 from gravity.errors import RuleConflictError
 from gravity.llm.format import AnswerError, encode_scene, parse_answer
 from gravity.request import Request
@@ -69,8 +69,7 @@ def score_text(request: Request, source: str, text: str) -> Candidate | None:
     cannot all hold.
     """
     from gravity.critic import critique
-    from gravity.plan.limits import apply_text_limits
-    from gravity.plan.planner import read_hints
+    from gravity.plan.limits import limit_to_text
     from gravity.rules import enforce
 
     try:
@@ -78,10 +77,8 @@ def score_text(request: Request, source: str, text: str) -> Candidate | None:
     except AnswerError as exc:
         log.debug("%s candidate unreadable: %s", source, exc)
         return None
-    if request.prompt or any(s.hint for s in request.stems):  # as make_scene treats a model candidate
-        proposal = apply_text_limits(proposal, read_hints(request))
-    try:
-        scene = enforce(request, proposal).scene
+    try:  # as make_scene treats a model candidate: the text's limits, then the rules
+        scene = enforce(request, limit_to_text(request, proposal)).scene
     except RuleConflictError:
         return None
     return Candidate(source, encode_scene(scene, request), critique(request, scene).rank_key)
@@ -191,14 +188,9 @@ def make_pairs(
     return pairs, counts
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_pairs(
@@ -218,7 +210,7 @@ def write_pairs(
     ``pairs_manifest.json`` to ``out_dir``. ``settings`` (the model's name, sampling settings...)
     go into the manifest as they are. Returns the manifest.
     """
-    from training.data import load_rows
+    from training.data import file_sha256, load_rows
 
     src, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -236,12 +228,12 @@ def write_pairs(
             rows: list[dict[str, Any]] = []
         else:
             rows = load_rows(src / f"{split}.jsonl", n)
-            manifest["source"]["sha256"][f"{split}.jsonl"] = _sha256(src / f"{split}.jsonl")
+            manifest["source"]["sha256"][f"{split}.jsonl"] = file_sha256(src / f"{split}.jsonl")
         pairs, counts = make_pairs(rows, llm, k, margin, progress=progress, desc=f"pairs {split}")
         path = out / f"pairs_{split}.jsonl"
         _write_atomic(path, "".join(json.dumps(p, ensure_ascii=False, sort_keys=True) + "\n" for p in pairs))
         manifest["counts"][split] = counts
-        manifest["sha256"][path.name] = _sha256(path)
+        manifest["sha256"][path.name] = file_sha256(path)
         log.info("%s: %d pairs from %d rows (%s)", path, counts["pairs"], counts["rows"], counts["chosen_from"])
     _write_atomic(out / "pairs_manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -16,9 +16,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from gravity.motion import angle_between
+from gravity.request import Request
 from gravity.rules import in_region
 
-__all__ = ["escape", "apply_text_limits"]
+__all__ = ["escape", "apply_text_limits", "limit_to_text"]
 
 _MARGIN_DEG = 5.0  # how far inside the allowed space an escaped direction lands
 
@@ -76,3 +77,15 @@ def apply_text_limits(proposal: Any, hints: Mapping[str, Any]) -> Any:
         if all(isinstance(o.get(f), (int, float)) for f in ("az_deg", "el_deg")):
             o["az_deg"], o["el_deg"] = escape(float(o["az_deg"]), float(o["el_deg"]), avoid)
     return out
+
+
+def limit_to_text(request: Request, proposal: Any) -> Any:
+    """``proposal`` (a model's scene document, which did not read the text itself) with what the
+    request's text forbids applied (:func:`apply_text_limits` on the phrase parser's reading);
+    the proposal as it is when the request has no text.
+    """
+    if not request.prompt and not any(s.hint for s in request.stems):
+        return proposal
+    from gravity.plan.planner import read_hints  # deferred: the planner imports this module
+
+    return apply_text_limits(proposal, read_hints(request))
