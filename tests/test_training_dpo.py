@@ -176,6 +176,50 @@ def test_train_method_flag_and_dpo_settings() -> None:
     assert TrainConfig().method == "sft"
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--candidates", "0"], "--candidates 0: expected 1..16"),
+        (["--candidates", "100000"], "--candidates 100000: expected 1..16"),
+        (["--limit", "-3"], "--limit -3: expected 0 or more rows"),
+        (["--val", "-1"], "--val -1: expected 0 or more rows"),
+        (["--margin", "nan"], "--margin nan: expected a critic score difference in 0..1"),
+        (["--margin", "2"], "--margin 2.0: expected a critic score difference in 0..1"),
+    ],
+)
+def test_gravity_pairs_refuses_bad_settings_in_one_line_before_loading_a_model(tmp_path, args, says) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in ("train.jsonl", "val.jsonl"):
+        (data / f).write_text("")
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "-m", "gravity", "pairs", str(data), str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_gravity_pairs_refuses_a_folder_without_data(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "gravity", "pairs", "/dev/null", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0 and "/dev/null: no train.jsonl" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 # ----------------------------------------------------------------------------- torch
 @pytest.mark.train
 def test_dpo_loss_by_hand() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -140,8 +141,16 @@ def run_pairs(args: argparse.Namespace) -> int:
     from gravity.llm.runtime import SceneLLM
     from training.pairs import write_pairs
 
-    if args.candidates < 1:
-        raise GravityError(f"--candidates {args.candidates}: expected at least 1")
+    if not 1 <= args.candidates <= LLMConfig.MAX_CANDIDATES:
+        raise GravityError(f"--candidates {args.candidates}: expected 1..{LLMConfig.MAX_CANDIDATES}")
+    for flag, n in (("--limit", args.limit), ("--val", args.val)):
+        if n < 0:
+            raise GravityError(f"{flag} {n}: expected 0 or more rows")
+    if not (math.isfinite(args.margin) and 0.0 <= args.margin <= 1.0):
+        raise GravityError(f"--margin {args.margin}: expected a critic score difference in 0..1")
+    for split in ("train", "val"):  # before the model loads: a wrong folder fails in a moment
+        if not (Path(args.data_dir) / f"{split}.jsonl").is_file():
+            raise GravityError(f"{args.data_dir}: no {split}.jsonl (a folder written by gravity data)")
     cfg = from_args(LLMConfig, args)
     if cfg.model_path == "auto":  # the runtime's default model
         cfg = dataclasses.replace(cfg, model_path=None)
