@@ -18,7 +18,8 @@ Files (``out_dir``): ``pairs_train.jsonl`` / ``pairs_val.jsonl``, one row per pa
 "prompt", "chosen", "rejected", "chosen_key": [adherence, score], "rejected_key", "chosen_from",
 "rejected_from"}`` (completions without ``<|im_end|>``, as in SFT rows), and
 ``pairs_manifest.json`` (settings, counts, SHA-256, how often the teacher and the samples were
-chosen and rejected); each written to a temporary file and renamed.
+chosen and rejected); written only after every split is sampled (a run stopped midway leaves no
+files), each to a temporary file renamed over the target.
 """
 
 from __future__ import annotations
@@ -213,7 +214,6 @@ def write_pairs(
     from training.data import file_sha256, load_rows
 
     src, out = Path(data_dir), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "pairs_version": PAIRS_VERSION,
         "k": k,
@@ -223,6 +223,7 @@ def write_pairs(
         "counts": {},
         "sha256": {},
     }
+    texts: dict[str, str] = {}  # file name -> contents: written only once every split is done
     for split, n in (("train", limit or None), ("val", n_val)):
         if n == 0:
             rows: list[dict[str, Any]] = []
@@ -230,10 +231,12 @@ def write_pairs(
             rows = load_rows(src / f"{split}.jsonl", n)
             manifest["source"]["sha256"][f"{split}.jsonl"] = file_sha256(src / f"{split}.jsonl")
         pairs, counts = make_pairs(rows, llm, k, margin, progress=progress, desc=f"pairs {split}")
-        path = out / f"pairs_{split}.jsonl"
-        _write_atomic(path, "".join(json.dumps(p, ensure_ascii=False, sort_keys=True) + "\n" for p in pairs))
+        texts[f"pairs_{split}.jsonl"] = "".join(json.dumps(p, ensure_ascii=False, sort_keys=True) + "\n" for p in pairs)
         manifest["counts"][split] = counts
-        manifest["sha256"][path.name] = file_sha256(path)
-        log.info("%s: %d pairs from %d rows (%s)", path, counts["pairs"], counts["rows"], counts["chosen_from"])
+        log.info("%s: %d pairs from %d rows (%s)", split, counts["pairs"], counts["rows"], counts["chosen_from"])
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        _write_atomic(out / name, text)
+        manifest["sha256"][name] = file_sha256(out / name)
     _write_atomic(out / "pairs_manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
