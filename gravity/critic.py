@@ -37,11 +37,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from gravity.motion import (
+    Motion,
     detect_motion,
     expand,
     keyframes_array,
     path_speed_deg_s,
     positions_at,
+    scene_keyframes,
     wrap_az,
 )
 from gravity.request import Request, Stem
@@ -571,14 +573,17 @@ def _asked(request: Request, hints: Mapping[str, Any], o: _Obj) -> _Asked:
     return a
 
 
-def _overridden(request: Request, stem: Stem, p: Any, kf0: np.ndarray) -> set[str]:
-    """Fields of ``p`` a hard rule decides for ``stem`` (not held against the scene)."""
+def _overridden(request: Request, stems: Sequence[Stem], p: Any, kf0: np.ndarray) -> set[str]:
+    """Fields of ``p`` a hard rule decides for the object of ``stems`` (a hinted stem and the
+    stems the budget grouped with it: a rule on any of them moves them all), not held against
+    the scene.
+    """
     out: set[str] = set() if request.has_height else {"el"}
     for r in request.rules:
         t = r["type"]
-        if t == "mono_low_end" and (stem.cls in LOW_CLASSES or stem.band[0] >= r.get("low_band_min", 0.6)):
+        if t == "mono_low_end" and any(s.cls in LOW_CLASSES or s.band[0] >= r.get("low_band_min", 0.6) for s in stems):
             out |= {"az", "el", "width", "motion"}
-        if not _selects(r, stem):
+        if not any(_selects(r, s) for s in stems):
             continue
         if t == "anchor":
             out |= {"az", "el"} | ({"dist"} if "dist_m" in r else set())
@@ -604,6 +609,18 @@ def _az_error(d_az: float, el: float) -> float:
     return math.degrees(2.0 * math.asin(min(1.0, math.cos(math.radians(el)) * math.sin(math.radians(d_az) / 2.0))))
 
 
+def _as_played(request: Request, motion: Motion, base: tuple[float, float, float]) -> str:
+    """The pattern ``motion`` shows in this section and layout: an 8-bar orbit in a 4-bar
+    section is a half circle (a pan), a rise or a fly-over in a flat layout is static or a pan.
+    ``base`` is the object's first keyframe (degrees, metres); a distance pattern starts away
+    from its home, so it is taken as asked.
+    """
+    if motion.pattern in ("approach", "recede"):
+        return motion.pattern
+    kf = keyframes_array(scene_keyframes(motion, base, request.section_bars, has_height=request.has_height))
+    return detect_motion(kf, request.section_bars).pattern
+
+
 def _adherence(request: Request, objs: list[_Obj], hints: Mapping[str, Any]) -> tuple[float, tuple[str, ...]]:
     """Share of the stated hint fields the scene does, and what it missed."""
     host = {s.id: o for o in objs for s in o.stems}
@@ -622,7 +639,7 @@ def _adherence(request: Request, objs: list[_Obj], hints: Mapping[str, Any]) -> 
         if p is None or o is None:
             continue
         az, el, dist = (float(x) for x in o.kf[0, 1:])
-        skip = _overridden(request, s, p, o.kf[0])
+        skip = _overridden(request, o.stems, p, o.kf[0])
         arc = getattr(p, "arc_deg", None)
         if p.az_deg is not None and "az" not in skip:
             d = abs(wrap_az(az - p.az_deg))
@@ -632,16 +649,29 @@ def _adherence(request: Request, objs: list[_Obj], hints: Mapping[str, Any]) -> 
                 d = max(0.0, d - arc / 2.0)  # anywhere on the group's arc
             err = _az_error(d, el)
             judge(err <= ADH_AZ_DEG, f"{s.id}: asked az {p.az_deg:+.0f}, is {az:+.0f}")
+        # with a vertical or depth move asked too, the asked value is where the path passes
+        # ("up high, rising": it rises to up high), so the closest keyframe is judged
+        moves = p.motion.pattern if p.motion is not None else ""
         if p.el_deg is not None and "el" not in skip:
+            if moves in ("rise", "fall"):
+                el = float(o.kf[np.argmin(np.abs(o.kf[:, 2] - p.el_deg)), 2])
             judge(abs(el - p.el_deg) <= ADH_EL_DEG, f"{s.id}: asked el {p.el_deg:+.0f}, is {el:+.0f}")
         if p.dist_m is not None and "dist" not in skip:
+            if moves in ("approach", "recede"):
+                dist = float(o.kf[np.argmin(np.abs(np.log(o.kf[:, 3] / p.dist_m))), 3])
             ratio = max(dist / p.dist_m, p.dist_m / dist)
             judge(ratio <= ADH_DIST_RATIO, f"{s.id}: asked {p.dist_m:g} m, is {dist:g} m")
         if p.width is not None and "width" not in skip:
             judge(abs(o.width - p.width) <= ADH_WIDTH, f"{s.id}: asked width {p.width:g}, is {o.width:g}")
         if p.motion is not None and "motion" not in skip:
             got = detect_motion(o.kf, request.section_bars).pattern
-            judge(got == p.motion.pattern, f"{s.id}: asked {p.motion.pattern}, is {got}")
+            want = _as_played(request, p.motion, (az, el, dist))
+            judge(
+                got == want,
+                f"{s.id}: asked {p.motion.pattern}"
+                + (f" ({want} here)" if want != p.motion.pattern else "")
+                + f", is {got}",
+            )
         for region in getattr(p, "avoid", ()) or ():
             if region in REGIONS:
                 inside = in_region(region, o.path[:, 0], o.path[:, 1], -EPS_DEG)

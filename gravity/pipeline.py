@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gravity.plan.limits import limit_to_text
-from gravity.plan.planner import plan
+from gravity.plan.planner import plan, text_placed
 from gravity.request import Request
 from gravity.rules import Violation, enforce
 
@@ -87,7 +87,8 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
             log.warning("LLM proposal unusable (%s); using the planner", props[0].error)
     if not cands or n >= 2:
         cands.append(("planner", plan(request, seed=seed)))
-    results = [(who, enforce(request, prop)) for who, prop in cands]
+    keep = text_placed(request)  # the budget folds the stems the text is silent on first
+    results = [(who, enforce(request, prop, keep)) for who, prop in cands]
     pick = 0
     if len(results) > 1:
         pick = _choose(request, results, meta)

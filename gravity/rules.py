@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -546,7 +546,11 @@ def _split_infeasible(request: Request, objs: list[_Obj], out: list[Violation]) 
     return res
 
 
-def _partner(request: Request, objs: list[_Obj], victim: _Obj) -> _Obj | None:
+def _placed(o: _Obj, keep: Collection[str]) -> bool:
+    return any(s.id in keep for s in o.stems)
+
+
+def _partner(request: Request, objs: list[_Obj], victim: _Obj, keep: Collection[str] = ()) -> _Obj | None:
     """The most similar object ``victim`` can join without breaking any rule (None if none)."""
     lim_v, _ = _limits(request, victim.stems)
     best, best_cost = None, math.inf
@@ -556,6 +560,7 @@ def _partner(request: Request, objs: list[_Obj], victim: _Obj) -> _Obj | None:
         lim_o, _ = _limits(request, o.stems)
         cost = (family_of(o.host.cls) != family_of(victim.host.cls)) + 0.5 * (o.band != victim.band)
         cost += 2.0 * (bool(lim_o.centre) != bool(lim_v.centre)) + o.importance  # keep leads alone
+        cost += 3.0 * (_placed(o, keep) and _placed(victim, keep))  # two placed stems: one place is lost
         if lim_o.caps and lim_v.caps:
             cost += 5.0
         if cost >= best_cost:
@@ -567,8 +572,10 @@ def _partner(request: Request, objs: list[_Obj], victim: _Obj) -> _Obj | None:
     return best
 
 
-def _group(request: Request, objs: list[_Obj]) -> list[_Obj]:
-    """Merge the least important objects into their most similar neighbour until within budget."""
+def _group(request: Request, objs: list[_Obj], keep: Collection[str] = ()) -> list[_Obj]:
+    """Merge the least important objects into their most similar neighbour until within budget;
+    stems in ``keep`` (placed by the text) are merged last and keep their own place.
+    """
     budget = request.budget
     if len(objs) <= budget:
         return objs
@@ -576,9 +583,9 @@ def _group(request: Request, objs: list[_Obj]) -> list[_Obj]:
     objs = list(objs)
     while len(objs) > budget:
         best = victim = None
-        # least important first; a stem whose rules fit no partner waits for the next one
-        for victim in sorted(objs, key=lambda o: (o.importance, -order[o.stems[0].id])):
-            best = _partner(request, objs, victim)
+        # unplaced and least important first; a stem whose rules fit no partner waits for the next
+        for victim in sorted(objs, key=lambda o: (_placed(o, keep), o.importance, -order[o.stems[0].id])):
+            best = _partner(request, objs, victim, keep)
             if best is not None:
                 break
         if best is None or victim is None:
@@ -591,7 +598,9 @@ def _group(request: Request, objs: list[_Obj]) -> list[_Obj]:
                     )
                 ]
             )
-        host, other = (best, victim) if best.importance >= victim.importance else (victim, best)
+        # the object stays where the text put a stem, else where the more important one was
+        rank = {id(o): (_placed(o, keep), o.importance) for o in (best, victim)}
+        host, other = (best, victim) if rank[id(best)] >= rank[id(victim)] else (victim, best)
         host.stems = sorted(host.stems + other.stems, key=lambda s: order[s.id])
         host.width = max(host.width, other.width)
         objs.remove(other)
@@ -694,6 +703,24 @@ def _min_angle(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.min(angle_between(p[:, 0], p[:, 1], q[:, 0], q[:, 1])))
 
 
+_TURNS_DEG = tuple(sorted((d for k in range(1, 12) for d in (15.0 * k, -15.0 * k)), key=abs)) + (180.0,)
+
+
+def _turn_clear(o: _Obj, lim: _Limits, clear: Any, t: np.ndarray) -> bool:
+    """Turn a moving object's whole path in azimuth by the smallest step of 15 degrees that
+    keeps it inside its limits and clear of its placed neighbours (a hinted orbit or fly-over
+    keeps moving instead of freezing); False, unchanged, when no turn does.
+    """
+    for d in _TURNS_DEG:
+        kf = o.kf.copy()
+        kf[:, 1] = wrap_az(kf[:, 1] + d)
+        p = positions_at(kf, t)
+        if _path_ok(lim, kf) and bool(np.all(clear(p, _unit(p)))):
+            o.kf = kf
+            return True
+    return False
+
+
 def _separate(request: Request, objs: list[_Obj], lims: list[_Limits]) -> None:
     req = _separation(request, objs)
     if not req.any():
@@ -723,6 +750,9 @@ def _separate(request: Request, objs: list[_Obj], lims: list[_Limits]) -> None:
                     ok &= (u @ pts.T).max(axis=1) <= math.cos(math.radians(sep))
                 return ok
 
+            if not lims[i].pinned and not _static(o.kf) and _turn_clear(o, lims[i], clear, t):
+                placed.append(i)  # the move survives, turned just enough to clear its neighbours
+                continue
             spot = None if lims[i].pinned else _nearest(lims[i], o.kf[0, 1], o.kf[0, 2], extra_ok=clear)
             if spot is None:
                 names = [objs[j].id for j in clash]
@@ -948,7 +978,7 @@ def check(request: Request, scene: Mapping[str, Any]) -> list[Violation]:
     return out
 
 
-def enforce(request: Request, proposal: Any) -> Enforcement:
+def enforce(request: Request, proposal: Any, keep: Collection[str] = ()) -> Enforcement:
     """Make any proposal a schema-valid scene that satisfies every hard rule.
 
     Parameters
@@ -957,6 +987,9 @@ def enforce(request: Request, proposal: Any) -> Enforcement:
         The validated request (its rules are the hard rules).
     proposal : Any
         A scene-like document from any source; garbage is tolerated.
+    keep : collection of str
+        Ids of stems the request's text places (e.g. ``gravity.plan.text_placed``): when the
+        budget groups stems, these are merged last and their object keeps their place.
 
     Returns
     -------
@@ -976,7 +1009,7 @@ def enforce(request: Request, proposal: Any) -> Enforcement:
     # Report hard-rule breaches of the sanitised proposal (before grouping changes anything).
     draft = _to_dict(request, proposal, objs, [_Limits() for _ in objs])
     violations += [v for v in check(request, draft) if v.rule != "schema"]
-    objs = _group(request, _split_infeasible(request, objs, violations))
+    objs = _group(request, _split_infeasible(request, objs, violations), keep)
     lims = []
     for o in objs:
         lim, issues = _limits(request, o.stems)

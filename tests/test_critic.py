@@ -696,3 +696,50 @@ def test_critique_help_stays_light() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert r.stdout.strip() == "[]"
+
+
+def test_motion_is_judged_as_it_plays_in_this_section_and_layout() -> None:
+    """An 8-bar ping-pong in a 4-bar section is one sweep (a pan); a rise in a flat 5.1 stays
+    level: the scene that plays the asked move as it can is not held to the name.
+    """
+    four_bars = {"global": {"bpm": 120, "section_bars": 4}}
+    req = request([("sn", "snare", "ping-pong between the back and front left every 8 bars")], **four_bars)
+    sweep = keyframes_array(
+        expand(Motion("ping_pong", {"from_az": 180.0, "to_az": 45.0, "period_bars": 8}), (180.0, 0.0, 2.0), 4)
+    )
+    mv = [{"t": float(t), "az_deg": float(a), "el_deg": float(e), "dist_m": float(d)} for t, a, e, d in sweep]
+    card = critique(req, scene(obj("sn", "snare", 180.0, motion=mv)))
+    assert card.adherence == 1.0, card.adherence_issues
+    flat = request([("gtr", "guitar", "rising up, behind")], fmt="5.1")
+    assert critique(flat, scene(obj("gtr", "guitar", 180.0))).adherence == 1.0
+    still = critique(request([("gtr", "guitar", "rising up, behind")]), scene(obj("gtr", "guitar", 180.0)))
+    assert still.adherence_issues == ("gtr: asked rise, is static",)
+
+
+def test_an_asked_height_or_distance_with_a_move_is_where_the_path_passes() -> None:
+    """A rise asked "up high" is met where it ends up high, an approach asked "mid distance"
+    where it ends at 3 m; a rise that never gets there is not.
+    """
+    req = request([("keys", "keys", "up high, rising up")])  # el 60
+    rise = [
+        {"t": 0.0, "az_deg": 30.0, "el_deg": 15.0, "dist_m": 2.0},
+        {"t": 1.0, "az_deg": 30.0, "el_deg": 60.0, "dist_m": 2.0},
+    ]
+    assert critique(req, scene(obj("keys", "keys", 30.0, 15.0, motion=rise))).adherence == 1.0
+    low = [{**k, "el_deg": k["el_deg"] - 25.0} for k in rise]  # tops out at 35, 25 short
+    assert critique(req, scene(obj("keys", "keys", 30.0, 0.0, motion=low))).adherence == 0.5
+    near = request([("hh", "hihat", "mid distance, approaching")])  # 3 m
+    appr = [
+        {"t": 0.0, "az_deg": 30.0, "el_deg": 0.0, "dist_m": 8.0},
+        {"t": 1.0, "az_deg": 30.0, "el_deg": 0.0, "dist_m": 3.0},
+    ]
+    assert critique(near, scene(obj("hh", "hihat", 30.0, dist=8.0, motion=appr))).adherence == 1.0
+
+
+def test_a_stem_grouped_with_an_anchored_stem_follows_the_anchor() -> None:
+    """The budget put the snare in the lead vocal's object and an anchor rule centres that
+    object: the snare's "at 2 o'clock" lost to a hard rule, not to the scene.
+    """
+    anchor = [{"type": "anchor", "track_class": "lead_vocal", "az_deg": 0, "el_deg": 0}]
+    req = request([("vox", "lead_vocal"), ("sn", "snare", "at 2 o'clock")], anchor)
+    assert critique(req, scene(obj("vox", "lead_vocal", 0.0, stems=["vox", "sn"]))).adherence == 1.0

@@ -343,3 +343,62 @@ def test_jazz_and_podcast_hold_still():
     for style in ("jazz", "podcast"):
         s = make_scene(session(stems, "chorus", style, energy=0.9)).scene
         assert not any(moving(o) for o in s["objects"]), style
+
+
+@pytest.mark.parametrize(
+    ("hint", "axis", "asked", "pattern"),
+    [
+        ("up high, rising up", 2, 60.0, "rise"),  # rises to up high
+        ("falling down and overhead", 2, 70.0, "fall"),  # falls from overhead
+        ("mid distance, approaching", 3, 3.0, "approach"),  # approaches to 3 m
+        ("far away, moving away", 3, 8.0, "recede"),  # recedes to far away (was 8 -> 8 m: still)
+        ("very far, approaching", 3, 15.0, "approach"),  # comes in from 15 m (was 8 -> 15 m: a recede)
+    ],
+)
+def test_a_move_and_a_place_on_the_same_axis_both_hold(hint: str, axis: int, asked: float, pattern: str) -> None:
+    """The asked height or distance is one end of the asked vertical or depth move; the rules
+    and the critic agree it holds.
+    """
+    from gravity.critic import critique
+    from gravity.motion import detect_motion
+    from gravity.plan.planner import read_hints
+
+    req = Request.from_dict(
+        {
+            "target_format": "7.1.4",
+            "max_objects": 8,
+            "global": {"bpm": 120, "section_bars": 8},
+            "stems": [{"id": "v", "class": "lead_vocal"}, {"id": "k", "class": "keys", "hint": hint}],
+        }
+    )
+    h = read_hints(req)["k"]
+    assert (h.el_deg if axis == 2 else h.dist_m) == asked
+    res = make_scene(req, planner="planner")
+    kf = keyframes_array(next(o for o in res.scene["objects"] if o["id"] == "k")["motion"])
+    assert detect_motion(kf, 8).pattern == pattern
+    assert asked in (kf[0, axis], kf[-1, axis]) and np.ptp(kf[:, axis]) > 0
+    assert critique(req, res.scene).adherence == 1.0
+
+
+def test_the_budget_keeps_what_the_text_placed() -> None:
+    """Budget 3 for 5 stems: the hi-hat the user put hard left keeps its own place (it used to
+    be the least important stem and land in the vocal's or the shaker's object).
+    """
+    from gravity.critic import critique
+    from gravity.plan.planner import text_placed
+
+    stems = [
+        {"id": "vox", "class": "lead_vocal"},
+        {"id": "bv", "class": "backing_vocal"},
+        {"id": "hh", "class": "hihat", "hint": "hard left, static please"},
+        {"id": "sh", "class": "percussion"},
+        {"id": "pad", "class": "pad"},
+    ]
+    req = Request.from_dict(
+        {"target_format": "7.1.4", "max_objects": 3, "global": {"bpm": 120, "section_bars": 8}, "stems": stems}
+    )
+    assert text_placed(req) == {"hh"}
+    res = make_scene(req, planner="planner")
+    host = next(o for o in res.scene["objects"] if "hh" in o.get("stems", [o["id"]]))
+    assert (host["id"], host["az_deg"]) == ("hh", 90.0)
+    assert len(res.scene["objects"]) == 3 and critique(req, res.scene).adherence == 1.0

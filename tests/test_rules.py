@@ -330,3 +330,44 @@ def test_budget_too_small_for_distinct_anchors():
     ]
     with pytest.raises(RuleConflictError):
         enforce(request([("a", "pad"), ("b", "keys")], rules, max_objects=1), {})
+
+
+def test_budget_folds_the_stems_the_text_is_silent_on_first():
+    """The user placed the shaker (keep): the budget folds a stem the text is silent on, and the
+    object stays where the text put the placed stem.
+    """
+    stems = [("v", "lead_vocal"), ("hh", "hihat"), ("sh", "percussion"), ("pad", "pad")]
+    props = scene(
+        obj("v", "lead_vocal", 0.0),
+        obj("hh", "hihat", -120.0, 40.0),
+        obj("sh", "percussion", 60.0),
+        obj("pad", "pad", 100.0),
+    )
+    req = request(stems, max_objects=3)
+    blind = enforce(req, props).scene
+    assert by_id(blind, "hh")["stems"] == ["hh", "sh"]  # the least important stem joined the hi-hat
+    kept = enforce(req, props, keep={"sh"}).scene  # now the hi-hat is folded, into the shaker's place
+    assert (by_id(kept, "sh")["az_deg"], by_id(kept, "sh")["stems"]) == (60.0, ["hh", "sh"])
+    assert len(kept["objects"]) == 3 and check(req, kept) == []
+    # budget 2: two stems join the shaker or another object; the shaker stays where it was put
+    tight = enforce(request(stems, max_objects=2), props, keep={"sh"}).scene
+    host = next(o for o in tight["objects"] if "sh" in o.get("stems", [o["id"]]))
+    assert (host["id"], host["az_deg"]) == ("sh", 60.0) and len(host["stems"]) > 1
+
+
+def test_a_mover_that_crosses_a_neighbour_is_turned_not_frozen():
+    """avoid_masking 30 deg: a pan from 10 to 60 deg crosses a same-band static object at 0;
+    the engine turns the whole path in 15 degree steps until it clears, and it still moves.
+    """
+    pan = [
+        {"t": 0.0, "az_deg": 10.0, "el_deg": 0.0, "dist_m": 2.0},
+        {"t": 1.0, "az_deg": 60.0, "el_deg": 0.0, "dist_m": 2.0},
+    ]
+    req = request([("g1", "guitar"), ("g2", "guitar")], [{"type": "avoid_masking", "min_sep_deg": 30.0}])
+    res = enforce(req, scene(obj("g1", "guitar", 0.0), obj("g2", "guitar", 10.0, motion=pan)))
+    kf = keyframes_array(by_id(res.scene, "g2")["motion"])
+    assert np.ptp(kf[:, 1]) == pytest.approx(50.0)  # the same move
+    p = positions_at(kf, np.linspace(0.0, 1.0, 257))
+    g1 = by_id(res.scene, "g1")
+    assert float(np.min(angle_between(p[:, 0], p[:, 1], g1["az_deg"], g1["el_deg"]))) >= 30.0 - 1e-6
+    assert abs(kf[0, 1] - 10.0) <= 30.0  # turned by the smallest step that clears

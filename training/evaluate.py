@@ -147,7 +147,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
     """Score ``propose(request) -> (text | None, scene | None, stats)`` on rows; returns the report."""
     from tqdm import tqdm
 
-    from gravity.plan.planner import plan
+    from gravity.plan.planner import plan, text_placed
 
     raw: dict[str, list[bool]] = {k: [] for k in ("parse", "schema", "budget", "anchor")}
     after: dict[str, list[bool]] = {k: [] for k in raw}
@@ -172,7 +172,8 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
                 raw[k].append(r[k])
         if scene is None:
             failures.append({"id": row.get("id"), "text": (text or "")[:300]})
-        final = enforce(request, scene if scene is not None else plan(request)).scene
+        keep = text_placed(request)
+        final = enforce(request, scene if scene is not None else plan(request), keep).scene
         fr = _rates(request, final)
         cards.append(critique(request, final).numbers())
         for k in after:
@@ -192,7 +193,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
         # where each label stands after the rules (text-blind planner + labels + engine), and
         # what the phrase parser + planner make of the same text
         ruled = label_scene(request, {k: Label.from_json(v) for k, v in labels.items()})
-        parsed = enforce(request, plan(request)).scene
+        parsed = enforce(request, plan(request), keep).scene
         for sid, lab in labels.items():
             kf, tkf, pkf = _host_kf(scene, sid), _host_kf(ruled, sid), _host_kf(parsed, sid)
             if kf is None or tkf is None:

@@ -71,6 +71,7 @@ def score_text(request: Request, source: str, text: str) -> Candidate | None:
     """
     from gravity.critic import critique
     from gravity.plan.limits import limit_to_text
+    from gravity.plan.planner import text_placed
     from gravity.rules import enforce
 
     try:
@@ -79,7 +80,7 @@ def score_text(request: Request, source: str, text: str) -> Candidate | None:
         log.debug("%s candidate unreadable: %s", source, exc)
         return None
     try:  # as make_scene treats a model candidate: the text's limits, then the rules
-        scene = enforce(request, limit_to_text(request, proposal)).scene
+        scene = enforce(request, limit_to_text(request, proposal), text_placed(request)).scene
     except RuleConflictError:
         return None
     return Candidate(source, encode_scene(scene, request), critique(request, scene).rank_key)

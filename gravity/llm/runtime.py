@@ -262,11 +262,11 @@ class SceneLLM:
     @staticmethod
     def _draft(request: Request) -> str | None:
         """The teacher's answer in the output format: planner + rule engine (a few ms)."""
-        from gravity.plan.planner import plan
+        from gravity.plan.planner import plan, text_placed
         from gravity.errors import RuleConflictError
         from gravity.rules import enforce
 
         try:
-            return encode_scene(enforce(request, plan(request)).scene, request)
+            return encode_scene(enforce(request, plan(request), text_placed(request)).scene, request)
         except RuleConflictError:
             return None

@@ -23,20 +23,30 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gravity.plan.hint import Placement, parse_hint
-    from gravity.plan.planner import plan, read_hints
+    from gravity.plan.planner import plan, read_hints, text_placed
     from gravity.plan.prompt import parse_prompt
     from gravity.plan.scene_words import SceneWords, parse_scene_words
 
 _WHERE = {
     "plan": "planner",
     "read_hints": "planner",
+    "text_placed": "planner",
     "Placement": "hint",
     "parse_hint": "hint",
     "parse_prompt": "prompt",
     "SceneWords": "scene_words",
     "parse_scene_words": "scene_words",
 }
-__all__ = ["Placement", "SceneWords", "parse_hint", "parse_prompt", "parse_scene_words", "plan", "read_hints"]
+__all__ = [
+    "Placement",
+    "SceneWords",
+    "parse_hint",
+    "parse_prompt",
+    "parse_scene_words",
+    "plan",
+    "read_hints",
+    "text_placed",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,7 @@ from gravity.vocab import LEAD_CLASSES, LOW_CLASSES, family_of
 from .limits import escape
 from .templates import SECTION_SHAPE, GenreTemplate, SectionShape, goes_around, stage_of, template_for
 
-__all__ = ["plan", "read_hints", "SPEED_CAP_DEG_S", "MIN_SEP_DEG"]
+__all__ = ["plan", "read_hints", "text_placed", "SPEED_CAP_DEG_S", "MIN_SEP_DEG"]
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,16 @@ def read_hints(request: Request) -> dict[str, Any]:
     prompt say (the stem's own hint wins field by field); stems the text is silent on are absent.
     """
     return dict(_read_text(request)[0])  # a copy: the reading itself is shared
+
+
+def text_placed(request: Request) -> frozenset[str]:
+    """Ids of the stems the text gives a place, a path, a width or a region to avoid: the
+    rule engine's budget grouping (``enforce(..., keep=)``) folds the other stems first.
+    """
+    fields = ("az_deg", "el_deg", "dist_m", "width", "motion", "max_width")
+    return frozenset(
+        sid for sid, h in _read_text(request)[0].items() if any(getattr(h, f) is not None for f in fields) or h.avoid
+    )
 
 
 def _read_text(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -544,10 +554,35 @@ def _plan_motion(
         if h.motion is not None:
             base = (objs[i]["az_deg"], objs[i]["el_deg"], objs[i]["dist_m"])
             m = _fan_motion(h.motion, s.id, tuple(getattr(h, "group", ()) or ()), base)
+            m = _ends_at(m, h.el_deg, h.dist_m, base)
             if "period_bars" not in m.params and m.pattern in ("orbit", "ping_pong"):
                 m = _capped(m, base, request, SPEED_CAP_DEG_S) or m  # asked to move: the cap picks the period
             out[i] = m
     return out
+
+
+def _ends_at(m: Motion, el: float | None, dist: float | None, base: tuple[float, float, float]) -> Motion:
+    """A vertical or depth move that passes where the text also put the stem: "up high, rising"
+    rises to up high, "overhead, falling" falls from overhead, "far away, moving away" recedes
+    to far away, "close, approaching" approaches to close (degrees, metres). The asked value is
+    one end; the other lies 45 degrees away, or in depth at max(8 m, twice as far) from a place
+    nearer than 6 m and at a third of the distance from a farther one (the default ends, 8 m
+    and home, are still or backwards for a home at 8 m or beyond).
+    """
+    if m.params:  # the text gave the ends itself
+        return m
+    if m.pattern in ("rise", "fall") and el is not None:
+        lo, hi = (el - 45.0, el) if el >= 20.0 else (el, el + 45.0)
+        lo, hi = max(lo, -40.0), min(hi, 90.0)
+        return Motion(m.pattern, {"from_el": lo, "to_el": hi} if m.pattern == "rise" else {"from_el": hi, "to_el": lo})
+    if m.pattern in ("approach", "recede"):
+        d = base[2] if dist is None else dist
+        near, far = (d, max(8.0, 2.0 * d)) if d < 6.0 else (max(1.0, d / 3.0), d)
+        return Motion(
+            m.pattern,
+            {"from_dist": far, "to_dist": near} if m.pattern == "approach" else {"from_dist": near, "to_dist": far},
+        )
+    return m
 
 
 def _fan_motion(m: Motion, stem_id: str, group: tuple[str, ...], base: tuple[float, float, float]) -> Motion:
