@@ -77,8 +77,10 @@ log = logging.getLogger(__name__)
 # language (groups, negation, scene words) in prompts, up to 10 stems by default.
 # gravity-data-5: same requests; the teacher keeps what the text placed when the budget groups
 # stems, a vertical or depth move passes the asked height or distance, a move that crosses a
-# neighbour is turned rather than frozen (71 -> ~20 of 300 train rows missed a hint)
-DATA_VERSION = "gravity-data-5"
+# neighbour is turned rather than frozen (71 -> ~20 of 300 train rows missed a hint).
+# gravity-data-6: about three times the training phrasings (directions, heights, distances,
+# motions, frames), each read right or not at all by the phrase parser; held-out pools unchanged
+DATA_VERSION = "gravity-data-6"
 SPLITS: dict[str, tuple[int, str]] = {"train": (0, "train"), "val": (1, "heldout"), "test": (2, "heldout")}
 POOLS = ("train", "heldout")
 
@@ -174,47 +176,69 @@ class Example:
 _SIDED: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
     (
         C.AZ_HARD,
-        ("{s}", "to the {s}", "on the {s}", "hard {s}", "panned hard {s}"),
+        ("{s}", "to the {s}", "on the {s}", "hard {s}", "panned hard {s}", "hard to the {s}", "extreme {s}")
+        + ("out on the {s}", "at the {s} edge"),
         ("fully {s}", "far {s}", "over on the {s} side", "all the way {s}"),
     ),
-    (C.AZ_WIDE, ("wide {s}", "wide to the {s}"), ("mostly {s}", "mostly on the {s}")),
-    (C.AZ_HALF, ("front {s}", "half {s}", "in front to the {s}"), ("{s}ish", "somewhat {s}", "partly {s}")),
+    (C.AZ_WIDE, ("wide {s}", "wide to the {s}", "wide on the {s}"), ("mostly {s}", "mostly on the {s}")),
+    (
+        C.AZ_HALF,
+        ("front {s}", "half {s}", "in front to the {s}", "front-{s}", "forward {s}", "ahead to the {s}"),
+        ("{s}ish", "somewhat {s}", "partly {s}"),
+    ),
     (C.AZ_OFF_CENTRE, ("{s} of centre", "{s} of center"), ("centre {s}", "{s} of the centre")),
     (
         C.AZ_SLIGHT,
-        ("slightly {s}", "a bit {s}", "a little to the {s}"),
+        ("slightly {s}", "a bit {s}", "a little to the {s}", "just {s} of me", "slightly to the {s}", "barely {s}"),
         ("a touch {s}", "just a tad {s}", "nudged {s}"),
     ),
     (C.AZ_SURROUND, ("{s} surround", "in the {s} surround"), ("surround {s}",)),
-    (C.AZ_BACK_HALF, ("back {s}", "rear {s}"), ("behind on the {s}", "back and to the {s}")),
+    (
+        C.AZ_BACK_HALF,
+        ("back {s}", "rear {s}", "behind to the {s}", "rear {s} corner", "back {s} corner"),
+        ("behind on the {s}", "back and to the {s}"),
+    ),
 ]
 _UNSIDED: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
     (
         C.AZ_FRONT,
-        ("in front", "front and centre", "dead centre", "in the centre", "straight ahead"),
+        ("in front", "front and centre", "dead centre", "in the centre", "straight ahead", "front", "centre", "center")
+        + ("dead ahead",),
         ("right in front of me", "in the middle", "ahead of the listener"),
     ),
     (
         C.AZ_BACK,
-        ("behind", "at the back", "behind me"),
+        ("behind", "at the back", "behind me", "back", "from behind", "at my back"),
         ("directly behind the listener", "in the rear", "behind the head"),
     ),
 ]
 _ELEV: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
-    (C.EL_OVERHEAD, ("overhead", "above my head"), ("on the ceiling", "up in the sky")),
-    (C.EL_VERY_HIGH, ("very high", "high up", "up high"), ("way above",)),
-    (C.EL_ABOVE, ("above", "raised"), ("elevated", "up")),
-    (C.EL_SLIGHT_UP, ("slightly above", "slightly raised"), ("a bit higher",)),
-    (C.EL_EAR, ("at ear level", "at head height"), ("on the horizon", "at eye level")),
-    (C.EL_BELOW, ("below", "low"), ("down low", "under")),
-    (C.EL_FLOOR, ("on the floor",), ("on the ground", "at my feet")),
+    (C.EL_OVERHEAD, ("overhead", "above my head", "over me"), ("on the ceiling", "up in the sky")),
+    (C.EL_VERY_HIGH, ("very high", "high up", "up high", "really high", "way up", "very high up"), ("way above",)),
+    (C.EL_ABOVE, ("above", "raised", "above me"), ("elevated", "up")),
+    (
+        C.EL_SLIGHT_UP,
+        ("slightly above", "slightly raised", "a little above", "a bit raised", "slightly up"),
+        ("a bit higher",),
+    ),
+    (
+        C.EL_EAR,
+        ("at ear level", "at head height", "level with my ears", "at ear height"),
+        ("on the horizon", "at eye level"),
+    ),
+    (C.EL_BELOW, ("below", "low", "beneath", "lower down", "below me"), ("down low", "under")),
+    (C.EL_FLOOR, ("on the floor", "on the floor below", "down on the floor"), ("on the ground", "at my feet")),
 ]
 _DIST: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = [
-    (C.DIST_VERY_CLOSE, ("very close", "whispering in my ear"), ("in my ear",)),
-    (C.DIST_CLOSE, ("close", "intimate", "up front and close"), ("near", "in your face")),
-    (C.DIST_MID, ("mid distance",), ("not too far",)),
-    (C.DIST_FAR, ("far away", "in the distance"), ("distant", "in the background")),
-    (C.DIST_VERY_FAR, ("very far",), ("miles away",)),
+    (
+        C.DIST_VERY_CLOSE,
+        ("very close", "whispering in my ear", "right at my ear", "extremely close", "touching distance"),
+        ("in my ear",),
+    ),
+    (C.DIST_CLOSE, ("close", "intimate", "up front and close", "close to me", "up close"), ("near", "in your face")),
+    (C.DIST_MID, ("mid distance", "medium distance", "a few metres away", "middle distance"), ("not too far",)),
+    (C.DIST_FAR, ("far away", "in the distance", "far off", "a long way away"), ("distant", "in the background")),
+    (C.DIST_VERY_FAR, ("very far", "extremely far", "very far away", "really far away"), ("miles away",)),
 ]
 # numeric forms: (train, held-out) format strings
 _AZ_NUM = (("{n} degrees {s}", "{n} degrees to the {s}"), ("{n}° {s}", "{n} deg to the {s}"))
@@ -227,36 +251,98 @@ _CCW = (("counterclockwise", "anticlockwise"), ("counter-clockwise", "anti-clock
 _MOTION_T: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # "{dir}" orbit direction, "{per}" period, "{a}" / "{b}" azimuth endpoints
     "orbit": (
-        ("orbiting {dir} {per}", "circling around me {dir} {per}", "orbits {dir} {per}"),
+        (
+            "orbiting {dir} {per}",
+            "circling around me {dir} {per}",
+            "orbits {dir} {per}",
+            "whirling around me {dir} {per}",
+        )
+        + (
+            "revolving around me {dir} {per}",
+            "travelling in a circle around me {dir} {per}",
+            "encircling me {dir} {per}",
+        )
+        + (
+            "rotating around the listener {dir} {per}",
+            "spins around me {dir} {per}",
+            "makes circles around me {dir} {per}",
+        )
+        + ("looping around the room {dir} {per}", "doing laps around me {dir} {per}"),
         ("spinning round the listener {dir} {per}", "going round in circles {dir} {per}"),
     ),
     "pan": (
-        ("panning from {a} to {b}", "pans from {a} to {b}"),
+        ("panning from {a} to {b}", "pans from {a} to {b}", "gliding from {a} to {b}", "drifts from {a} to {b}")
+        + ("travels from {a} to {b}", "slides from {a} across to {b}", "shifting from {a} to {b}"),
         ("sweeping from {a} over to {b}", "moving from {a} to {b}"),
     ),
     "ping_pong": (
-        ("bouncing between {a} and {b} {per}", "ping-pong between {a} and {b} {per}"),
+        (
+            "bouncing between {a} and {b} {per}",
+            "ping-pong between {a} and {b} {per}",
+            "swinging between {a} and {b} {per}",
+        )
+        + ("bouncing back and forth between {a} and {b} {per}", "flipping between {a} and {b} {per}")
+        + ("jumping between {a} and {b} {per}", "see-sawing between {a} and {b} {per}"),
         ("ping-ponging from {a} to {b} and back {per}", "alternating between {a} and {b} {per}"),
     ),
-    "rise": (("rising up", "rises slowly"), ("lifting upwards", "climbing up")),
-    "fall": (("falling down", "descending"), ("sinking down", "dropping down")),
-    "approach": (("coming closer", "approaching"), ("moving towards me", "getting closer")),
-    "recede": (("moving away", "receding"), ("drifting away", "fading off into the distance")),
-    "fly_over": (("flying over my head", "flies overhead"), ("passing over the top of my head",)),
-    "static": (("static", "not moving"), ("stationary", "fixed in place")),
+    "rise": (
+        (
+            "rising up",
+            "rises slowly",
+            "ascending",
+            "going up",
+            "soaring upwards",
+            "floating up",
+            "moving upward",
+            "rising",
+        ),
+        ("lifting upwards", "climbing up"),
+    ),
+    "fall": (
+        ("falling down", "descending", "coming down", "falling", "moving downward", "descends slowly", "lowering"),
+        ("sinking down", "dropping down"),
+    ),
+    "approach": (
+        ("coming closer", "approaching", "moving closer", "closing in", "drawing nearer", "coming nearer")
+        + ("creeping closer",),
+        ("moving towards me", "getting closer"),
+    ),
+    "recede": (
+        ("moving away", "receding", "going away", "moving off into the distance", "backing away", "pulling away")
+        + ("retreating", "going further away"),
+        ("drifting away", "fading off into the distance"),
+    ),
+    "fly_over": (
+        ("flying over my head", "flies overhead", "flying overhead", "sweeping over my head", "going over my head"),
+        ("passing over the top of my head",),
+    ),
+    "static": (
+        ("static", "not moving", "not moving at all", "motionless", "no movement", "still", "holding still")
+        + ("staying put",),
+        ("stationary", "fixed in place"),
+    ),
 }
 # Hint templates: {0}, {1}, {2} are the components in random order.
 _HINT_T: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
     1: (
-        ("{0}", "put it {0}", "place it {0}", "{0} please"),
+        (
+            "{0}",
+            "put it {0}",
+            "place it {0}",
+            "{0} please",
+            "have it {0}",
+            "keep it {0}",
+            "set this {0}",
+            "let it sit {0}",
+        ),
         ("I'd like this {0}", "could you set it {0}?", "maybe {0}"),
     ),
     2: (
-        ("{0}, {1}", "{0} and {1}", "put it {0}, {1}", "{0}, {1} please"),
+        ("{0}, {1}", "{0} and {1}", "put it {0}, {1}", "{0}, {1} please", "keep it {0}, {1}", "{0} - {1}"),
         ("I want it {0} and {1}", "{0}; {1}", "have it sit {0}, also {1}"),
     ),
     3: (
-        ("{0}, {1}, {2}", "{0}, {1} and {2}", "place it {0}, {1}, {2}"),
+        ("{0}, {1}, {2}", "{0}, {1} and {2}", "place it {0}, {1}, {2}", "{0}; {1}; {2}", "set it {0}, {1} and {2}"),
         ("{0} and {1}, {2}", "I'd like it {0}, {1}; {2}"),
     ),
 }
@@ -265,7 +351,10 @@ _BARE_T: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
     2: (("{0}, {1}", "{0} and {1}"), ("{0} and {1}", "{0}, {1}")),
     3: (("{0}, {1}, {2}", "{0}, {1} and {2}"), ("{0}, {1} and {2}", "{0} and {1}, {2}")),
 }
-_PROMPT_CLAUSE = (("{m} {h}", "put the {m} {h}", "{m}: {h}"), ("I want the {m} {h}", "the {m} should be {h}"))
+_PROMPT_CLAUSE = (
+    ("{m} {h}", "put the {m} {h}", "{m}: {h}", "place the {m} {h}", "the {m} goes {h}", "{m} - {h}"),
+    ("I want the {m} {h}", "the {m} should be {h}"),
+)
 _PROMPT_JOIN = (("; ", ". "), (", and ", " and also "))
 
 # Scene language (gravity-data-4): clauses the labels do not cover, read by the phrase parser.

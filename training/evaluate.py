@@ -47,7 +47,7 @@ from gravity.motion import detect_motion
 from gravity.request import Request
 from gravity.rules import enforce
 from gravity.schema import check_scene
-from training.data import Label, label_scene
+from training.data import Label, label_scene, teacher_scene
 
 if TYPE_CHECKING:
     from gravity.llm.config import LLMConfig
@@ -159,7 +159,11 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
     rows = list(rows)
     for row in tqdm(rows, desc=f"eval {label}", unit="req", disable=None):
         request = Request.from_dict(row["request"])
-        teacher = parse_answer(row["completion"], request)
+        labels = row.get("labels", {})
+        if "completion" in row:
+            teacher = parse_answer(row["completion"], request)
+        else:  # a hand-written set (training/eval_sets): the teacher's scene from its labels
+            teacher = teacher_scene(request, {k: Label.from_json(v) for k, v in labels.items()})
         text, scene, stats = propose(request)
         if stats.get("tokens_out") is not None:
             tokens.append(stats["tokens_out"])
@@ -187,7 +191,6 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
                 continue
             ang.append(float(angle_between(a[0, 1], a[0, 2], b[0, 1], b[0, 2])))
             dist_err.append(abs(float(np.log(max(a[0, 3], 0.05) / max(b[0, 3], 0.05)))))
-        labels = row.get("labels", {})
         if not labels:
             continue
         # where each label stands after the rules (text-blind planner + labels + engine), and
