@@ -1,4 +1,4 @@
-"""Does the training teacher do what the text asks? (issue 17)
+"""Does the training teacher do what the text asks? The critic's adherence on training rows (issue 17).
 
 Draws training requests as ``gravity data`` does (same seed, same rows) and judges, with the
 scene critic's adherence, the teacher's scene (planner reading the text + labels + rule

@@ -68,7 +68,8 @@ def test_heldout_vocabulary_and_templates_are_disjoint() -> None:
 
 def test_training_phrases_the_parser_reads_it_reads_right() -> None:
     """The teacher pins what the phrase parser reads: a training phrase it misreads would teach
-    the model the misreading. Each phrase is read as its label says, or not at all."""
+    the model the misreading. Each phrase is read as its label says, or not at all.
+    """
     from gravity.plan.hint import parse_hint
 
     for table, field in ((D._SIDED, "az_deg"), (D._UNSIDED, "az_deg"), (D._ELEV, "el_deg"), (D._DIST, "dist_m")):
@@ -87,7 +88,8 @@ def test_the_scene_language_set_is_what_the_parser_cannot_assign() -> None:
     """training/eval_sets/scene_language.jsonl: hand-written held-out prompts (several stems in
     one sentence, references to another stem, negation and exceptions, idioms, motion words for
     two stems), scored like generated rows without a teacher completion. The parser + planner
-    miss most of its labelled stems by > 10 deg (when it reads them all, the set needs new items)."""
+    miss most of its labelled stems by > 10 deg (when it reads them all, the set needs new items).
+    """
     path = Path(__file__).resolve().parent.parent / "training" / "eval_sets" / "scene_language.jsonl"
     rows = load_rows(path)
     assert len(rows) >= 15 and all("completion" not in r for r in rows)
