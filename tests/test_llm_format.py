@@ -295,3 +295,27 @@ def test_teacher_targets_stay_inside_the_grammar():
         if not accepts(grammar(req), ex.completion):
             outside.append((compact_request(req), ex.completion))
     assert len(outside) <= 3, outside
+
+
+def test_a_reading_that_left_words_unread_is_not_pinned():
+    """ "guitars split hard left and hard right": the parser reads "hard left" for both and
+    leaves "right" unread: a guess, so the grammar leaves both guitars to the model; a clean
+    reading of the same request ("the keys hard left") is still pinned."""
+    from gravity.llm.runtime import exact_pins
+    from gravity.plan.planner import read_hints
+
+    stems = [{"id": i, "class": c} for i, c in (("gtr1", "guitar"), ("gtr2", "guitar"), ("keys", "keys"))]
+    req = Request.from_dict(
+        {
+            "target_format": "7.1.4",
+            "max_objects": 8,
+            "stems": stems,
+            "prompt": "guitars split hard left and hard right. the keys hard left",
+        }
+    )
+    read = read_hints(req)
+    assert read["gtr1"].az_deg == 90.0 and read["gtr1"].unread == ("right",) and not read["gtr1"].exact
+    assert read["keys"].exact and set(exact_pins(req)) == {"keys"}
+    g = grammar(req, exact_pins(req))
+    assert accepts(g, "room dry\n90 0 30 333 0 s\n-90 0 30 333 0 s\n90 0 30 333 0 s\n")
+    assert not accepts(g, "room dry\n90 0 30 333 0 s\n-90 0 30 333 0 s\n-90 0 30 333 0 s\n")  # keys pinned

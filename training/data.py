@@ -79,8 +79,10 @@ log = logging.getLogger(__name__)
 # stems, a vertical or depth move passes the asked height or distance, a move that crosses a
 # neighbour is turned rather than frozen (71 -> ~20 of 300 train rows missed a hint).
 # gravity-data-6: about three times the training phrasings (directions, heights, distances,
-# motions, frames), each read right or not at all by the phrase parser; held-out pools unchanged
-DATA_VERSION = "gravity-data-6"
+# motions, frames), each read right or not at all by the phrase parser; held-out pools unchanged.
+# gravity-data-7: where the parser's reading is not exact (words left unread), the label is the
+# target for every field it gives (the runtime no longer pins such a reading)
+DATA_VERSION = "gravity-data-7"
 SPLITS: dict[str, tuple[int, str]] = {"train": (0, "train"), "val": (1, "heldout"), "test": (2, "heldout")}
 POOLS = ("train", "heldout")
 
@@ -760,7 +762,8 @@ def label_scene(request: Request, labels: Mapping[str, Label], seed: int = 0) ->
 
 def teacher_scene(request: Request, labels: dict[str, Label], seed: int = 0) -> dict[str, Any]:
     """The teacher's scene: the planner reading the text as the runtime's hint pins do, each
-    labelled field the parser leaves open written from the label, then the rule engine.
+    labelled field the parser leaves open written from the label (every labelled field where the
+    parser's reading is not exact: the runtime does not pin it), then the rule engine.
 
     Parameters
     ----------
@@ -786,11 +789,13 @@ def teacher_scene(request: Request, labels: dict[str, Label], seed: int = 0) -> 
             continue
         r = reading.get(o["id"])
         fill = _label_fields(lab)
-        if r is not None:  # what the parser read is pinned at run time: the target keeps it
+        if r is not None and r.exact:  # what the parser read exactly is pinned at run time: kept
             fill = {f: v for f, v in fill.items() if getattr(r, f) is None}
-        motion_from_label = lab.motion is not None and (r is None or r.motion is None)
-        if fill or motion_from_label:  # else the planner already wrote what the parser read
-            _overlay(o, request, fill, lab.motion if motion_from_label else (None if r is None else r.motion))
+            motion_from_label = lab.motion is not None and r.motion is None
+            if fill or motion_from_label:  # else the planner already wrote what the parser read
+                _overlay(o, request, fill, lab.motion if motion_from_label else r.motion)
+        else:  # nothing read, or a guess (words left unread): the label is the target
+            _overlay(o, request, fill, lab.motion)
     return enforce(request, proposal, set(labels) | text_placed(request)).scene
 
 

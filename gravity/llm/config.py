@@ -65,7 +65,9 @@ class LLMConfig:
     pin_hints : bool
         Write what the phrase parser reads in each hint exactly into the grammar (azimuth,
         elevation, distance, width, motion, where the hard rules allow it), so the model places
-        the rest around the user's explicit words; off to measure the model's own reading of hints.
+        the rest around the user's explicit words; a reading that left words unread (a second
+        side, an exception, a reference to another stem: ``Placement.exact`` False) is not
+        pinned, the model reads that text itself. Off to measure the model's own reading.
     """
 
     model_path: str | None = field(default=None, metadata={"flags": ("--model",), "metavar": "GGUF"})

@@ -39,6 +39,7 @@ __all__ = [
     "SceneLLM",
     "Proposal",
     "EMBEDDED_MODEL_FILE",
+    "exact_pins",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,15 @@ class Proposal:
     scene: dict[str, Any] | None
     error: str | None
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+def exact_pins(request: Request) -> dict[str, Any]:
+    """Stem id -> the phrase parser's reading, for the readings that may be pinned in the
+    grammar: exact ones only (where words were left unread, the model reads the text itself).
+    """
+    from gravity.plan.planner import read_hints
+
+    return {sid: h for sid, h in read_hints(request).items() if h.exact}
 
 
 class SceneLLM:
@@ -230,12 +240,7 @@ class SceneLLM:
         prompt = model_input(request)
         gbnf = None
         if self.config.use_grammar:
-            pins = None
-            if self.config.pin_hints:
-                from gravity.plan.planner import read_hints
-
-                pins = read_hints(request)
-            gbnf = grammar(request, pins)
+            gbnf = grammar(request, exact_pins(request) if self.config.pin_hints else None)
         max_tokens = 16 + 40 * len(request.stems)
         try:
             draft = self._draft(request) if self.config.draft else None

@@ -48,7 +48,7 @@ inside my head                                                     dist_m     DI
 very close; in my ear; whispering                                  dist_m     DIST_VERY_CLOSE        0.5
 close; near; intimate; in your face; upfront                       dist_m     DIST_CLOSE             1.0
 mid distance; not too far                                          dist_m     DIST_MID               3.0
-far; distant; in the distance; background; back in the mix         dist_m     DIST_FAR               8.0
+far; distant; in the distance; a long way away; background         dist_m     DIST_FAR               8.0
 very far; miles away                                               dist_m     DIST_VERY_FAR          15.0
 very wide; huge; all around; left and right                        width      WIDTH_HUGE             1.0
 wide; broad; spread; big                                           width      WIDTH_WIDE             0.8
@@ -177,6 +177,10 @@ class Placement:
     group : tuple of str
         The stem ids the phrase named together (sorted), so a planner can spread them as one
         ensemble; empty for a hint of one stem.
+    unread : tuple of str
+        Placement words of the clause that no reader took ("split hard left and hard right":
+        ``("right",)``; "everything but the vocal": ``("but",)``): the reading is a guess, not
+        exact, so the model's grammar does not pin it (:attr:`exact`).
     """
 
     az_deg: float | None = None
@@ -189,6 +193,12 @@ class Placement:
     max_width: float | None = None
     arc_deg: float | None = None
     group: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
+
+    @property
+    def exact(self) -> bool:
+        """True when every placement word of the text was read (the reading may be pinned)."""
+        return not self.unread
 
     @property
     def places(self) -> bool:
@@ -199,7 +209,9 @@ class Placement:
 
     def is_empty(self) -> bool:
         """True when the text set nothing (``matched`` and ``group`` are bookkeeping, not settings)."""
-        return all(getattr(self, f.name) in (None, ()) for f in fields(self) if f.name not in ("matched", "group"))
+        return all(
+            getattr(self, f.name) in (None, ()) for f in fields(self) if f.name not in ("matched", "group", "unread")
+        )
 
     def merged(self, other: Placement) -> Placement:
         """Field-wise merge where ``other`` is the later / more specific text and wins.
@@ -213,7 +225,7 @@ class Placement:
         vals: dict[str, Any] = {
             f.name: getattr(other, f.name) if getattr(other, f.name) is not None else getattr(self, f.name)
             for f in fields(self)
-            if f.name not in ("matched", "avoid", "group")
+            if f.name not in ("matched", "avoid", "group", "unread")
         }
         if other.az_deg is not None and other.arc_deg is None:
             vals["arc_deg"] = None
@@ -234,6 +246,7 @@ class Placement:
             matched=self.matched + other.matched,
             avoid=tuple(dict.fromkeys([*avoid, *other.avoid])),
             group=other.group or self.group,
+            unread=self.unread + other.unread,
         )
 
 
@@ -995,7 +1008,7 @@ _WORD_RULES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
             "dist_m",
             C.DIST_FAR,
             rf"far(?:\s+(?:away|off|out)\b|\b{SIDE_AHEAD})|(?:in\s+the\s+|at\s+a\s+)?"
-            r"distance|(?:further|farther)\s+away|way\s+(?:back|off|out)"
+            r"distance|(?:further|farther)\s+away|a\s+long\s+way\s+(?:away|off)|way\s+(?:back|off|out)"
             r"(?!\s+(?:to|left|right))|deep\s+in\s+the\s+(?:mix|space|distance)|"
             + alt("distant afar faraway remote background"),
         ),
@@ -1124,6 +1137,20 @@ def _clamp_motion(mo: Motion) -> Motion:
 _ARC = {"rear": C.ARC_REAR, "front": C.ARC_FRONT, "around": C.ARC_AROUND, "sides": C.ARC_SIDES, "above": C.ARC_AROUND}
 
 
+# Words that place, exclude or relate: one left in a clause after every reader means the reading
+# missed part of what the text says (a second side, an exception or negation, a reference to
+# another stem). Height and distance words are not listed: left over, they mostly repeat what was
+# read ("down low", "very high up", "on the floor below").
+_PLACE_WORD = _rx(
+    r"\b(?:"
+    + alt(
+        "left right front back behind rear not no nothing except but without opposite across "
+        "mirror mirrors mirrored each_other other_side"
+    )
+    + r")\b"
+)
+
+
 def read_clause(text: str) -> tuple[Placement, Placement]:
     """Read one already normalised clause for one stem and for a group of stems.
 
@@ -1157,6 +1184,7 @@ def read_clause(text: str) -> tuple[Placement, Placement]:
         matched=tuple(s for _, s in sorted(scan.spans) if s),
         avoid=out.get("avoid", ()),
         max_width=cap,
+        unread=tuple(m.group(0) for m in _PLACE_WORD.finditer(scan.work)),
     )
     region = out.get("_region")
     if region == "sides" and one.az_deg is not None and abs(one.az_deg) != C.AZ_HARD:
