@@ -298,9 +298,10 @@ def test_teacher_targets_stay_inside_the_grammar():
 
 
 def test_a_reading_that_left_words_unread_is_not_pinned():
-    """ "guitars split hard left and hard right": the parser reads "hard left" for both and
+    """The parser reads "hard left" for both guitars of "split hard left and hard right" and
     leaves "right" unread: a guess, so the grammar leaves both guitars to the model; a clean
-    reading of the same request ("the keys hard left") is still pinned."""
+    reading of the same request ("the keys hard left") is still pinned.
+    """
     from gravity.llm.runtime import exact_pins
     from gravity.plan.planner import read_hints
 

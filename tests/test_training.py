@@ -269,7 +269,8 @@ def test_hint_error_counts_the_hints_the_rules_let_stand(tmp_path: Path) -> None
 def test_the_label_is_the_target_where_the_parser_only_guessed() -> None:
     """The parser reads "hard left" for both guitars of "split hard left and hard right" and
     leaves "right" unread; the runtime does not pin that guess, so the teacher writes the labels
-    (+90 and -90), not the parser's 90 twice."""
+    (+90 and -90), not the parser's 90 twice.
+    """
     stems = [{"id": "gtr1", "class": "guitar"}, {"id": "gtr2", "class": "guitar"}, {"id": "vox", "class": "lead_vocal"}]
     req = Request.from_dict(
         {"target_format": "7.1.4", "max_objects": 8, "stems": stems, "prompt": "guitars split hard left and hard right"}
