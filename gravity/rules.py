@@ -601,8 +601,10 @@ def _group(request: Request, objs: list[_Obj], keep: Collection[str] = ()) -> li
         # the object stays where the text put a stem, else where the more important one was
         rank = {id(o): (_placed(o, keep), o.importance) for o in (best, victim)}
         host, other = (best, victim) if rank[id(best)] >= rank[id(victim)] else (victim, best)
+        # the wider of the two, except that a lead's object keeps the lead's width (narrow) [Dolby]
+        lead_w = [o.width for o in (host, other) if any(s.id in request.lead_ids for s in o.stems)]
+        host.width = min(lead_w) if lead_w else max(host.width, other.width)
         host.stems = sorted(host.stems + other.stems, key=lambda s: order[s.id])
-        host.width = max(host.width, other.width)
         objs.remove(other)
     objs.sort(key=lambda ob: order[ob.stems[0].id])  # the same order _sanitize gives
     return objs

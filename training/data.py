@@ -81,8 +81,9 @@ log = logging.getLogger(__name__)
 # gravity-data-6: about three times the training phrasings (directions, heights, distances,
 # motions, frames), each read right or not at all by the phrase parser; held-out pools unchanged.
 # gravity-data-7: where the parser's reading is not exact (words left unread), the label is the
-# target for every field it gives (the runtime no longer pins such a reading)
-DATA_VERSION = "gravity-data-7"
+# target for every field it gives (the runtime no longer pins such a reading).
+# gravity-data-8: a lead's object keeps the lead's width when the budget groups a stem with it
+DATA_VERSION = "gravity-data-8"
 SPLITS: dict[str, tuple[int, str]] = {"train": (0, "train"), "val": (1, "heldout"), "test": (2, "heldout")}
 POOLS = ("train", "heldout")
 
