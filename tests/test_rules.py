@@ -375,7 +375,8 @@ def test_a_mover_that_crosses_a_neighbour_is_turned_not_frozen():
 
 def test_a_lead_keeps_its_narrow_width_when_the_budget_groups_a_stem_with_it():
     """Budget 1: the backing vocal joins the lead vocal; the object keeps the lead's width (a lead
-    is narrow in practice), while two non-lead stems grouped take the wider width."""
+    is narrow in practice), while two non-lead stems grouped take the wider width.
+    """
     props = scene(obj("vox", "lead_vocal", 0.0, width=0.2), obj("bv", "backing_vocal", 30.0, width=0.6))
     res = enforce(request([("vox", "lead_vocal"), ("bv", "backing_vocal")], max_objects=1), props).scene
     assert [(o["id"], o["stems"], o["width"]) for o in res["objects"]] == [("vox", ["vox", "bv"], 0.2)]
