@@ -2,6 +2,9 @@
 
 Pipeline (see README for the reasoning):
 
+0. a set denser than the dense grid is decimated to about one measured
+   direction per grid point (a 41,527-direction file would otherwise take
+   minutes and gigabytes for nothing the grid can show);
 1. resample to the render rate;
 2. per direction and ear: minimum-phase filter (homomorphic, truncated to
    ``filter_ms`` with a short fade) and a separate fractional delay;
@@ -9,10 +12,15 @@ Pipeline (see README for the reasoning):
    derived from the nearest ring (KEMAR stops at -40 deg elevation);
 4. barycentric interpolation over the spherical Delaunay triangulation onto
    a dense ring grid, filters and delays interpolated separately.
+
+Steps 1-2 run over blocks of directions, so the memory they take is bounded
+by ``CHUNK_BYTES`` whatever the number of directions; the results do not
+depend on the block size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -21,15 +29,23 @@ from numpy.typing import NDArray
 
 from .dsp import excess_phase_delay, fade_out, minimum_phase_spectrum, next_pow2, onset_samples
 from .errors import HRTFError
-from .geometry import RingGrid, SphericalTriangulation
+from .geometry import RingGrid, SphericalTriangulation, sph_to_cart
 from .model import HRTFModel
 from .params import PreprocessParams
-from .resample import resample
+from .resample import rational_factors, resample
 from .sofa import HRIRSet
 
-__all__ = ["build_model", "measured_filters", "ear_delays"]
+__all__ = ["build_model", "measured_filters", "ear_delays", "CHUNK_BYTES", "DECIMATE_ABOVE"]
 
 log = logging.getLogger(__name__)
+
+#: Working memory for the per-direction DSP (resampling, spectra, upsampled
+#: onsets), in bytes: directions are processed in blocks of this size.
+CHUNK_BYTES = 64 * 2**20
+#: A set with more directions than this many times the dense grid's points is
+#: decimated to the measured direction nearest each grid point (2 deg grid:
+#: 10,318 points, so sets up to 20,636 directions are used in full).
+DECIMATE_ABOVE = 2.0
 
 
 def ear_delays(
@@ -60,12 +76,22 @@ def ear_delays(
     onset = onset_samples(ir, params.onset_threshold_db, params.onset_upsample)
     if params.delay_method == "onset":
         return onset
-    delay = excess_phase_delay(spectrum, min_spectrum, sample_rate, params.delay_band_hz)
+    return _checked_delays(
+        excess_phase_delay(spectrum, min_spectrum, sample_rate, params.delay_band_hz), onset, sample_rate, params
+    )
+
+
+def _checked_delays(
+    delay: NDArray[np.float64], onset: NDArray[np.float64], sample_rate: float, params: PreprocessParams
+) -> NDArray[np.float64]:
+    """Excess-phase delays with failed fits replaced by onset + the median offset."""
     # The two estimates differ by a near-constant offset (speaker/pinna
     # phase); a large deviation from it means the phase fit failed (e.g. a
     # spectral zero in the band), so fall back to onset + offset there.
-    offset = np.median(delay - onset)
-    bad = np.abs(delay - onset - offset) > params.outlier_ms * 1e-3 * sample_rate
+    # A silent response (or one with no energy in the fit band) has no
+    # excess-phase fit at all (NaN): it takes the onset too.
+    offset = np.nanmedian(delay - onset) if np.any(np.isfinite(delay)) else 0.0
+    bad = ~(np.abs(delay - onset - offset) <= params.outlier_ms * 1e-3 * sample_rate)
     if np.any(bad):
         log.warning("excess-phase delay fit failed for %d of %d responses; using onsets", bad.sum(), bad.size)
         delay = np.where(bad, onset + offset, delay)
@@ -81,18 +107,91 @@ def _cap_points(el: NDArray[np.float64], params: PreprocessParams) -> list[tuple
     return caps
 
 
-def _split(res: HRIRSet, params: PreprocessParams) -> tuple[NDArray[np.float64], ...]:
-    """Minimum-phase filters, delays (>= 0) and magnitudes of a resampled set."""
-    rate = res.sample_rate
-    ir = res.ir.astype(np.float64)
+def _subset(hrirs: HRIRSet, rows: NDArray[np.intp] | slice) -> HRIRSet:
+    return dataclasses.replace(
+        hrirs,
+        ir=hrirs.ir[rows],
+        az_deg=hrirs.az_deg[rows],
+        el_deg=hrirs.el_deg[rows],
+        dist_m=hrirs.dist_m[rows],
+        delay_samples=hrirs.delay_samples[rows],
+    )
+
+
+def _decimate(hrirs: HRIRSet, grid: RingGrid) -> HRIRSet:
+    """Keep only the measured directions nearest to some grid point, if the set is much denser than the grid."""
+    if hrirs.n_directions <= DECIMATE_ABOVE * grid.size:
+        return hrirs
+    from scipy.spatial import cKDTree  # here: scipy.spatial is slow to import and rarely needed
+
+    _, nearest = cKDTree(sph_to_cart(hrirs.az_deg, hrirs.el_deg)).query(sph_to_cart(grid.az_deg, grid.el_deg))
+    keep = np.unique(nearest)
+    log.info(
+        "%s: %d directions, more than %g x the %d grid points; using the %d nearest to grid points",
+        hrirs.source,
+        hrirs.n_directions,
+        DECIMATE_ABOVE,
+        grid.size,
+        keep.size,
+    )
+    return _subset(hrirs, keep)
+
+
+def _split(
+    hrirs: HRIRSet, rate: int, params: PreprocessParams, rings: list[NDArray[np.bool_]] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[NDArray[np.float64]]]:
+    """Resample, then minimum-phase filters and delays (>= 0), a block of directions at a time.
+
+    Parameters
+    ----------
+    hrirs : HRIRSet
+        Measured set (any rate).
+    rate : int
+        Render rate in Hz.
+    params : PreprocessParams
+        Settings.
+    rings : list of bool masks over the directions, optional
+        For each, the power-averaged magnitude spectrum of its directions is
+        returned (virtual poles are made from it).
+
+    Returns
+    -------
+    filters : ndarray, shape (M, 2, L)
+    delays : ndarray, shape (M, 2)
+        Samples at ``rate``; the smallest is 0.
+    ring_mags : list of ndarray, shape (2, n_fft // 2 + 1)
+    """
+    rings = rings or []
+    up, down = rational_factors(hrirs.sample_rate, rate)
+    n_res = -(-hrirs.n_taps * up // down)  # resample_poly's output length
     n_taps = params.n_taps(rate)
-    n_fft = max(params.n_fft, next_pow2(2 * ir.shape[-1]))
-    spec = np.fft.rfft(ir, n_fft, axis=-1)
-    mag = np.abs(spec)
-    min_spec = minimum_phase_spectrum(mag, n_fft, params.floor_db)
-    filters = fade_out(np.fft.irfft(min_spec, n_fft, axis=-1)[..., :n_taps], _n_fade(params, n_taps))
-    delays = ear_delays(ir, spec, min_spec, rate, params) + res.delay_samples
-    return filters, delays - delays.min(), mag
+    n_fft = max(params.n_fft, next_pow2(2 * n_res))
+    n_fade = _n_fade(params, n_taps)
+    m = hrirs.n_directions
+    # Largest temporaries per direction: the 8x-upsampled onset search and a
+    # handful of n_fft-long spectra, for 2 ears, 8 bytes a value.
+    block = max(1, CHUNK_BYTES // (2 * 8 * 8 * max(n_fft, params.onset_upsample * n_res)))
+    filters = np.empty((m, 2, n_taps))
+    onset = np.empty((m, 2))
+    excess = np.empty((m, 2))
+    power = [np.zeros((2, n_fft // 2 + 1)) for _ in rings]
+    for start in range(0, m, block):
+        rows = slice(start, min(start + block, m))
+        ir = resample(_subset(hrirs, rows), rate).ir.astype(np.float64)
+        spec = np.fft.rfft(ir, n_fft, axis=-1)
+        mag = np.abs(spec)
+        min_spec = minimum_phase_spectrum(mag, n_fft, params.floor_db)
+        filters[rows] = fade_out(np.fft.irfft(min_spec, n_fft, axis=-1)[..., :n_taps], n_fade)
+        onset[rows] = onset_samples(ir, params.onset_threshold_db, params.onset_upsample)
+        if params.delay_method == "excess_phase":
+            with np.errstate(invalid="ignore", divide="ignore"):  # silent responses: NaN, handled below
+                excess[rows] = excess_phase_delay(spec, min_spec, rate, params.delay_band_hz)
+        for total, ring in zip(power, rings, strict=True):
+            total += np.sum(mag[ring[rows]] ** 2, axis=0)
+    delays = onset if params.delay_method == "onset" else _checked_delays(excess, onset, rate, params)
+    delays = delays + hrirs.delay_samples * (up / down)
+    ring_mags = [np.sqrt(total / max(1, int(ring.sum()))) for total, ring in zip(power, rings, strict=True)]
+    return filters, delays - delays.min(), ring_mags
 
 
 def _n_fade(params: PreprocessParams, n_taps: int) -> int:
@@ -124,7 +223,7 @@ def measured_filters(
         Per-ear delays in samples at ``rate``; the smallest is 0.
     """
     params = params or PreprocessParams()
-    filters, delays, _ = _split(resample(hrirs, rate), params)
+    filters, delays, _ = _split(hrirs, rate, params)
     return filters, delays
 
 
@@ -155,19 +254,20 @@ def build_model(hrirs: HRIRSet, rate: int = 48000, params: PreprocessParams | No
     """
     params = params or PreprocessParams()
     t0 = time.perf_counter()
-    res = resample(hrirs, rate)
-    filters, delays, mag = _split(res, params)
+    grid = RingGrid(params.grid_step_deg)
+    used = _decimate(hrirs, grid)
+    caps = _cap_points(used.el_deg, params)
+    filters, delays, ring_mags = _split(used, rate, params, [ring for _, ring in caps])
     n_taps = filters.shape[-1]
-    n_fft = 2 * (mag.shape[-1] - 1)
+    n_fft = 2 * (ring_mags[0].shape[-1] - 1) if ring_mags else 0
 
     # Virtual poles: power-average the ring's magnitude (keeps its energy;
     # averaging the filters themselves would cancel high frequencies), make
     # it minimum phase, and average the ring's delays (-> ITD ~ 0 at the
     # pole, as for any source on the median axis).
-    az, el = res.az_deg, res.el_deg
-    for pole, ring in _cap_points(el, params):
+    az, el = used.az_deg, used.el_deg
+    for (pole, ring), pole_mag in zip(caps, ring_mags, strict=True):
         rows = np.nonzero(ring)[0]  # measured rows; virtual ones are appended after them
-        pole_mag = np.sqrt(np.mean(mag[rows] ** 2, axis=0))
         pole_spec = minimum_phase_spectrum(pole_mag, n_fft, params.floor_db)
         pole_filter = fade_out(np.fft.irfft(pole_spec, n_fft)[..., :n_taps], _n_fade(params, n_taps))
         az, el = np.append(az, 0.0), np.append(el, pole)
@@ -178,21 +278,22 @@ def build_model(hrirs: HRIRSet, rate: int = 48000, params: PreprocessParams | No
             hrirs.source,
             pole,
             rows.size,
-            res.el_deg[rows].mean(),
+            used.el_deg[rows].mean(),
         )
 
     try:
         tri = SphericalTriangulation(az, el)
     except ValueError as exc:
         raise HRTFError(f"{hrirs.source}: SourcePosition: {exc}") from None
-    grid = RingGrid(params.grid_step_deg)
-    weights = tri.weights(grid.az_deg, grid.el_deg)
+    # Query block size bounds the (queries x facets) temporary to CHUNK_BYTES.
+    weights = tri.weights(grid.az_deg, grid.el_deg, chunk=max(16, CHUNK_BYTES // (8 * len(tri.simplices))))
     dense_filters = (weights @ filters.reshape(len(az), -1)).reshape(grid.size, 2, n_taps)
     dense_delays = weights @ delays
 
     log.info(
-        "%s: preprocessed %d directions -> %d grid points, %d taps at %d Hz in %.2f s",
+        "%s: preprocessed %d directions (of %d) -> %d grid points, %d taps at %d Hz in %.2f s",
         hrirs.source,
+        used.n_directions,
         hrirs.n_directions,
         grid.size,
         n_taps,
