@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from gravity.plan.limits import limit_to_text
 from gravity.plan.planner import plan, text_placed
+from gravity.errors import RuleConflictError
 from gravity.request import Request
 from gravity.rules import Violation, enforce
 
@@ -66,7 +67,8 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
     Raises
     ------
     RuleConflictError
-        When the request's hard rules cannot all hold (whatever proposed the scene).
+        When the request's hard rules cannot all hold (whatever proposed the scene). A candidate
+        the rules cannot be made to hold while another can is dropped (``meta["dropped"]``).
     """
     if planner not in PLANNERS:
         raise ValueError(f"planner must be one of {PLANNERS}, got {planner!r}")
@@ -88,7 +90,20 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
     if not cands or n >= 2:
         cands.append(("planner", plan(request, seed=seed)))
     keep = text_placed(request)  # the budget folds the stems the text is silent on first
-    results = [(who, enforce(request, prop, keep)) for who, prop in cands]
+    results, planner_conflict = [], None
+    for who, prop in cands:
+        try:
+            results.append((who, enforce(request, prop, keep)))
+        except RuleConflictError as exc:
+            # a proposal whose grouping the rules cannot hold, where another's can: drop it
+            log.warning("a %s candidate cannot be made to hold the rules (%s); dropped", who, exc)
+            meta.setdefault("dropped", []).append(f"{who}: {exc}")
+            planner_conflict = exc if who == "planner" else planner_conflict
+    if not results:  # every candidate dropped: the planner's scene, else its conflict is the answer
+        if planner_conflict is not None:
+            raise planner_conflict
+        meta["fallback"] = "the model's scene could not be made to hold the rules"
+        results.append(("planner", enforce(request, plan(request, seed=seed), keep)))
     pick = 0
     if len(results) > 1:
         pick = _choose(request, results, meta)

@@ -15,7 +15,7 @@ from gravity.llm.format import RANGES, model_input, parse_answer
 from gravity.llm.grammar import grammar
 from gravity.request import Request
 from gravity.rules import check, enforce
-from gravity.llm.runtime import LLMConfig, SceneLLM, list_models, resolve_model
+from gravity.llm.runtime import LLMConfig, Proposal, SceneLLM, list_models, resolve_model
 from gravity.schema import check_scene
 from gravity.vocab import STEM_CLASSES, TARGET_FORMATS
 
@@ -226,3 +226,49 @@ def test_embedded_model_random_and_hostile_requests(embedded_llm, n):
     expected |= {f"rule {t}" for t in ("mono_low_end", "anchor", "motion", "zone")}
     assert expected <= seen, expected - seen
     assert used["llm"] >= 0.95 * n, used  # the grammar makes nearly every generation usable
+
+
+class _ScriptedLLM:
+    """Answers every request with one fixed text: what the shipped adapter wrote for the request
+    below (it grouped five stems into the snare's object), parsed as the runtime parses it.
+    """
+
+    TEXT = "room club_medium\n0 10 16 112 1 s\n0 20 24 223 0 s\n0 0 24 001 0 s\n0 5 24 212 0 s\n>3\n>3\n>3\n>3\n"
+
+    def __init__(self, candidates: int) -> None:
+        self.config = LLMConfig(candidates=candidates)
+
+    def propose(self, request: Request, seed: int | None = None) -> Proposal:  # noqa: ARG002 - the runtime's signature
+        return Proposal(self.TEXT, parse_answer(self.TEXT, request), None, {"tokens_out": 1})
+
+    def propose_many(self, request: Request, n: int) -> list[Proposal]:
+        return [self.propose(request) for _ in range(n)]
+
+
+def test_a_model_scene_the_rules_cannot_hold_is_dropped_not_fatal():
+    """8 stems, budget 4, an anchored vocal, mono low end, 20 deg masking: the model's grouping
+    (bass in the snare's centred object) cannot keep the kick 20 deg from the vocal, the
+    planner's can. `gravity scene` used to fail with "rules cannot all hold".
+    """
+    stems = ["lead_vocal", "backing_vocal", "kick", "snare", "hihat", "percussion", "bass", "pad"]
+    doc = {
+        "target_format": "7.1.4",
+        "max_objects": 4,
+        "style": "club",
+        "section": "drop",
+        "global": {"bpm": 126, "energy": 0.9, "section_bars": 16},
+        "stems": [{"id": f"s{i}", "class": c} for i, c in enumerate(stems)],
+        "rules": [
+            {"type": "anchor", "track_id": "s0", "az_deg": 0, "el_deg": 10, "dist_m": 1.6},
+            {"type": "mono_low_end", "hz_below": 120},
+            {"type": "avoid_masking", "min_sep_deg": 20},
+        ],
+    }
+    req = Request.from_dict(doc)
+    with pytest.raises(RuleConflictError):
+        enforce(req, parse_answer(_ScriptedLLM.TEXT, req))
+    planned = make_scene(req, planner="planner").scene
+    for k in (1, 2):
+        res = make_scene(req, planner="llm", llm=_ScriptedLLM(k))
+        assert res.planner == "planner" and res.scene == planned and check(req, res.scene) == []
+        assert res.meta["dropped"][0].startswith("llm: ") and ("fallback" in res.meta) == (k == 1)
