@@ -320,3 +320,24 @@ def test_a_reading_that_left_words_unread_is_not_pinned():
     g = grammar(req, exact_pins(req))
     assert accepts(g, "room dry\n90 0 30 333 0 s\n-90 0 30 333 0 s\n90 0 30 333 0 s\n")
     assert not accepts(g, "room dry\n90 0 30 333 0 s\n-90 0 30 333 0 s\n-90 0 30 333 0 s\n")  # keys pinned
+
+
+def test_grammar_pins_the_ends_the_planner_writes_and_a_depth_move_moves():
+    """The pin for "up high, rising up" is the planner's rise from 15 to 60 deg (the asked
+    height is an end), not the default 0 -> 45; "fading off into the distance" gives no
+    distance: the recede ends at 8 m and must start nearer (the model wrote "rec 80 80").
+    """
+    stems = [
+        {"id": "hh", "class": "hihat", "hint": "ahead of the listener, fading off into the distance"},
+        {"id": "pad", "class": "pad", "hint": "up high, rising up"},
+    ]
+    req = Request.from_dict({"target_format": "7.1.4", "max_objects": 4, "stems": stems})
+    from gravity.plan.planner import read_hints
+
+    g = grammar(req, read_hints(req))
+    ok = "room dry\n0 0 {d} 333 0 rec {d} 80\n30 15 30 333 0 rise 15 60\n"
+    assert accepts(g, ok.format(d=27))
+    assert not accepts(g, ok.format(d=80))  # a still "recede"
+    assert not accepts(g, "room dry\n0 0 27 333 0 rec 27 80\n30 0 30 333 0 rise 0 45\n")
+    pad = next(o for o in make_scene(req, planner="planner").scene["objects"] if o["id"] == "pad")
+    assert [k["el_deg"] for k in pad["motion"]] == [15.0, 60.0]

@@ -100,7 +100,15 @@ def _motion_pin(m: Motion, az: float | None, dist_m: float | None) -> tuple[str,
         a, b = p.get("from_dist", 8.0), p.get("to_dist", dist_m)
     else:
         a, b = p.get("from_dist", dist_m), p.get("to_dist", 8.0)
-    return f'"{"appr" if name == "approach" else "rec"} " {_num(a, "dm", 10)} " " {_num(b, "dm", 10)}', {"dist": a}
+    ga, gb = _num(a, "dm", 10), _num(b, "dm", 10)
+    # the free end moves: an approach ends nearer than it starts, a recede starts nearer than it
+    # ends (the model wrote "rec 80 80", a still "recede", where the text gave no distance)
+    lo = RANGES["dm"][0]
+    if name == "approach" and b is None and a is not None and quantize(a * 10, "dm") > lo:
+        gb = f"({int_range(lo, quantize(a * 10, 'dm') - 1)})"
+    if name == "recede" and a is None and b is not None and quantize(b * 10, "dm") > lo:
+        ga = f"({int_range(lo, quantize(b * 10, 'dm') - 1)})"
+    return f'"{"appr" if name == "approach" else "rec"} " {ga} " " {gb}', {"dist": a}
 
 
 def _pin(b: "StemBounds | None", h: "Placement", has_height: bool) -> tuple["StemBounds", str | None]:
@@ -118,7 +126,10 @@ def _pin(b: "StemBounds | None", h: "Placement", has_height: bool) -> tuple["Ste
     )
     motion, start = None, {"az": h.az_deg, "el": h.el_deg, "dist": h.dist_m}
     if not base.static and h.motion is not None:
-        motion, moved = _motion_pin(h.motion, h.az_deg, h.dist_m)
+        from gravity.plan.planner import ends_at  # the planner's and the teacher's ends
+
+        asked = ends_at(h.motion, h.el_deg if has_height else None, h.dist_m)
+        motion, moved = _motion_pin(asked, h.az_deg, h.dist_m)
         start.update(moved)  # the line holds the first keyframe: where the motion starts
     elif not base.static and h.places:
         motion = '"s"'  # a placed stem holds still unless asked to move (as the planner does)

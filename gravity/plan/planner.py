@@ -33,7 +33,7 @@ from gravity.vocab import LEAD_CLASSES, LOW_CLASSES, family_of
 from .limits import escape
 from .templates import SECTION_SHAPE, GenreTemplate, SectionShape, goes_around, stage_of, template_for
 
-__all__ = ["plan", "read_hints", "text_placed", "SPEED_CAP_DEG_S", "MIN_SEP_DEG"]
+__all__ = ["plan", "read_hints", "text_placed", "ends_at", "SPEED_CAP_DEG_S", "MIN_SEP_DEG"]
 
 log = logging.getLogger(__name__)
 
@@ -554,20 +554,22 @@ def _plan_motion(
         if h.motion is not None:
             base = (objs[i]["az_deg"], objs[i]["el_deg"], objs[i]["dist_m"])
             m = _fan_motion(h.motion, s.id, tuple(getattr(h, "group", ()) or ()), base)
-            m = _ends_at(m, h.el_deg, h.dist_m, base)
+            m = ends_at(m, h.el_deg, h.dist_m, base[2])
             if "period_bars" not in m.params and m.pattern in ("orbit", "ping_pong"):
                 m = _capped(m, base, request, SPEED_CAP_DEG_S) or m  # asked to move: the cap picks the period
             out[i] = m
     return out
 
 
-def _ends_at(m: Motion, el: float | None, dist: float | None, base: tuple[float, float, float]) -> Motion:
+def ends_at(m: Motion, el: float | None, dist: float | None, home_dist: float | None = None) -> Motion:
     """A vertical or depth move that passes where the text also put the stem: "up high, rising"
     rises to up high, "overhead, falling" falls from overhead, "far away, moving away" recedes
     to far away, "close, approaching" approaches to close (degrees, metres). The asked value is
     one end; the other lies 45 degrees away, or in depth at max(8 m, twice as far) from a place
     nearer than 6 m and at a third of the distance from a farther one (the default ends, 8 m
-    and home, are still or backwards for a home at 8 m or beyond).
+    and home, are still or backwards for a home at 8 m or beyond). ``home_dist`` (metres) stands
+    in for an unasked distance; None leaves such a depth move as it is. The planner, the training
+    teacher and the model's grammar pins (:mod:`gravity.llm.grammar`) all use this.
     """
     if m.params:  # the text gave the ends itself
         return m
@@ -575,8 +577,8 @@ def _ends_at(m: Motion, el: float | None, dist: float | None, base: tuple[float,
         lo, hi = (el - 45.0, el) if el >= 20.0 else (el, el + 45.0)
         lo, hi = max(lo, -40.0), min(hi, 90.0)
         return Motion(m.pattern, {"from_el": lo, "to_el": hi} if m.pattern == "rise" else {"from_el": hi, "to_el": lo})
-    if m.pattern in ("approach", "recede"):
-        d = base[2] if dist is None else dist
+    d = dist if dist is not None else home_dist
+    if m.pattern in ("approach", "recede") and d is not None:
         near, far = (d, max(8.0, 2.0 * d)) if d < 6.0 else (max(1.0, d / 3.0), d)
         return Motion(
             m.pattern,
