@@ -653,14 +653,13 @@ def _adherence(request: Request, objs: list[_Obj], hints: Mapping[str, Any]) -> 
         # ("up high, rising": it rises to up high), so the closest keyframe is judged
         moves = p.motion.pattern if p.motion is not None else ""
         if p.el_deg is not None and "el" not in skip:
-            if moves in ("rise", "fall"):
-                el = float(o.kf[np.argmin(np.abs(o.kf[:, 2] - p.el_deg)), 2])
-            judge(abs(el - p.el_deg) <= ADH_EL_DEG, f"{s.id}: asked el {p.el_deg:+.0f}, is {el:+.0f}")
+            el_at = float(o.kf[np.argmin(np.abs(o.kf[:, 2] - p.el_deg)), 2]) if moves in ("rise", "fall") else el
+            judge(abs(el_at - p.el_deg) <= ADH_EL_DEG, f"{s.id}: asked el {p.el_deg:+.0f}, is {el_at:+.0f}")
         if p.dist_m is not None and "dist" not in skip:
-            if moves in ("approach", "recede"):
-                dist = float(o.kf[np.argmin(np.abs(np.log(o.kf[:, 3] / p.dist_m))), 3])
-            ratio = max(dist / p.dist_m, p.dist_m / dist)
-            judge(ratio <= ADH_DIST_RATIO, f"{s.id}: asked {p.dist_m:g} m, is {dist:g} m")
+            near = moves in ("approach", "recede")
+            dist_at = float(o.kf[np.argmin(np.abs(np.log(o.kf[:, 3] / p.dist_m))), 3]) if near else dist
+            ratio = max(dist_at / p.dist_m, p.dist_m / dist_at)
+            judge(ratio <= ADH_DIST_RATIO, f"{s.id}: asked {p.dist_m:g} m, is {dist_at:g} m")
         if p.width is not None and "width" not in skip:
             judge(abs(o.width - p.width) <= ADH_WIDTH, f"{s.id}: asked width {p.width:g}, is {o.width:g}")
         if p.motion is not None and "motion" not in skip:
