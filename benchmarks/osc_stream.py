@@ -198,7 +198,9 @@ def bench(args: argparse.Namespace) -> dict:
     rx = subprocess.Popen([sys.executable, __file__, "--receive", str(rx_port), "--out", str(rx_out)])
     time.sleep(0.5)
     spec = TargetSpec.parse(f"adm:127.0.0.1:{rx_port}" + ("?bundle=1" if args.bundle else ""))
-    cfg = LiveConfig(listen_port=ctl_port, targets=(spec,), rate_hz=args.rate, crossfade_beats=0.0)
+    cfg = LiveConfig(
+        listen_port=ctl_port, targets=(spec,), rate_hz=args.rate, crossfade_beats=0.0, allow_dirs=(str(tmp),)
+    )
     bridge = LiveBridge(cfg, request_doc(args.objects))
     ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 

@@ -3,7 +3,8 @@
 Modules, one concept each: :mod:`bridge.oscio` (OSC codec, UDP sockets), :mod:`bridge.targets`
 (output flavours), :mod:`bridge.daw` (DAW listener and dispatch table), :mod:`bridge.transport`
 (playhead model and sections), :mod:`bridge.scenes` (object numbering, prepared scenes),
-:mod:`bridge.planning` (the planning thread), :mod:`bridge.scheduler` (the frame thread),
+:mod:`bridge.planning` (the planning thread), :mod:`bridge.files` (the one gate for files that
+OSC commands name), :mod:`bridge.scheduler` (the frame thread),
 :mod:`bridge.live` (the orchestrator), :mod:`bridge.preview` (``--preview``: the renderer's
 player following the bridge through a narrow :class:`~bridge.preview.PreviewSource`).
 The command line is ``gravity live`` (:mod:`gravity.cli.live`).

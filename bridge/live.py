@@ -8,7 +8,9 @@ Threads (none waits on another's slow work):
     emits frames at the configured rate (:mod:`bridge.scheduler`) to every target
     (:mod:`bridge.targets`) and to frame listeners (the binaural preview, :mod:`bridge.preview`);
 ``gravity-plan``
-    makes and loads scenes (:mod:`bridge.planning`) and publishes scene books;
+    makes and loads scenes (:mod:`bridge.planning`) and publishes scene books; OSC commands are
+    untrusted input: requests are coalesced and rate-limited there, and a file a command names is
+    read only through :mod:`bridge.files` (under ``LiveConfig.allow_dirs``, regular, bounded);
 ``gravity-house``
     drains the rate-limited log, forwards (debounced) re-plan requests, keeps AbletonOSC
     subscribed, samples memory, drives the ``--soak`` self-test;
@@ -34,6 +36,7 @@ from gravity.pipeline import PLANNERS, SceneResult, make_scene
 
 from .daw import AbletonClient, DawHooks, DawListener, Dispatcher, build_dispatch_table
 from .errors import BridgeError, TargetSpecError
+from .files import FilePolicy
 from .frame import Frame
 from .oscio import bind_udp
 from .planning import PlanContext, PlanProcess, PlanWorker, load_llm
@@ -97,6 +100,10 @@ class LiveConfig:
         Transport: seek detection and jitter slewing, seconds.
     log_interval_s : float
         Minimum seconds between two reports of the same problem.
+    allow_dirs : tuple of str
+        Folders whose files OSC commands (``/gravity/scene``) may read, subfolders included
+        (``gravity live --allow-dir``; the command line adds the request's or the stems' folder).
+        Empty: no file is read. See :mod:`bridge.files` for the rest of the rule.
     """
 
     listen_host: str = "127.0.0.1"
@@ -117,6 +124,7 @@ class LiveConfig:
     jump_threshold_s: float = 0.25
     slew_s: float = 0.5
     log_interval_s: float = 10.0
+    allow_dirs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Check the settings; a bad one is a :class:`BridgeError` naming it."""
@@ -202,9 +210,10 @@ class LiveBridge:
         self.config = config
         self._clock = clock
         self.events = RateLimitedLog(log, interval_s=config.log_interval_s, clock=clock)
+        self.files = FilePolicy.confined(config.allow_dirs)  # what commands that name a file may read
         runner = None
         if make_scene_fn is make_scene and config.plan_in_subprocess:
-            runner = PlanProcess(request_doc, config.planner, config.llm)  # it loads the model itself
+            runner = PlanProcess(request_doc, config.planner, config.llm, files=self.files)  # it loads the model itself
         elif llm_factory is None and make_scene_fn is make_scene:
             llm_factory = lambda: load_llm(config.planner, config.llm)  # noqa: E731
         self.worker = PlanWorker(
@@ -216,6 +225,7 @@ class LiveBridge:
             planner=config.planner,
             llm_factory=llm_factory,
             seed=config.seed,
+            files=self.files,
             realtime_priority=config.realtime_priority,
         )
         req = self.worker.base
@@ -382,6 +392,7 @@ class LiveBridge:
             len(self.targets),
             cfg.rate_hz,
         )
+        log.info("gravity-live: files named over OSC (/gravity/scene): %s", self.files.describe())
 
     def _track_name(self, index: int, name: str) -> None:
         if index in self.track_names or len(self.track_names) < 1024:
@@ -575,7 +586,13 @@ class LiveBridge:
         out["problems"] = dict(self.events.counts)
         out["planner"] = {
             "plans": self.worker.plans,
+            "passes": self.worker.passes,
+            "loads": self.worker.loads,
             "failures": self.worker.failures,
+            "prompt_requests": self.worker.prompt_requests,
+            "file_requests": self.worker.file_requests,
+            "superseded": self.worker.superseded,
+            "refused_files": self.worker.refused_files,
             "dropped_jobs": self.worker.dropped_jobs,
             "last": self.worker.last_planner,
         }

@@ -2,8 +2,14 @@
 
 :class:`PlanWorker` owns a thread that calls :func:`gravity.pipeline.make_scene` (possibly slow:
 the LLM lands behind that call) and loads scene files (disk), then publishes an immutable
-:class:`~bridge.scenes.SceneBook`. Requests reach it through a bounded queue; re-plans are
-coalesced (latest wins, debounced) so a flood of marker messages costs one plan.
+:class:`~bridge.scenes.SceneBook`.
+
+Commands come from the network, untrusted and possibly as a flood: files they name are read only
+through :mod:`bridge.files` (confined to allowed folders, regular, bounded, with a deadline);
+requests wait in latest-wins slots, not a queue (a newer prompt or context replaces a pending one,
+a newer file for a section replaces that section's pending file), so nothing grows with a flood;
+re-plans are debounced, passes start at most :data:`MAX_REPLANS_PER_S` times a second and file
+loads at most :data:`MAX_LOADS_PER_S` times a second, so a flood costs a bounded amount of work.
 
 Per section: the base request with ``section`` set from the marker name
 (:func:`canonical_section`), ``section_bars`` from the marker spacing, and the DAW's tempo and
@@ -20,7 +26,6 @@ import inspect
 import logging
 import multiprocessing
 import os
-import queue
 import re
 import signal
 import threading
@@ -38,6 +43,7 @@ from gravity.scene import Scene
 from gravity.vocab import SECTIONS
 
 from .errors import BridgeError
+from .files import FilePolicy, FileRefused, load_scene_file, one_line, quote
 from .scenes import ObjectMap, PreparedScene, SceneBook, section_key
 from .transport import Marker
 
@@ -46,6 +52,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_SECTIONS",
+    "MAX_PROMPT_CHARS",
+    "MAX_REPLANS_PER_S",
+    "MAX_LOADS_PER_S",
+    "MAX_PENDING_FILES",
     "SECTION_ALIASES",
     "canonical_section",
     "marker_bars",
@@ -60,6 +70,25 @@ log = logging.getLogger(__name__)
 
 MAX_SECTIONS = 64
 """Distinct section names planned (the current one first); further ones play the default scene."""
+
+MAX_PROMPT_CHARS = 2000
+"""Longest scene-level prompt kept, characters (the request schema's ``prompt`` maxLength)."""
+
+MAX_REPLANS_PER_S = 2.0
+"""Re-plan passes (every section, after a prompt, marker or tempo change) start at most this
+often, per second; requests in between are coalesced (the latest context and prompt win)."""
+
+MAX_LOADS_PER_S = 5.0
+"""Scene files (``/gravity/scene``) are opened at most this often, per second; a newer request
+for the same section replaces a pending one."""
+
+MAX_PENDING_FILES = MAX_SECTIONS + 1
+"""Sections with a scene file waiting to be loaded; requests for further sections are dropped
+(counted) until the worker catches up."""
+
+LOAD_ALLOWANCE_S = 10.0
+"""Time the planning process may take to parse and validate a scene file after reading it,
+seconds (a 3.1 MiB scene at every schema maximum took 3.3 s on a busy 2-core machine)."""
 
 SECTION_ALIASES: Mapping[str, str] = {
     "prechorus": "pre_chorus",
@@ -155,7 +184,7 @@ def section_request(
         doc["global"] = g
     if prompt is not None:
         if prompt:
-            doc["prompt"] = prompt[:2000]
+            doc["prompt"] = prompt[:MAX_PROMPT_CHARS]
         else:
             doc.pop("prompt", None)
     return Request.from_dict(doc, source="gravity-live")
@@ -210,9 +239,10 @@ class InlinePlanner:
     """Makes and loads scenes in the calling thread.
 
     ``plan(args, stage, seed)`` builds the section's request (:func:`section_request` with
-    ``args``), calls ``make_scene`` and validates the scene; ``load(path)`` reads a scene file.
-    Both return validated :class:`~gravity.scene.Scene` objects. :class:`PlanProcess` offers the
-    same two calls in another process.
+    ``args``), calls ``make_scene`` and validates the scene; ``load(path)`` reads a scene file
+    through the gate of :mod:`bridge.files` (``files``). Both return validated
+    :class:`~gravity.scene.Scene` objects. :class:`PlanProcess` offers the same two calls in
+    another process.
 
     Parameters
     ----------
@@ -222,6 +252,9 @@ class InlinePlanner:
         ``make_scene(request, planner=..., seed=..., [llm=...])``.
     llm_factory : callable, optional
         Loads the model on first use (stage 2 only); None plans without one.
+    files : FilePolicy, optional
+        Which scene files ``load`` may read (default: regular files up to the size limit, in any
+        folder; ``gravity live`` confines them to the folders allowed at start).
     """
 
     def __init__(
@@ -229,8 +262,10 @@ class InlinePlanner:
         base_doc: Mapping[str, Any],
         make_scene_fn: MakeScene = make_scene,
         llm_factory: Callable[[], Any] | None = None,
+        files: FilePolicy | None = None,
     ) -> None:
         self.base_doc = base_doc
+        self.files = files or FilePolicy()
         self._make_scene = make_scene_fn
         self._llm_factory = llm_factory
         self._llm: Any = None
@@ -262,16 +297,18 @@ class InlinePlanner:
         return Scene.from_dict(result.scene, source=f"{result.planner} scene"), result.planner
 
     def load(self, path: str) -> Scene:
-        """A validated scene file."""
-        return Scene.load(path)
+        """A validated scene file; :class:`~bridge.files.FileRefused` when the policy refuses it."""
+        return load_scene_file(path, self.files)
 
     def close(self) -> None:
         """Nothing to release."""
 
 
-def _plan_process_main(conn: Any, base_doc: Mapping[str, Any], planner: str, llm: LLMConfig | None, nice: int) -> None:
+def _plan_process_main(
+    conn: Any, base_doc: Mapping[str, Any], planner: str, llm: LLMConfig | None, nice: int, files: FilePolicy
+) -> None:
     """The planning process: answers ("plan", args, stage, seed) and ("load", path) with
-    ("ok", value) or ("err", text) until it reads None.
+    ("ok", value), ("refused", (path, reason)) or ("err", text) until it reads None.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (planning process): %(message)s")
@@ -284,7 +321,7 @@ def _plan_process_main(conn: Any, base_doc: Mapping[str, Any], planner: str, llm
     cfg = llm or LLMConfig()
     if cfg.n_threads is None:  # leave the frame thread a core: llama.cpp gets one thread fewer than the machine has
         cfg = replace(cfg, n_threads=max(1, (os.cpu_count() or 2) - 1))
-    inline = InlinePlanner(base_doc, make_scene, lambda: load_llm(planner, cfg))
+    inline = InlinePlanner(base_doc, make_scene, lambda: load_llm(planner, cfg), files)
     while True:
         try:
             job = conn.recv()
@@ -295,6 +332,8 @@ def _plan_process_main(conn: Any, base_doc: Mapping[str, Any], planner: str, llm
         try:
             value: Any = inline.plan(*job[1:]) if job[0] == "plan" else inline.load(job[1])
             conn.send(("ok", value))
+        except FileRefused as exc:
+            conn.send(("refused", (exc.path, exc.reason)))
         except Exception as exc:
             conn.send(("err", f"{type(exc).__name__}: {exc}"))
 
@@ -319,7 +358,12 @@ class PlanProcess:
     nice : int
         Niceness added to the planning process.
     timeout_s : float
-        Longest wait for one answer, seconds (the LLM itself gives up after its own timeout).
+        Longest wait for one plan, seconds (the LLM itself gives up after its own timeout).
+    files : FilePolicy, optional
+        Which scene files ``load`` may read (see :class:`InlinePlanner`). A load gets the policy's
+        read deadline plus :data:`LOAD_ALLOWANCE_S` to answer; past that the process is killed (a
+        read the kernel cannot interrupt, on a hung network mount, dies with it) and restarts on
+        the next call.
     """
 
     def __init__(
@@ -330,9 +374,11 @@ class PlanProcess:
         *,
         nice: int = 10,
         timeout_s: float = 120.0,
+        files: FilePolicy | None = None,
     ) -> None:
         self.base_doc = copy.deepcopy(dict(base_doc))
         self.planner, self.llm, self.nice, self.timeout_s = planner, llm, nice, timeout_s
+        self.files = files or FilePolicy()
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
         self._proc: Any = None
         self._conn: Any = None
@@ -352,14 +398,14 @@ class PlanProcess:
             target=_plan_process_main,
             name="gravity-planning",
             daemon=True,
-            args=(child, self.base_doc, self.planner, self.llm, self.nice),
+            args=(child, self.base_doc, self.planner, self.llm, self.nice, self.files),
         )
         self._proc.start()
         child.close()
         self._conn = parent
         self.starts += 1
 
-    def _ask(self, job: tuple[Any, ...]) -> Any:
+    def _ask(self, job: tuple[Any, ...], timeout_s: float | None = None) -> Any:
         if self._closed:
             raise BridgeError("planning process closed")
         if self._proc is None or not self._proc.is_alive():
@@ -369,7 +415,7 @@ class PlanProcess:
             raise BridgeError("planning process closed")
         try:
             conn.send(job)
-            deadline = time.monotonic() + self.timeout_s
+            deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
             while not conn.poll(0.5):
                 if self._closed or time.monotonic() > deadline or not proc.is_alive():
                     raise BridgeError("planning process stopped or timed out")
@@ -384,6 +430,8 @@ class PlanProcess:
                 raise
             self._kill()
             raise BridgeError(f"planning process failed ({exc}); it restarts on the next plan") from None
+        if kind == "refused":
+            raise FileRefused(*value)
         if kind == "err":
             raise BridgeError(value)
         return value
@@ -394,7 +442,7 @@ class PlanProcess:
 
     def load(self, path: str) -> Scene:
         """See :meth:`InlinePlanner.load`."""
-        return self._ask(("load", path))
+        return self._ask(("load", path), self.files.deadline_s + LOAD_ALLOWANCE_S)
 
     def _kill(self) -> None:
         proc, conn = self._proc, self._conn
@@ -442,7 +490,15 @@ class PlanWorker:
     seed : int
         Proposer seed.
     debounce_s : float
-        Quiet time after the last re-plan request before planning, seconds.
+        Quiet time after the last re-plan request before planning, seconds (during a flood of
+        requests a pass starts anyway once the first waited ``1 / max_replans_per_s``).
+    files : FilePolicy, optional
+        Which scene files ``/gravity/scene`` may load (the inline runner's; a given ``runner``
+        brings its own). Default: regular files up to the size limit, in any folder.
+    max_replans_per_s : float
+        Re-plan passes start at most this often, per second.
+    max_loads_per_s : float
+        Scene files are loaded at most this often, per second.
     realtime_priority : bool
         With a :class:`PlanProcess` runner, run this thread at real-time priority 1 (best
         effort), below the frame thread: it then only unpickles and prepares scenes.
@@ -460,20 +516,34 @@ class PlanWorker:
         llm_factory: Callable[[], Any] | None = None,
         seed: int = 0,
         debounce_s: float = 0.15,
-        queue_size: int = 64,
+        files: FilePolicy | None = None,
+        max_replans_per_s: float = MAX_REPLANS_PER_S,
+        max_loads_per_s: float = MAX_LOADS_PER_S,
         realtime_priority: bool = False,
     ) -> None:
         self.base_doc = copy.deepcopy(dict(base_doc))
         self.base = Request.from_dict(self.base_doc, source="request")
         self._publish_cb = publish
         self._current_section = current_section
-        self._inline = InlinePlanner(self.base_doc, make_scene_fn, llm_factory)
+        self._inline = InlinePlanner(self.base_doc, make_scene_fn, llm_factory, files)
         self.runner = runner if runner is not None else self._inline
         self.planner = planner
         self.seed = seed
         self.debounce_s = debounce_s
+        self.replan_interval_s = 1.0 / max_replans_per_s
+        self.load_interval_s = 1.0 / max_loads_per_s
         self.realtime_priority = realtime_priority
-        self._jobs: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=queue_size)
+        # The inbox: latest-wins slots guarded by one condition (any thread writes, the worker reads)
+        self._cv = threading.Condition()
+        self._want_context: PlanContext | None = None
+        self._want_prompt: str | None = None
+        self._prompt_pending = False
+        self._dirty_first: float | None = None  # when the oldest unplanned re-plan request came
+        self._dirty_last = 0.0
+        self._files: OrderedDict[str | None, tuple[str, str | None]] = OrderedDict()
+        self._next_pass_s = 0.0
+        self._next_load_s = 0.0
+        self._last_job = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # guards the book / map / pins against build_initial vs the thread
@@ -486,29 +556,106 @@ class PlanWorker:
         self.book: SceneBook | None = None
         self._version = 0
         self.plans = 0
+        self.passes = 0
+        self.loads = 0
         self.failures = 0
+        self.refused_files = 0
+        self.prompt_requests = 0
+        self.file_requests = 0
+        self.superseded = 0
         self.dropped_jobs = 0
         self.last_planner = "planner"
         self.last_plan_s = 0.0
 
     # ------------------------------------------------------------------ public, any thread
     def request_replan(self, context: PlanContext) -> None:
-        """Plan again for ``context`` (coalesced and debounced). Never blocks."""
-        self._put(("replan", context))
+        """Plan again for ``context`` (coalesced, debounced, rate-limited). Never blocks."""
+        with self._cv:
+            self._want_context = context
+            self._mark_dirty()
 
     def request_prompt(self, text: str) -> None:
-        """Re-plan every section with a new scene-level ``text``. Never blocks."""
-        self._put(("prompt", str(text)[:2000]))
+        """Re-plan every section with a new scene-level ``text`` (cut to :data:`MAX_PROMPT_CHARS`;
+        ``""`` removes the prompt). A newer prompt replaces one not yet planned. Never blocks.
+        """
+        text = str(text)[:MAX_PROMPT_CHARS]
+        with self._cv:
+            self.prompt_requests += 1
+            self.superseded += self._prompt_pending
+            self._want_prompt, self._prompt_pending = text, True
+            self._mark_dirty()
 
     def request_scene_file(self, path: str, section: str | None = None) -> None:
-        """Load a scene file and pin it to ``section`` (default: the current one). Never blocks."""
-        self._put(("file", (str(path), section)))
+        """Load a scene file and pin it to ``section`` (default: the one playing when it loads).
 
-    def _put(self, job: tuple[str, Any]) -> None:
-        try:
-            self._jobs.put_nowait(job)
-        except queue.Full:
-            self.dropped_jobs += 1
+        A newer request for the same section replaces a pending one; with
+        :data:`MAX_PENDING_FILES` sections waiting, requests for another are dropped (counted).
+        Never blocks.
+        """
+        key = section_key(section)
+        with self._cv:
+            self.file_requests += 1
+            if key in self._files:
+                self.superseded += 1
+                del self._files[key]  # re-inserted last: sections take turns during a flood
+            elif len(self._files) >= MAX_PENDING_FILES:
+                self.dropped_jobs += 1
+                return
+            self._files[key] = (str(path), section)
+            self._cv.notify()
+
+    def _mark_dirty(self) -> None:
+        """(Holding the lock) a re-plan is wanted from now on."""
+        now = time.monotonic()
+        if self._dirty_first is None:
+            self._dirty_first = now
+        self._dirty_last = now
+        self._cv.notify()
+
+    def _replan_due_s(self) -> float | None:
+        """(Holding the lock) when the pending re-plan may start (monotonic s); None: none pending."""
+        if self._dirty_first is None:
+            return None
+        quiet = min(self._dirty_last + self.debounce_s, self._dirty_first + self.replan_interval_s)
+        return max(quiet, self._next_pass_s)
+
+    def _newer_pending(self) -> bool:
+        """Something newer than the pass in progress waits: a re-plan request or a due file."""
+        return self._dirty_first is not None or (bool(self._files) and time.monotonic() >= self._next_load_s)
+
+    def _next_job(self) -> tuple[str, Any] | None:
+        """Wait for the next due job: ("file", (path, section)) or ("replan", (context, prompt
+        change or None)); None once stopped. Files first (pinning is what the user asked for),
+        but when both are due a re-plan follows a load, so neither kind can starve the other.
+        """
+        with self._cv:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                due = self._replan_due_s()
+                plan_due = due is not None and now >= due
+                if self._files and now >= self._next_load_s and not (plan_due and self._last_job == "file"):
+                    self._next_load_s = now + self.load_interval_s
+                    self._last_job = "file"
+                    return "file", self._files.popitem(last=False)[1]
+                if plan_due:
+                    ctx = self._want_context or self.context
+                    prompt = self._want_prompt if self._prompt_pending else None
+                    self._want_context, self._prompt_pending, self._dirty_first = None, False, None
+                    self._next_pass_s = now + self.replan_interval_s
+                    self._last_job = "replan"
+                    return "replan", (ctx, prompt)
+                waits = [1.0] + [t - now for t in (due, self._next_load_s if self._files else None) if t is not None]
+                self._cv.wait(max(0.001, min(waits)))
+        return None
+
+    def _resume(self, ctx: PlanContext) -> None:
+        """An abandoned pass: plan ``ctx`` again (unless a newer context waits), without debounce."""
+        with self._cv:
+            if self._want_context is None:
+                self._want_context = ctx
+            if self._dirty_first is None:
+                self._dirty_first = self._dirty_last = time.monotonic() - self.debounce_s
+            self._cv.notify()
 
     def start(self) -> None:
         """Start the worker thread (after :meth:`build_initial`)."""
@@ -518,7 +665,8 @@ class PlanWorker:
     def stop(self, timeout_s: float = 2.0) -> None:
         """Ask the thread to finish and wait up to ``timeout_s`` (a running plan is abandoned)."""
         self._stop.set()
-        self._put(("stop", None))
+        with self._cv:
+            self._cv.notify_all()
         self.runner.close()  # a PlanProcess: abandons a plan in progress too
         if self._thread is not None:
             self._thread.join(timeout_s)
@@ -606,11 +754,19 @@ class PlanWorker:
     def _replan(self, ctx: PlanContext) -> bool:
         """Stage 1 (planner) then stage 2 (configured proposer).
 
-        Returns False when abandoned because a newer job arrived (the caller plans again).
+        Returns False when abandoned because something newer waits (the caller plans again). A
+        pass is never abandoned before the scene playing now (the default scene, then the current
+        section: planned first) is planned, so a continuous flood of requests still updates what
+        plays, at the pass rate.
         """
         self.context = ctx
+        self.passes += 1
         names = self._section_names(ctx)
-        keep = {section_key(n) for n in names}
+        keys = [section_key(n) for n in names]
+        current = section_key(self._current_section())
+        must = keys.index(current) + 1 if current in keys else 1
+        done = 0
+        keep = set(keys)
         with self._lock:
             self._planned = {k: v for k, v in self._planned.items() if k in keep}
             self._pins = {
@@ -620,19 +776,20 @@ class PlanWorker:
         stages = ["planner"] + ([self.planner] if self.planner != "planner" else [])
         for stage in stages:
             for name in names:
-                if self._stop.is_set() or not self._jobs.empty():
+                if self._stop.is_set() or (done >= must and self._newer_pending()):
                     return False  # something newer first; the caller resumes
+                done += 1
                 try:
                     scene, source = self._plan(name, ctx, stage)
                 except (GravityError, ValueError, KeyError, TypeError) as exc:
                     if self._stop.is_set():
                         return True
                     self.failures += 1
-                    log.error("planning section %r failed: %s", name, exc)
+                    log.error("planning section %s failed: %s", quote(name), one_line(exc))
                     continue
                 except Exception:  # a proposer bug must not kill live streaming
                     self.failures += 1
-                    log.exception("planning section %r crashed", name)
+                    log.exception("planning section %s crashed", quote(name))
                     continue
                 key = section_key(name)
                 old = self._planned.get(key)
@@ -647,18 +804,27 @@ class PlanWorker:
         return True
 
     def _load_file(self, path: str, section: str | None) -> None:
+        """Load a scene file through the runner (and so the file gate) and pin it; a refusal or an
+        invalid scene is one log line (the path quoted, :func:`bridge.files.quote`), never fatal.
+        """
+        self.loads += 1
         if section is None:
             section = self._current_section()
         try:
             scene = self.runner.load(path)
+        except FileRefused as exc:
+            self.failures += 1
+            self.refused_files += 1
+            log.warning("/gravity/scene refused %s: %s", quote(exc.path), exc.reason)
+            return
         except (GravityError, OSError) as exc:
             self.failures += 1
-            log.error("cannot load scene for /gravity/scene: %s", exc)
+            log.error("/gravity/scene %s not loaded: %s", quote(path), one_line(exc))
             return
         key = section_key(section)
         with self._lock:
-            if len(self._pins) >= 64 and key not in self._pins:
-                log.error("too many pinned scenes (64); ignoring %s", path)
+            if len(self._pins) >= MAX_SECTIONS and key not in self._pins:
+                log.error("too many pinned scenes (%d); ignoring %s", MAX_SECTIONS, quote(path))
                 return
             stems = [sid for o in scene.objects for sid in o.stems]
             old_map, self.map = self.map, self.map.extended(stems)
@@ -666,7 +832,7 @@ class PlanWorker:
                 self._reprepare()
             self._pins[key] = self._prepare(scene, f"file:{Path(path).name}", key, self.context)
             self._publish()
-        log.info("pinned %s to section %r", path, section)
+        log.info("pinned %s to section %s", quote(path), quote(section))
 
     def _run(self) -> None:
         if self.realtime_priority and isinstance(self.runner, PlanProcess):
@@ -676,26 +842,14 @@ class PlanWorker:
             from .scheduler import raise_thread_priority
 
             raise_thread_priority(rt_priority=1, nice=0)
-        pending: PlanContext | None = None
-        dirty_at: float | None = None
-        while not self._stop.is_set():
-            timeout = 1.0 if dirty_at is None else max(0.0, dirty_at + self.debounce_s - time.monotonic())
-            try:
-                kind, arg = self._jobs.get(timeout=timeout)
-            except queue.Empty:
-                if dirty_at is not None and time.monotonic() >= dirty_at + self.debounce_s:
-                    ctx = pending or self.context
-                    pending, dirty_at = None, None
-                    if not self._replan(ctx) and not self._stop.is_set():
-                        pending, dirty_at = pending or ctx, time.monotonic() - self.debounce_s
-                continue
-            if kind == "stop":
-                break
-            if kind == "replan":
-                pending, dirty_at = arg, time.monotonic()
-            elif kind == "prompt":
-                self.prompt = arg or None
-                log.info("re-planning with prompt %r", self.prompt)
-                dirty_at = time.monotonic()
-            elif kind == "file":
+        while (job := self._next_job()) is not None:
+            kind, arg = job
+            if kind == "file":
                 self._load_file(*arg)
+                continue
+            ctx, prompt = arg
+            if prompt is not None and (prompt or None) != self.prompt:
+                self.prompt = prompt or None
+                log.info("re-planning with prompt %s", quote(self.prompt))
+            if not self._replan(ctx) and not self._stop.is_set():
+                self._resume(ctx)

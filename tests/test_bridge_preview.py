@@ -138,6 +138,7 @@ class Session:
             plan_in_subprocess=False,
             realtime_priority=False,
             crossfade_beats=0.0,
+            allow_dirs=(str(tmp),),  # where /gravity/scene may read the two scenes
         )
         self.bridge = LiveBridge(cfg, REQUEST)
         self.bridge.start()

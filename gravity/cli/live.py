@@ -106,6 +106,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="self-test without a DAW: loop a two-section song for MINUTES, then report memory "
         "and timing drift and exit",
     )
+    parser.add_argument(
+        "--allow-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="folder whose scene files /gravity/scene may load, subfolders included; repeatable "
+        "(default: the --request file's or the --stems folder; the current folder only when given). "
+        "Only regular JSON files up to 4 MiB are read; anything else is refused and logged",
+    )
     parser.add_argument("--report", metavar="FILE", help="write a JSON summary here on exit")
     parser.add_argument("--no-status", action="store_true", help="no status line")
     add_llm_args(parser)  # the same model flags as `gravity scene`; they reach the planning process
@@ -132,6 +141,7 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
         raise BridgeError(f"--soak {args.soak}: must be a positive number of minutes")
     if not (math.isfinite(args.refresh) and args.refresh > 0):
         raise BridgeError(f"--refresh {args.refresh}: must be a positive number of seconds")
+    allow_dirs = _allow_dirs(args)
     if args.report and not Path(args.report).parent.is_dir():
         raise BridgeError(f"--report {args.report}: folder {Path(args.report).parent} does not exist")
     llm = llm_config(args)  # checked here; the planning process loads the model with it
@@ -157,7 +167,28 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
         bpm=args.bpm,
         ableton=ableton,
         soak_minutes=args.soak,
+        allow_dirs=allow_dirs,
     )
+
+
+def _allow_dirs(args: argparse.Namespace) -> tuple[str, ...]:
+    """Folders OSC commands may read files from: the request's or stems' folder, then ``--allow-dir``.
+
+    The current folder is not added by default: it is often the home folder, which would open
+    everything under it to the network; ``--allow-dir .`` adds it.
+    """
+    from bridge.errors import BridgeError
+
+    dirs = []
+    if getattr(args, "request", None):
+        dirs.append(str(Path(args.request).resolve().parent))
+    elif getattr(args, "stems", None):
+        dirs.append(str(Path(args.stems).resolve()))
+    for d in getattr(args, "allow_dir", None) or []:
+        if not Path(d).is_dir():
+            raise BridgeError(f"--allow-dir {d[:200]!r}: not a folder")
+        dirs.append(str(Path(d).resolve()))
+    return tuple(dict.fromkeys(dirs))
 
 
 def _request_doc_from_stems(folder: str, bpm: float | None) -> tuple[dict[str, Any], dict[str, Path]]:
