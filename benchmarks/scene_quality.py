@@ -233,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--lora", metavar="GGUF", help="with --llm: this LoRA instead of the shipped adapter")
     ap.add_argument("--temperature", type=float, help="with --llm: sampling temperature (default: the runtime's)")
+    ap.add_argument(
+        "--refine", action="store_true", help="pass every scene through gravity.refine (the default proposer's search)"
+    )
     args = ap.parse_args(argv)
     sessions, pairs = load_sessions(args.sessions)
     t0 = time.perf_counter()
@@ -242,6 +245,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.temperature is not None:
         settings["temperature"] = args.temperature
     scenes = propose([s.request for s in sessions.values()], args.planner_from, args.llm, settings)
+    if args.refine:  # the critic-guided search alone, on whatever proposed (the default runs it with --llm >= 2)
+        from gravity.plan.planner import text_placed
+        from gravity.refine import refine
+
+        scenes = [
+            refine(s.request, sc, text_placed(s.request)).scene for s, sc in zip(sessions.values(), scenes, strict=True)
+        ]
     t1 = time.perf_counter()
     out = judge(sessions, pairs, scenes)
     t2 = time.perf_counter()
@@ -249,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\n{len(scenes)} scenes planned in {t1 - t0:.2f} s, judged in {t2 - t1:.2f} s "
         f"({'planner from ' + args.planner_from if args.planner_from else 'this tree'}"
-        f"{f', model --candidates {args.llm}' if args.llm else ''})"
+        f"{f', model --candidates {args.llm}' if args.llm else ''}{', refined' if args.refine else ''})"
     )
     if args.json:
         Path(args.json).write_text(dumps(to_json(out)), encoding="utf-8")

@@ -51,7 +51,7 @@ from gravity.rules import EPS_DEG, REGIONS, in_region  # the region test is the 
 from gravity.scene import Scene
 from gravity.vocab import BANDS, CLASS_DEFAULTS, LOW_CLASSES
 
-__all__ = ["Card", "Contrast", "critique", "contrast", "PRACTICE", "WEIGHTS", "BIG_SECTIONS"]
+__all__ = ["Card", "Contrast", "critique", "contrast", "crowded_pairs", "PRACTICE", "WEIGHTS", "BIG_SECTIONS"]
 
 T_GRID = np.linspace(0.0, 1.0, 33)  # normalised section times every path is sampled at
 STACKED_DEG, CROWDED_DEG = 3.0, 15.0  # same-band pair closer than this: stacked / crowded
@@ -682,11 +682,10 @@ def _adherence(request: Request, objs: list[_Obj], hints: Mapping[str, Any]) -> 
 
 
 # ----------------------------------------------------------------------------- the card
-def _pairs(objs: list[_Obj]) -> tuple[int, int, tuple[str, ...]]:
-    """Stacked and crowded same-band pairs over the whole path, and their labels."""
-    n = len(objs)
-    if n < 2:
-        return 0, 0, ()
+def _pair_hits(objs: list[_Obj]) -> list[tuple[int, int, float]]:
+    """(i, j, closest angle in degrees) of every crowded same-band pair, i < j."""
+    if len(objs) < 2:
+        return []
     u = np.stack([o.u for o in objs])  # (n, T, 3)
     # The angle a pair stays within for an eighth of the section: masking needs time, so two
     # movers that cross for an instant (two fly-overs meeting at the zenith) are not stacked.
@@ -698,8 +697,22 @@ def _pairs(objs: list[_Obj]) -> tuple[int, int, tuple[str, ...]]:
     # kick and bass sharing the centre is by design, not crowding
     hit = (band[:, None] == band[None, :]) & (closest < CROWDED_DEG) & ~(centred_low[:, None] & centred_low[None, :])
     a_idx, b_idx = np.nonzero(np.triu(hit, k=1))
-    names = tuple(f"{objs[a].id}~{objs[b].id} {closest[a, b]:.1f} deg" for a, b in zip(a_idx, b_idx, strict=True))
-    return int(np.sum(closest[a_idx, b_idx] < STACKED_DEG)), len(a_idx), names
+    return [(int(a), int(b), float(closest[a, b])) for a, b in zip(a_idx, b_idx, strict=True)]
+
+
+def _pairs(objs: list[_Obj]) -> tuple[int, int, tuple[str, ...]]:
+    """Stacked and crowded same-band pairs over the whole path, and their labels."""
+    hits = _pair_hits(objs)
+    names = tuple(f"{objs[a].id}~{objs[b].id} {deg:.1f} deg" for a, b, deg in hits)
+    return sum(deg < STACKED_DEG for _, _, deg in hits), len(hits), names
+
+
+def crowded_pairs(request: Request, scene: Mapping[str, Any] | Scene) -> list[tuple[str, str, float]]:
+    """The crowded same-band pairs of ``scene`` (stacked ones included), closest first:
+    (object id, object id, the angle in degrees they stay within for an eighth of the section).
+    """
+    objs = _objects(request, scene)
+    return sorted(((objs[a].id, objs[b].id, deg) for a, b, deg in _pair_hits(objs)), key=lambda p: p[2])
 
 
 def _share(mask: np.ndarray) -> float:

@@ -57,8 +57,9 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
         requires one. A failed, timed-out or unusable generation falls back to the planner and
         says so in ``meta["fallback"]``. With ``llm.config.candidates`` N >= 2 the model's
         answer, the planner's scene and N - 2 more model samples are rule-checked and the scene
-        critic picks one (:func:`_choose`; ``SceneResult.planner`` says whose it is); 1 = the
-        model's answer alone.
+        critic picks one (:func:`_choose`; ``SceneResult.planner`` says whose it is), then
+        :func:`gravity.refine.refine` releases its crowded same-band pairs where the critic
+        approves (``meta["refined"]``); 1 = the model's answer alone.
     seed : int
         Planner seed; same request + seed -> identical scene (the LLM has its own seed).
     llm : SceneLLM, optional
@@ -108,12 +109,21 @@ def make_scene(request: Request, *, planner: str = "auto", seed: int = 0, llm: "
     if len(results) > 1:
         pick = _choose(request, results, meta)
     used, result = results[pick]
+    scene = result.scene
+    if n >= 2:  # critic-guided: the chosen scene's crowded pairs released by small turns
+        from gravity.refine import refine  # deferred: only with candidates
+
+        ref = refine(request, scene, keep)
+        if ref.moves:
+            scene = ref.scene
+            meta["refined"] = {
+                "moves": list(ref.moves),
+                "critic": [round(ref.before.score, 3), round(ref.card.score, 3)],
+            }
     dt = time.perf_counter() - t0
     meta["rules_enforced"] = list(result.rules_enforced)
-    log.info(
-        "%s: %d objects in %.1f ms, %d rule fixes", used, len(result.scene["objects"]), dt * 1e3, len(result.violations)
-    )
-    return SceneResult(result.scene, used, result.violations, dt, meta)
+    log.info("%s: %d objects in %.1f ms, %d rule fixes", used, len(scene["objects"]), dt * 1e3, len(result.violations))
+    return SceneResult(scene, used, result.violations, dt, meta)
 
 
 def _choose(request: Request, results: list[tuple[str, Any]], meta: dict[str, Any]) -> int:

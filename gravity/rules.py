@@ -897,9 +897,13 @@ def check_feasible(request: Request) -> list[Issue]:
     return issues
 
 
-def check(request: Request, scene: Mapping[str, Any]) -> list[Violation]:
-    """Every hard rule a schema-valid scene breaks (empty when it satisfies all of them)."""
-    out: list[Violation] = [Violation("schema", i.path, i.message) for i in check_scene(scene)]
+def check(request: Request, scene: Mapping[str, Any], *, schema: bool = True) -> list[Violation]:
+    """Every hard rule a schema-valid scene breaks (empty when it satisfies all of them).
+
+    ``schema=False`` skips the schema validation, for a scene known to be schema-valid (e.g.
+    one just made by :func:`enforce` and turned by :mod:`gravity.refine`): it is most of the cost.
+    """
+    out: list[Violation] = [Violation("schema", i.path, i.message) for i in check_scene(scene)] if schema else []
     if out:
         return out
     stems = {s.id: s for s in request.stems}
