@@ -22,7 +22,6 @@ the scene validation.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import time
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from gravity.errors import QUOTE_LIMIT, ValidationError, quote
+from gravity.schema import MAX_JSON_BYTES, MAX_JSON_DEPTH, parse_json
 from gravity.scene import Scene
 
 from .errors import BridgeError
@@ -47,12 +48,11 @@ __all__ = [
     "read_bounded",
     "read_command_file",
     "parse_json_bytes",
-    "json_depth",
     "load_json_file",
     "load_scene_file",
 ]
 
-MAX_COMMAND_FILE_BYTES = 4 * 2**20
+MAX_COMMAND_FILE_BYTES = MAX_JSON_BYTES
 """Largest file a command may name, bytes (4 MiB). A real scene is tens of kB; one at every schema
 maximum (128 objects of 256 member stems and 129 keyframes each), written compactly, is 3.1 MiB."""
 
@@ -65,28 +65,12 @@ hung network mount) is ended by the planning process's answer deadline, which ki
 MAX_PATH_CHARS = 4096
 """Longest path accepted, characters (Linux's PATH_MAX)."""
 
-MAX_JSON_DEPTH = 64
-"""Deepest JSON nesting accepted (a scene is 4 levels deep); deeper is a bomb, not a scene."""
 
-QUOTE_CHARS = 200
-"""Longest quotation of an untrusted value (a path, a prompt) in a log line, characters."""
+QUOTE_CHARS = QUOTE_LIMIT
+"""Longest quotation of an untrusted value (a path, a prompt) in a log line, characters
+(:func:`gravity.errors.quote`, the house's one quoting rule)."""
 
 _CHUNK = 1 << 16  # read size, bytes: the deadline is checked between chunks
-
-
-def quote(value: object, limit: int = QUOTE_CHARS) -> str:
-    """``repr`` of ``str(value)`` cut to about ``limit`` characters, the full length said, for one-line logs.
-
-    Examples
-    --------
-    >>> quote("a" * 300, 10)
-    "'aaaaaaaaa... (300 characters)"
-    """
-    text = str(value)
-    r = repr(text)
-    if len(r) <= limit:
-        return r
-    return f"{r[: max(1, limit - 1)]}... ({len(text)} characters)"
 
 
 def one_line(value: object, limit: int = 2 * QUOTE_CHARS) -> str:
@@ -173,9 +157,9 @@ class FilePolicy:
             try:
                 p = Path(d).expanduser().resolve(strict=True)
             except (OSError, RuntimeError, ValueError) as exc:
-                raise BridgeError(f"--allow-dir {quote(d)}: {getattr(exc, 'strerror', None) or exc}") from None
+                raise BridgeError(f"--allow-dir {quote(str(d))}: {getattr(exc, 'strerror', None) or exc}") from None
             if not p.is_dir():
-                raise BridgeError(f"--allow-dir {quote(d)}: not a folder")
+                raise BridgeError(f"--allow-dir {quote(str(d))}: not a folder")
             out.append(p)
         return cls(tuple(dict.fromkeys(out)), max_bytes, deadline_s)
 
@@ -191,7 +175,7 @@ class FilePolicy:
             return "in any folder"
         if not self.allow_dirs:
             return "nowhere (no folder allowed: start gravity live with --allow-dir DIR)"
-        names = ", ".join(quote(d, 80) for d in self.allow_dirs[:4])
+        names = ", ".join(quote(str(d), 80) for d in self.allow_dirs[:4])
         more = f" and {len(self.allow_dirs) - 4} more" if len(self.allow_dirs) > 4 else ""
         return f"under {names}{more}"
 
@@ -278,7 +262,7 @@ def read_command_file(path: str, policy: FilePolicy, *, clock: Callable[[], floa
     except ValueError:  # a NUL character
         raise FileRefused(path, "not a valid path") from None
     if not policy.contains(resolved):
-        via = f"resolves to {quote(resolved, 100)}, " if str(resolved) != os.path.abspath(path) else ""
+        via = f"resolves to {quote(str(resolved), 100)}, " if str(resolved) != os.path.abspath(path) else ""
         raise FileRefused(path, f"{via}outside the folders allowed at start (files are read {policy.where()})")
     try:
         st = os.stat(resolved)
@@ -309,45 +293,16 @@ def read_command_file(path: str, policy: FilePolicy, *, clock: Callable[[], floa
         os.close(fd)
 
 
-def json_depth(doc: Any, limit: int = MAX_JSON_DEPTH) -> int:
-    """Nesting depth of a parsed JSON value (a scalar is 0, ``[]`` is 1), counted without
-    recursion and only up to ``limit + 1``.
-    """
-    if not isinstance(doc, (dict, list)):
-        return 0
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(doc, 1)]
-    while stack:
-        node, d = stack.pop()
-        deepest = max(deepest, d)
-        if d > limit:
-            return d
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((c, d + 1) for c in children if isinstance(c, (dict, list)))
-    return deepest
-
-
 def parse_json_bytes(data: bytes, path: str = "") -> Any:
-    """Parse a command file's bytes as JSON: UTF-8 (a BOM is allowed), nesting at most
-    :data:`MAX_JSON_DEPTH`; anything else raises :class:`FileRefused` naming ``path``.
+    """Parse a command file's bytes as JSON (:func:`gravity.schema.parse_json`: UTF-8, nesting at
+    most :data:`~gravity.schema.MAX_JSON_DEPTH`); anything else raises :class:`FileRefused`.
     """
     if not data.strip():
         raise FileRefused(path, "empty file")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FileRefused(path, f"not UTF-8 text (byte {exc.start})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FileRefused(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except RecursionError:
-        raise FileRefused(path, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        raise FileRefused(path, f"invalid JSON: {one_line(exc, QUOTE_CHARS)}") from None
-    if json_depth(doc) > MAX_JSON_DEPTH:
-        raise FileRefused(path, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return doc
+        return parse_json(data, path)
+    except ValidationError as exc:
+        raise FileRefused(path, "; ".join(i.message for i in exc.issues)) from None
 
 
 def load_json_file(path: str, policy: FilePolicy) -> Any:

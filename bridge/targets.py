@@ -42,6 +42,8 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
+from gravity.errors import quote
+
 from .errors import TargetSpecError
 from .frame import Frame
 from .oscio import MessageTemplate, UdpOut, encode_message, pack_datagrams
@@ -65,6 +67,7 @@ DEFAULT_PORTS: Mapping[str, int] = {"adm": 4001}
 ADM_GAIN_MAX = 10 ** (12 / 20)
 """Largest linear gain sent over ADM-OSC (+12 dB, the scene schema's maximum)."""
 IEM_MAX_INPUTS = 64
+MAX_HOST_CHARS = 253  # the longest DNS name (RFC 1035)
 
 GENERIC_FIELDS: Mapping[str, str] = {
     "az": "f",  # azimuth deg, +left (house convention)
@@ -100,7 +103,7 @@ def _flag(key: str, value: str, text: str) -> bool:
         return True
     if value.lower() in ("0", "false", "no", "off"):
         return False
-    raise TargetSpecError(f"--target {text!r}: {key}={value!r} must be 0 or 1")
+    raise TargetSpecError(f"--target {quote(text)}: {key}={quote(value)} must be 0 or 1")
 
 
 @dataclass(frozen=True)
@@ -152,35 +155,40 @@ class TargetSpec:
         flavour = parts[0].strip().lower()
         if flavour not in FLAVOURS:
             raise TargetSpecError(
-                f"--target {text!r}: unknown flavour {flavour!r}; expected one of {', '.join(FLAVOURS)} ({cls.FORM})"
+                f"--target {quote(text)}: unknown flavour {quote(flavour)}; "
+                f"expected one of {', '.join(FLAVOURS)} ({cls.FORM})"
             )
         if len(parts) > 3:
-            raise TargetSpecError(f"--target {text!r}: too many ':' ({cls.FORM})")
+            raise TargetSpecError(f"--target {quote(text)}: too many ':' ({cls.FORM})")
         host = parts[1].strip() if len(parts) > 1 and parts[1].strip() else "127.0.0.1"
+        if len(host) > MAX_HOST_CHARS or any(len(label) > 63 for label in host.split(".")):
+            # DNS: a name of at most 253 characters, labels of at most 63 (RFC 1035); the resolver's
+            # IDNA codec would fail with a UnicodeError deep in the socket call
+            raise TargetSpecError(f"--target {quote(text)}: host {quote(host)} is not a host name or address")
         if len(parts) > 2:
             try:
                 port = int(parts[2])
             except ValueError:
-                raise TargetSpecError(f"--target {text!r}: port {parts[2]!r} is not a number") from None
+                raise TargetSpecError(f"--target {quote(text)}: port {quote(parts[2])} is not a number") from None
         elif flavour in DEFAULT_PORTS:
             port = DEFAULT_PORTS[flavour]
         else:
-            raise TargetSpecError(f"--target {text!r}: {flavour} needs a port ({cls.FORM})")
+            raise TargetSpecError(f"--target {quote(text)}: {flavour} needs a port ({cls.FORM})")
         if not 1 <= port <= 65535:
-            raise TargetSpecError(f"--target {text!r}: port must be 1..65535")
+            raise TargetSpecError(f"--target {quote(text)}: port must be 1..65535")
         allowed = _COMMON_KEYS + _FLAVOUR_KEYS[flavour]
         try:
             opts = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
         except ValueError:
-            raise TargetSpecError(f"--target {text!r}: options must look like ?key=value&key=value") from None
+            raise TargetSpecError(f"--target {quote(text)}: options must look like ?key=value&key=value") from None
         kw: dict[str, object] = {}
         for key, values in opts.items():
             if key not in allowed:
                 raise TargetSpecError(
-                    f"--target {text!r}: unknown option {key!r} for {flavour}; allowed: {', '.join(allowed)}"
+                    f"--target {quote(text)}: unknown option {quote(key)} for {flavour}; allowed: {', '.join(allowed)}"
                 )
             if key != "msg" and len(values) > 1:
-                raise TargetSpecError(f"--target {text!r}: option {key!r} given twice")
+                raise TargetSpecError(f"--target {quote(text)}: option {quote(key)} given twice")
             v = values[-1]
             if key == "bundle":
                 kw["bundle"] = _flag(key, v, text)
@@ -196,17 +204,19 @@ class TargetSpec:
                 except ValueError:
                     d = float("nan")
                 if not (math.isfinite(d) and d > 0):
-                    raise TargetSpecError(f"--target {text!r}: dmax={v!r} must be a positive number of metres")
+                    raise TargetSpecError(
+                        f"--target {quote(text)}: dmax={quote(v)} must be a positive number of metres"
+                    )
                 kw["dmax_m"] = d
             elif key == "prefix":
                 if not re.fullmatch(r"(/[A-Za-z0-9_.\-]+)+", v):
-                    raise TargetSpecError(f"--target {text!r}: prefix={v!r} must look like /MultiEncoder")
+                    raise TargetSpecError(f"--target {quote(text)}: prefix={quote(v)} must look like /MultiEncoder")
                 kw["prefix"] = v
             elif key == "msg":
                 kw["messages"] = tuple(_parse_generic_msg(m, text) for m in values)
         if flavour == "generic" and not kw.get("messages"):
             raise TargetSpecError(
-                f"--target {text!r}: generic needs at least one msg=ADDRESS:FIELDS, "
+                f"--target {quote(text)}: generic needs at least one msg=ADDRESS:FIELDS, "
                 f"e.g. generic:127.0.0.1:9100?msg=/obj/{{n}}/aed:az,el,dist"
             )
         return cls(flavour=flavour, host=host, port=port, **kw)  # type: ignore[arg-type]
@@ -222,27 +232,30 @@ def _int_in(key: str, value: str, lo: int, hi: int, text: str) -> int:
     except ValueError:
         n = lo - 1
     if not lo <= n <= hi:
-        raise TargetSpecError(f"--target {text!r}: {key}={value!r} must be an integer {lo}..{hi}")
+        raise TargetSpecError(f"--target {quote(text)}: {key}={quote(value)} must be an integer {lo}..{hi}")
     return n
 
 
 def _parse_generic_msg(spec: str, text: str) -> tuple[str, tuple[str, ...]]:
     address, sep, fields_s = spec.rpartition(":")
     if not sep or not address.startswith("/"):
-        raise TargetSpecError(f"--target {text!r}: msg={spec!r} must look like /obj/{{n}}/aed:az,el,dist")
+        raise TargetSpecError(f"--target {quote(text)}: msg={quote(spec)} must look like /obj/{{n}}/aed:az,el,dist")
     if address.startswith(_RESERVED_PREFIXES):
         raise TargetSpecError(
-            f"--target {text!r}: msg address {address!r} uses an input namespace ({', '.join(_RESERVED_PREFIXES)})"
+            f"--target {quote(text)}: msg address {quote(address)} uses an input namespace "
+            f"({', '.join(_RESERVED_PREFIXES)})"
         )
     try:
         address.format(n=1, i=0, id="x")
     except (KeyError, IndexError, ValueError):
-        raise TargetSpecError(f"--target {text!r}: msg address {address!r} may only use {{n}}, {{i}}, {{id}}") from None
+        raise TargetSpecError(
+            f"--target {quote(text)}: msg address {quote(address)} may only use {{n}}, {{i}}, {{id}}"
+        ) from None
     fields = tuple(f.strip() for f in fields_s.split(",") if f.strip())
     bad = [f for f in fields if f not in GENERIC_FIELDS]
     if not fields or bad:
         raise TargetSpecError(
-            f"--target {text!r}: msg={spec!r} has unknown field(s) {bad or fields_s!r}; "
+            f"--target {quote(text)}: msg={quote(spec)} has unknown field(s) {bad or fields_s!r}; "
             f"allowed: {', '.join(GENERIC_FIELDS)}"
         )
     return address, fields

@@ -88,7 +88,13 @@ class Request:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "") -> "Request":
-        """Validate and wrap a request document; raises :class:`ValidationError`."""
+        """Validate and wrap a request document; raises :class:`ValidationError`.
+
+        Bounds are checked before anything else (:func:`gravity.schema.check_request`): at most
+        256 stems and 256 rules, ids of at most 64 characters, hints of at most 500, a prompt of
+        at most 2000, nesting at most 32 deep, integers within int64; each issue names the field
+        and the limit.
+        """
         issues = check_request(d)
         if issues:
             raise ValidationError(issues, source)

@@ -29,7 +29,6 @@ import dataclasses
 import difflib
 import functools
 import inspect
-import json
 import math
 import re
 import types
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, TypeVar
 
-from gravity.errors import GravityError
+from gravity.errors import GravityError, ValidationError, clip, quote
 
 __all__ = [
     "Setting",
@@ -206,9 +205,9 @@ def _label(where: str, key: str) -> str:
 
 def _unknown(cls: type, key: str, where: str) -> SettingsError:
     names = list(settings(cls))
-    near = difflib.get_close_matches(key, names, n=1)
+    near = difflib.get_close_matches(key, names, n=1) if len(key) < 100 else []
     hint = f" (did you mean {near[0]}?)" if near else ""
-    return SettingsError(f"{_label(where, key)}: unknown setting{hint}; allowed: {', '.join(names)}")
+    return SettingsError(f"{_label(where, clip(key, 60))}: unknown setting{hint}; allowed: {', '.join(names)}")
 
 
 def convert(setting: Setting, value: Any, where: str = "") -> Any:
@@ -218,7 +217,7 @@ def convert(setting: Setting, value: Any, where: str = "") -> Any:
     already have the type (an integral float counts as an integer). Raises :class:`SettingsError`
     ``"<where>: expected ..."``; ``where`` names the key and value, e.g. ``--set n_train=abc``.
     """
-    where = where or f"{setting.name}={value!r}"
+    where = where or f"{setting.name}={quote(value)}"
     bad = SettingsError(f"{where}: expected {setting.expected()}")
     if isinstance(value, str):
         value = value.strip()
@@ -274,7 +273,7 @@ def _typed(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
     for key, value in values.items():
         if key not in spec:
             raise _unknown(cls, key, where)
-        out[key] = convert(spec[key], value, f"{_label(where, key)}={value!r}")
+        out[key] = convert(spec[key], value, f"{_label(where, key)}={quote(value)}")
     return out
 
 
@@ -305,10 +304,10 @@ def parse_overrides(cls: type, items: Sequence[str], flag: str = "--set") -> dic
         key = key.strip()
         if not sep or not key:
             first = next(iter(spec.values()))
-            raise SettingsError(f"{flag} {item}: expected KEY=VALUE, e.g. {first.name}={first.default}")
+            raise SettingsError(f"{flag} {clip(item)}: expected KEY=VALUE, e.g. {first.name}={first.default}")
         if key not in spec:
             raise _unknown(cls, key, flag)
-        out[key] = convert(spec[key], raw, f"{flag} {key}={raw}")
+        out[key] = convert(spec[key], raw, f"{flag} {key}={clip(raw)}")
     return out
 
 
@@ -316,12 +315,12 @@ def load(cls: type[T], preset: str | Path | None = None, overrides: Sequence[str
     """A JSON preset file (optional; a ``_comment`` key is ignored) with ``KEY=VALUE`` overrides on top."""
     values: dict[str, Any] = {}
     if preset:
+        from gravity.schema import read_json  # the one bounded JSON reader (size, UTF-8, depth, FIFOs)
+
         try:
-            doc = json.loads(Path(preset).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError(f"{preset}: cannot read the preset ({exc.strerror or exc})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{preset}: not a JSON preset ({exc})") from None
+            doc = read_json(preset)
+        except ValidationError as exc:
+            raise SettingsError(f"{preset}: not a JSON preset ({exc.issues[0].message})") from None
         if not isinstance(doc, dict):
             raise SettingsError(f"{preset}: expected a JSON object of {cls.__name__} settings")
         doc.pop("_comment", None)
@@ -394,4 +393,11 @@ def from_args(cls: type[T], args: argparse.Namespace, **fixed: Any) -> T:
     """
     spec = settings(typing.cast(type, cls))
     values = {s.name: getattr(args, s.dest) for s in spec.values() if hasattr(args, s.dest)}
-    return _construct(cls, {**values, **fixed})
+    try:
+        return _construct(cls, {**values, **fixed})
+    except SettingsError as exc:  # "LLMConfig: timeout_s=-5.0: ..." -> "--timeout -5.0: ...": the flag typed
+        text = str(exc).removeprefix(f"{cls.__name__}: ")
+        for s in spec.values():
+            if text.startswith(f"{s.name}=") and hasattr(args, s.dest) and s.name not in fixed:
+                raise SettingsError(f"{s.flags[0]} {text[len(s.name) + 1 :]}") from None
+        raise

@@ -263,7 +263,7 @@ def test_bad_llm_flag_is_a_usage_error(flag: str, value: str) -> None:
 def test_candidates_are_bounded(value: str) -> None:
     # each model candidate is a whole generation: a huge N is refused, not run
     r = gravity("scene", str(SAMPLE), "--candidates", value)
-    assert r.returncode == 2 and one_error_line(r) == f"gravity: error: LLMConfig: candidates={value}: expected 1..16"
+    assert r.returncode == 2 and one_error_line(r) == f"gravity: error: --candidates {value}: expected 1..16"
     assert r.stdout == ""
 
 
@@ -281,7 +281,7 @@ def stems(tmp_path_factory) -> Path:
 
 def test_bad_render_knob_exit_2_before_anything_is_written(stems: Path, tmp_path: Path) -> None:
     r = gravity("render", str(stems), "-o", str(tmp_path / "mix.wav"), "--planner", "planner", "--quiet", "--hop", "5")
-    assert r.returncode == 2 and "hop=5" in one_error_line(r)
+    assert r.returncode == 2 and "--hop 5 must be" in one_error_line(r)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from gravity.errors import GravityError
+from gravity.errors import GravityError, UsageError
 from gravity.settings import add_arguments, describe, from_args, load
 
 __all__ = [
@@ -63,6 +63,8 @@ def run_data(args: argparse.Namespace) -> int:
     """Generate the training set; prints its counts and returns the exit code."""
     from training.data import DataConfig, generate
 
+    if not 1 <= args.workers <= 256:
+        raise UsageError(f"--workers {args.workers}: expected 1..256 processes")
     cfg = load(DataConfig, args.config, args.set)
     manifest = generate(args.out_dir, cfg, force=args.force, workers=args.workers)
     print(json.dumps(manifest["counts"]))
@@ -196,6 +198,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from gravity.llm.config import LLMConfig
     from training.evaluate import EvalConfig, evaluate, markdown
 
+    if args.limit < 0:
+        raise UsageError(f"--limit {args.limit}: expected 0 (all rows) or more")
     llm = from_args(LLMConfig, args)
     cfg = EvalConfig(
         model_path=llm.model_path,

@@ -413,7 +413,9 @@ def convert(cfg: ConvertConfig) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     adapter = Path(cfg.adapter_dir)
-    tcfg = TrainConfig.from_dict(json.loads((adapter / "train_config.json").read_text()))
+    from gravity.schema import read_json  # bounded: a hostile train_config.json is one line, not a traceback
+
+    tcfg = TrainConfig.from_dict(read_json(adapter / "train_config.json"))
     base = cfg.base or tcfg.base
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,10 @@ log = logging.getLogger(__name__)
 # gravity-data-7: where the parser's reading is not exact (words left unread), the label is the
 # target for every field it gives (the runtime no longer pins such a reading).
 # gravity-data-8: a lead's object keeps the lead's width when the budget groups a stem with it
-DATA_VERSION = "gravity-data-8"
+# gravity-data-9: compositional scene language (training/compose.py: several stems in one
+# clause, splits, mirrors, flanks, exceptions, strong negation, body words, shared motion) with
+# per-stem labels, in a p_compose share of rows (p_compose 0: gravity-data-8's rows)
+DATA_VERSION = "gravity-data-9"
 SPLITS: dict[str, tuple[int, str]] = {"train": (0, "train"), "val": (1, "heldout"), "test": (2, "heldout")}
 POOLS = ("train", "heldout")
 
@@ -96,7 +99,9 @@ class DataConfig:
     stems per request; p_hint : probability that a stem (not anchored) gets a hint; p_prompt :
     probability that a request gets a scene prompt; p_scene : probability that a request gets
     scene language (a group, a negation or scene words); p_short_budget : probability that the
-    object budget is below the stem count (forces grouping).
+    object budget is below the stem count (forces grouping); p_compose : probability that a
+    request gets a compositional clause with per-stem labels (:mod:`training.compose`), drawn
+    after everything else (0 reproduces gravity-data-8's rows).
     """
 
     seed: int = 1234
@@ -109,6 +114,7 @@ class DataConfig:
     p_prompt: float = 0.25
     p_scene: float = 0.35
     p_short_budget: float = 0.15
+    p_compose: float = 0.3
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "DataConfig":
@@ -851,8 +857,13 @@ def make_example(rng: np.random.Generator, pool: str, cfg: DataConfig) -> Exampl
             extra = _scene_clause(rng, pool, stems, doc["section"])
             if extra is not None:
                 clauses.insert(int(rng.integers(len(clauses) + 1)), extra)
+        join = _pick(rng, _pool(_PROMPT_JOIN, pool)) if clauses else ""
         if clauses:
-            doc["prompt"] = _pick(rng, _pool(_PROMPT_JOIN, pool)).join(clauses)
+            doc["prompt"] = join.join(clauses)
+        if cfg.p_compose > 0 and rng.random() < cfg.p_compose:  # drawn last: p_compose 0 keeps gravity-data-8's rows
+            from training.compose import add_to_request
+
+            add_to_request(rng, pool, doc, clauses, join, labels, texts)
         request = Request.from_dict(doc)
         if check_feasible(request):
             continue
@@ -953,12 +964,34 @@ def generate(
 
 
 def load_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows of a JSONL file written by :func:`generate` (first ``limit`` when given)."""
+    """Rows of a JSONL file written by :func:`generate` (first ``limit`` when given).
+
+    A file that is not one (a folder, a FIFO, not UTF-8, a line that is not a JSON object with an
+    ``id``) raises :class:`~gravity.errors.GravityError` naming the file and the line; a FIFO is
+    refused before it is opened (opening one blocks until something writes to it).
+    """
+    from gravity.errors import GravityError, clip
+
+    p = Path(path)
+    if p.exists() and not p.is_file():
+        raise GravityError(f"{p}: not a JSONL file (a folder, FIFO or device)")
     rows = []
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
+    with p.open(encoding="utf-8") as f:
+        n = 0
+        try:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError) as exc:  # bad JSON, a 5000-digit integer, 100k-deep nesting
+                    msg = "nested too deeply" if isinstance(exc, RecursionError) else clip(str(exc), 120)
+                    raise GravityError(f"{p}: line {n}: not a JSON row ({msg})") from None
+                if not isinstance(row, dict) or "id" not in row:  # every row Gravity writes has an id
+                    raise GravityError(f"{p}: line {n}: not a row of gravity data or gravity pairs (no id)")
+                rows.append(row)
                 if limit is not None and len(rows) >= limit:
                     break
+        except UnicodeDecodeError:
+            raise GravityError(f"{p}: line {n + 1}: not UTF-8 text") from None
     return rows

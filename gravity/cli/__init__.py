@@ -3,8 +3,12 @@
 Each subcommand is one module here with ``add_arguments(parser)`` and ``run(args) -> int``; only
 the module of the subcommand that runs is imported (so ``gravity validate`` never loads the
 renderer, llama.cpp or torch). Every user error (bad file, invalid document, impossible rules)
-prints one clear message naming the file and JSON path, exits 1 and writes no output file.
-Environment variables are read here only. Nothing outside this package imports it.
+prints one clear message naming the file and JSON path, exits 1 and writes no output file; a
+usage error (unknown option, a value out of range) is one line too, exit 2. No traceback reaches
+a user: Ctrl-C exits 130 quietly, a closed pipe (``gravity ... | head``) quietly, running out of
+memory is one line, and an unexpected exception (a bug) is one line saying so, exit 70, with the
+traceback under ``-vv``. Environment variables are read here only. Nothing outside this package
+imports it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 __all__ = ["main", "build_parser", "COMMANDS", "scene_main", "render_main", "live_main", "convert_main"]
 
@@ -36,6 +41,24 @@ COMMANDS: dict[str, str] = {
 }
 
 
+EXIT_USAGE = 2  # argparse's code for a usage error
+EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h): an internal error, not the user's input
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: the message and where to look, not the whole usage
+    (``gravity render``'s usage is 30 lines and would bury the one that matters).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        from gravity.cli.common import one_line
+        from gravity.errors import QUOTE_LIMIT
+
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message, QUOTE_LIMIT + 100)} (see {self.prog} --help)\n")
+
+
 def _chosen(argv: Sequence[str]) -> str | None:
     """The subcommand named in ``argv`` (the first word that is not an option), if any."""
     for a in argv:
@@ -51,7 +74,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """
     from gravity import __version__
 
-    p = argparse.ArgumentParser(prog="gravity", description="Spatial scenes for immersive audio.")
+    p = _Parser(prog="gravity", description="Spatial scenes for immersive audio.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     p.add_argument("--version", action="version", version=f"gravity {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -68,22 +91,62 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gravity`` with ``argv`` (default: the command line); returns the exit code, one line per error."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
-    logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        args = build_parser(argv).parse_args(argv)
+        logging.basicConfig(
+            level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        code = _run(args)
+        sys.stdout.flush()  # a reader that left shows here, where it is caught, not at exit
+        return code
+    except KeyboardInterrupt:  # Ctrl-C: the user knows; no traceback, the shell's code
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `gravity ... | head`: the reader left; say nothing more to it
+        _silence_stdout()
+        return EXIT_PIPE
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The subcommand, every error it raises as one line (several issues: one line each)."""
     from gravity.cli.common import fail
-    from gravity.errors import GravityError, RuleConflictError, ValidationError
+    from gravity.errors import MAX_ISSUES_SHOWN, GravityError, RuleConflictError, ValidationError
 
     try:
         return int(args.func(args))
     except ValidationError as exc:
-        n = len(exc.issues)
+        issues = exc.issues
+        if len(issues) == 1 and not isinstance(exc, RuleConflictError):
+            return fail(issues[0].format(exc.source))
+        n = len(issues)
         head = "rules cannot all hold" if isinstance(exc, RuleConflictError) else f"{n} problem{'s' * (n != 1)}"
-        return fail(f"{head}:\n" + "\n".join("  " + i.format(exc.source) for i in exc.issues))
+        lines = ["  " + i.format(exc.source) for i in issues[:MAX_ISSUES_SHOWN]]
+        more = [f"  ... and {n - MAX_ISSUES_SHOWN} more"] if n > MAX_ISSUES_SHOWN else []
+        return fail(f"{head}:\n" + "\n".join(lines + more))
     except (GravityError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
         return fail(str(exc), getattr(exc, "exit_code", 1))  # a bad setting exits 2, like argparse
+    except MemoryError:
+        return fail("out of memory (an input too large for this machine?)")
+    except RecursionError:  # a structure nested too deep got past every bound: still one line
+        return fail("input nested too deeply to process", EXIT_BUG)
+    except Exception as exc:  # a bug: one line for the user, the traceback for whoever reports it
+        logging.getLogger("gravity").debug("internal error", exc_info=True)
+        return fail(
+            f"internal error ({type(exc).__name__}: {exc}); this is a bug, please report it "
+            f"with the output of the same command run with -vv",
+            EXIT_BUG,
+        )
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _alias(command: str) -> Callable[[], int]:

@@ -11,9 +11,14 @@ import queue
 import sys
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-__all__ = ["add_arguments", "run", "preview_main", "list_devices"]
+from gravity.cli.common import fail, float_in, int_in
+from gravity.errors import GravityError, UsageError, quote
+
+__all__ = ["add_arguments", "run", "preview_main", "list_devices", "check_output_device"]
+
+LIST_HINT = "gravity preview --list-devices lists them"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,11 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("stems", nargs="*", type=Path, help="stem files")
     p.add_argument("--scene", type=Path, help="scene JSON (reloaded when it changes)")
     p.add_argument("--device", help="output device index or name (see --list-devices)")
-    p.add_argument("--block", type=int, default=512, help="block size in samples")
-    p.add_argument("--rate", type=int, default=48000, help="sample rate in Hz")
-    p.add_argument("--loop", type=float, nargs=2, metavar=("START", "END"), help="loop between two times in seconds")
-    p.add_argument("--start", type=float, default=0.0, help="start time in seconds")
-    p.add_argument("--duration", type=float, help="seconds to play")
+    p.add_argument("--block", type=int_in(16, 16384), default=512, help="block size in samples, 16..16384")
+    p.add_argument("--rate", type=int_in(8000, 192000), default=48000, help="sample rate in Hz, 8000..192000")
+    seconds = float_in(0.0, 86400.0)
+    p.add_argument("--loop", type=seconds, nargs=2, metavar=("START", "END"), help="loop between two times in seconds")
+    p.add_argument("--start", type=seconds, default=0.0, help="start time in seconds")
+    p.add_argument("--duration", type=float_in(0.0, 86400.0, lo_open=True), help="seconds to play")
     p.add_argument("--no-interactive", action="store_true", help="play once, read no commands")
     p.add_argument("--list-devices", action="store_true", help="list output devices")
 
@@ -36,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
         print(list_devices())
         return 0
     if not args.stems or args.scene is None:
-        print("gravity preview: give stem files and --scene", file=sys.stderr)
-        return 2
+        return fail("preview: give stem files and --scene", 2)
+    if args.loop and not args.loop[0] < args.loop[1]:
+        raise UsageError(f"--loop {args.loop[0]:g} {args.loop[1]:g}: START must come before END")
     return preview_main(
         args.stems,
         args.scene,
@@ -61,6 +68,40 @@ def list_devices() -> str:
         if d["max_output_channels"] > 0:
             lines.append(f"{i:3d}  {d['name']}  ({apis[d['hostapi']]['name']}, {d['max_output_channels']} out)")
     return "\n".join(lines) or "no output devices"
+
+
+def check_output_device(device: int | str | None) -> None:
+    """Refuse, before any stem is loaded, a device PortAudio cannot play to.
+
+    Raises
+    ------
+    GravityError
+        No output device at all (a server, a container), no default one, or ``device`` names
+        none; the message says how to list them.
+    """
+    try:
+        import sounddevice as sd
+
+        devices: list[dict[str, Any]] = [dict(d) for d in sd.query_devices()]
+        default = sd.default.device[1]
+    except (OSError, ImportError) as exc:  # no PortAudio library, or it cannot start
+        raise GravityError(f"preview: no audio system ({exc}); render to a file with gravity render") from None
+    outputs = [i for i, d in enumerate(devices) if d.get("max_output_channels", 0) > 0]
+    if not outputs:
+        raise GravityError(
+            "preview: no audio output device found (none that PortAudio can open: no sound card, or a "
+            f"server or container); {LIST_HINT}, and gravity render writes the same mix to a file"
+        )
+    if device is None:
+        if isinstance(default, int) and default in outputs:
+            return
+        raise GravityError(f"preview: no default output device; choose one with --device ({LIST_HINT})")
+    if isinstance(device, int):
+        if device not in outputs:
+            raise UsageError(f"--device {device}: no output device has that index ({LIST_HINT})")
+        return
+    if not any(device.lower() in str(devices[i].get("name", "")).lower() for i in outputs):
+        raise UsageError(f"--device {quote(device, 60)}: no output device's name contains it ({LIST_HINT})")
 
 
 def device_arg(value: str | None) -> int | str | None:
@@ -105,6 +146,13 @@ def preview_main(
         ``l 4 12`` loop (``l`` alone clears), ``q`` quit. Otherwise play once and return
         (with ``loop``: until Ctrl-C).
     """
+    from gravity.scene import Scene
+
+    try:
+        Scene.load(scene_path)  # the scene's own errors first: reading it costs nothing
+        check_output_device(device)  # then the device, before the renderer loads and the stems render
+    except GravityError as exc:
+        return fail(str(exc), getattr(exc, "exit_code", 1))
     from renderer.errors import RenderError
     from renderer.player import Player
 
@@ -121,8 +169,7 @@ def preview_main(
         )
         player.open()
     except Exception as exc:  # bad stems / scene / device: one clear line
-        print(f"gravity preview: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"preview: {exc}")
     cmds: queue.Queue[str] = queue.Queue()
     if interactive:
 
@@ -158,7 +205,7 @@ def preview_main(
                 elif parts[0] == "l":
                     player.set_loop(*map(float, parts[1:3])) if len(parts) == 3 else player.set_loop(None)
                 else:
-                    print(f"\nunknown command {c!r}", file=sys.stderr)
+                    print(f"\nunknown command {quote(c, 60)}", file=sys.stderr)
             except (ValueError, RenderError) as exc:
                 print(f"\n{exc}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from gravity.cli.common import add_llm_args, load_llm
+from gravity.cli.common import SEED, add_llm_args, llm_config, load_llm, refuse_clobber
 from gravity.errors import RuleConflictError
 
 log = logging.getLogger("gravity")
@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``gravity scene``'s arguments (request, output, seed, prompt, planner, LLM settings) on ``p``."""
     p.add_argument("request", help="request JSON file")
     p.add_argument("-o", "--output", help="write the scene here (atomically) instead of stdout")
-    p.add_argument("--seed", type=int, default=0, help="proposer seed (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="proposer seed, 0..2**32-1 (default 0)")
     p.add_argument("--prompt", help="scene-level text direction (replaces the request's prompt)")
     p.add_argument(
         "--planner",
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from gravity.scene import dumps, write_json_atomic
     from gravity.schema import read_json
 
+    llm_config(args)  # a bad LLM flag (--timeout -5) fails now, even when no model is loaded
+    refuse_clobber(args.output, [args.request])
     doc = read_json(args.request)
     if args.prompt is not None and isinstance(doc, dict):
         doc = {**doc, "prompt": args.prompt}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gravity.errors import ValidationError
+from gravity.errors import MAX_ISSUES_SHOWN, ValidationError
 
 __all__ = ["add_arguments", "run"]
 
@@ -16,7 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check each request or scene file, one line per problem; returns 1 if any is invalid, else 0."""
+    """Check each request or scene file, one line per problem (at most 20 a file, then a count);
+    returns 1 if any is invalid, else 0.
+    """
     from gravity.request import Request
     from gravity.rules import check_feasible
     from gravity.schema import check_document, read_json
@@ -32,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
         kind, issues = check_document(doc)
         if kind == "request" and not issues:
             issues = check_feasible(Request.from_dict(doc, str(path)))
-        for issue in issues:
+        for issue in issues[:MAX_ISSUES_SHOWN]:
             print(issue.format(str(path)), file=sys.stderr)
+        if len(issues) > MAX_ISSUES_SHOWN:  # bounded output: 256 bad stems are not 256 lines
+            print(f"{path}: ... and {len(issues) - MAX_ISSUES_SHOWN} more issues", file=sys.stderr)
         if issues:
             bad += 1
         else:

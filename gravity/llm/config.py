@@ -90,6 +90,21 @@ class LLMConfig:
     MAX_CANDIDATES = 16
 
     def __post_init__(self) -> None:
-        """Refuse a candidate count outside 1..MAX_CANDIDATES (one line via the settings engine)."""
+        """Refuse values out of range, one line via the settings engine (``--timeout -5`` is an
+        error, not a generation that times out at once).
+        """
         if not 1 <= self.candidates <= self.MAX_CANDIDATES:
             raise ValueError(f"candidates={self.candidates}: expected 1..{self.MAX_CANDIDATES}")
+        checks = (
+            ("timeout_s", self.timeout_s >= 0, "a number of seconds >= 0 (0: the planner's scene at once)"),
+            ("temperature", 0 <= self.temperature <= 10, "0..10"),
+            ("top_p", 0 < self.top_p <= 1, "above 0, at most 1"),
+            ("n_ctx", 64 <= self.n_ctx <= 2**20, "64..1048576 tokens"),
+            ("n_threads", self.n_threads is None or 1 <= self.n_threads <= 1024, "1..1024 or none"),
+            ("n_gpu_layers", self.n_gpu_layers >= -1, "-1 (all), 0 (CPU only) or more"),
+            ("seed", 0 <= self.seed <= 2**32 - 1 - self.MAX_CANDIDATES, "0..4294967279 (llama.cpp's 32-bit seed)"),
+            ("max_draft", 0 <= self.max_draft <= 1024, "0..1024 tokens"),
+        )
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)}: expected {allowed}")
