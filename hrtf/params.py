@@ -33,12 +33,20 @@ class PreprocessParams:
         Magnitude floor (dB below each response's peak) before taking logs.
     grid_step_deg : float
         Dense grid spacing in degrees (must divide 180).
-    delay_method : {"excess_phase", "onset"}
-        How the per-ear delay is found: the low-frequency group delay of the
-        excess-phase part (keeps the ITD below ~1.5 kHz, the dominant cue) or
-        a threshold onset on the upsampled response.
+    delay_method : {"lf_itd", "excess_phase", "onset"}
+        How the per-ear delay is found. ``"excess_phase"``: the low-frequency
+        group delay of the excess-phase part of each ear. ``"lf_itd"``
+        (default): the mean of those two delays, split between the ears so
+        that filters + delays have the measured low-frequency interaural time
+        difference (peak of the cross-correlation below ``itd_lowpass_hz``,
+        the dominant localisation cue) exactly; on real sets the excess-phase
+        fit alone misses it by a median 35-250 us (CIPIC, ARI), 2.6 us on
+        KEMAR. ``"onset"``: a threshold onset on the upsampled response.
     delay_band_hz : (float, float)
-        Fit band in Hz for ``"excess_phase"``.
+        Fit band in Hz for the excess-phase delays.
+    itd_lowpass_hz : float
+        ``"lf_itd"``: the cross-correlation is taken below this frequency
+        (cos^2 taper from 0 Hz), in Hz.
     onset_threshold_db : float
         Onset threshold in dB below the peak (``"onset"`` method and the
         outlier fallback of ``"excess_phase"``).
@@ -59,8 +67,9 @@ class PreprocessParams:
     n_fft: int = 4096
     floor_db: float = -80.0
     grid_step_deg: float = 2.0
-    delay_method: Literal["excess_phase", "onset"] = "excess_phase"
+    delay_method: Literal["lf_itd", "excess_phase", "onset"] = "lf_itd"
     delay_band_hz: tuple[float, float] = (500.0, 1500.0)
+    itd_lowpass_hz: float = 1500.0
     onset_threshold_db: float = -20.0
     onset_upsample: int = 8
     outlier_ms: float = 0.25
@@ -68,8 +77,10 @@ class PreprocessParams:
 
     def __post_init__(self) -> None:
         """Check the settings (``ValueError``) and store the delay band as floats."""
-        if self.delay_method not in ("excess_phase", "onset"):
-            raise ValueError(f"delay_method must be 'excess_phase' or 'onset', got {self.delay_method!r}")
+        if self.delay_method not in ("lf_itd", "excess_phase", "onset"):
+            raise ValueError(f"delay_method must be 'lf_itd', 'excess_phase' or 'onset', got {self.delay_method!r}")
+        if not self.itd_lowpass_hz > 0:
+            raise ValueError(f"itd_lowpass_hz must be > 0, got {self.itd_lowpass_hz!r}")
         if not (self.filter_ms > 0 and 0 <= self.fade_fraction < 1 and self.n_fft > 0):
             raise ValueError("filter_ms must be > 0, fade_fraction in [0, 1), n_fft > 0")
         object.__setattr__(self, "delay_band_hz", tuple(float(f) for f in self.delay_band_hz))

@@ -7,6 +7,14 @@ loader allocate gigabytes; only then is it read with sofar and its values
 checked. Range checks tolerate float32 rounding: many databases store
 positions as float32, so a limit such as -90 deg elevation arrives as
 -90.0000076.
+
+Directions are returned in the listener's head frame: a constant
+``ListenerView`` / ``ListenerUp`` other than the default (1, 0, 0) / (0, 0, 1)
+is honoured by rotating the source directions; a head orientation that varies
+per measurement is refused. Which receiver is the left ear is decided by the
+responses themselves (the ear nearer a lateral source is louder), because the
+ARI SOFA API up to 1.1.0 wrote mirrored ``ReceiverPosition`` values into
+most converted databases (CIPIC, LISTEN, FHK, MIT KEMAR).
 """
 
 from __future__ import annotations
@@ -67,6 +75,15 @@ MAX_SAMPLE_RATE_HZ = 384_000.0
 F32_ULPS = 4
 #: Longest offending text quoted in an error message, in characters.
 MAX_QUOTE = 200
+#: The responses decide which receiver is the left ear when, over directions at
+#: least 30 deg off the median plane, the ear on the source's side is louder by
+#: at least this median level difference in dB (measured on the real CIPIC,
+#: LISTEN, ARI, FHK and MIT KEMAR files: 11-17 dB).
+EAR_ILD_MIN_DB = 1.0
+#: Largest difference between the unit vectors of two ListenerView (or
+#: ListenerUp) rows still read as one head orientation (~0.0006 deg; float32
+#: storage of one vector differs by < 1e-7).
+VIEW_TOLERANCE = 1e-5
 
 #: SOFA conventions whose Data.IR is a free-field FIR per (direction, ear),
 #: with the data types each may declare. GeneralFIRE (SOFA 1.0, deprecated)
@@ -373,8 +390,7 @@ def load_sofa(path: str | os.PathLike[str]) -> HRIRSet:
     az, el, dist = _directions(sofa, header, where)
     delay = _delays(sofa, header, fs, where)
 
-    if _ears_swapped(sofa):
-        log.warning("%s: ReceiverPosition puts receiver 0 on the right; swapping ears", where)
+    if _receiver0_is_right(ir, az, el, sofa, where):
         ir, delay = ir[:, ::-1, :], delay[:, ::-1]
 
     log.debug("%s: %d directions, %d taps, %g Hz", where, m * e, n, fs)
@@ -516,11 +532,88 @@ def _directions(sofa: Any, header: _Header, where: str) -> tuple[NDArray[np.floa
     if pos.cartesian and np.any(pos.r <= 0):
         raise HRTFError(f"{where}: {name} has a cartesian position at the origin")
     az, el, dist = (np.broadcast_to(a, (m, e)).reshape(-1).astype(np.float64) for a in (pos.az, pos.el, pos.r))
+    rotation = _head_rotation(sofa, header, where)
+    if rotation is not None:  # file frame -> head frame (front, left, up)
+        az, el, _ = cart_to_sph(sph_to_cart(az, el) @ rotation.T)
     return az, el, dist
 
 
-def _ears_swapped(sofa: Any) -> bool:
-    """True if ReceiverPosition clearly puts receiver 0 at -y (right ear)."""
+def _listener_axis(sofa: Any, header: _Header, name: str, where: str) -> NDArray[np.float64] | None:
+    """ListenerView or ListenerUp as one unit vector (file frame); None if absent or all zero.
+
+    Raises
+    ------
+    HRTFError
+        If the vector varies across measurements (a head orientation per
+        measurement, e.g. head-above-torso sets stored in one file), or is
+        malformed; the message names the field.
+    """
+    if name not in header.shapes:
+        return None
+    value = _variable(sofa, header, name, where)
+    dims = header.shapes[name][0]
+    if "C" not in dims or value.shape[dims.index("C")] != 3 or value.size == 0:
+        raise HRTFError(f"{where}: {name} has shape {value.shape}, expected (I, C) or (M, C) with C = 3")
+    rows = np.moveaxis(value, dims.index("C"), -1).reshape(-1, 3)
+    if not np.all(np.isfinite(rows)):
+        raise HRTFError(f"{where}: {name} contains NaN/inf values")
+    kind = str(getattr(sofa, f"{name}_Type", "cartesian")).lower()
+    if kind == "spherical":  # (azimuth deg, elevation deg, radius): only the direction matters
+        rows = sph_to_cart(rows[:, 0], rows[:, 1]) * np.where(rows[:, 2:] == 0.0, 0.0, 1.0)
+    elif kind != "cartesian":
+        raise HRTFError(f"{where}: {name}_Type is {_quote(kind)}, expected 'cartesian' or 'spherical'")
+    norm = np.linalg.norm(rows, axis=1)
+    if not np.any(norm):  # never set (some writers store zeros): the convention's default applies
+        return None
+    if not np.all(norm):
+        raise HRTFError(f"{where}: {name} is the zero vector for some measurements, not a direction")
+    units = rows / norm[:, None]
+    if not np.allclose(units, units[0], rtol=0.0, atol=VIEW_TOLERANCE):
+        other = units[np.argmax(np.max(np.abs(units - units[0]), axis=1))]
+        raise HRTFError(
+            f"{where}: {name} varies across measurements ({_quote(np.round(units[0], 4).tolist())} ... "
+            f"{_quote(np.round(other, 4).tolist())}); a head orientation per measurement is not supported, "
+            "expected one orientation for the whole set"
+        )
+    return units[0]
+
+
+def _head_rotation(sofa: Any, header: _Header, where: str) -> NDArray[np.float64] | None:
+    """Rows: the listener's front, left and up axes in the file's frame; None for the default.
+
+    SOFA gives SourcePosition in the file's frame and the head orientation as
+    ListenerView (where the nose points, default (1, 0, 0)) and ListenerUp
+    (default (0, 0, 1)); a direction d in the head frame is then
+    (d . view, d . left, d . up) with left = up x view. An up vector not
+    perpendicular to the view is made so (the view is kept).
+    """
+    view = _listener_axis(sofa, header, "ListenerView", where)
+    up = _listener_axis(sofa, header, "ListenerUp", where)
+    if view is None and up is None:
+        return None
+    front = np.array([1.0, 0.0, 0.0]) if view is None else view
+    given_up = np.array([0.0, 0.0, 1.0]) if up is None else up
+    top = given_up - (given_up @ front) * front
+    if np.linalg.norm(top) < 1e-3:  # within ~0.06 deg of the view: no up direction left
+        raise HRTFError(
+            f"{where}: ListenerUp {_quote(np.round(given_up, 4).tolist())} is parallel to "
+            f"ListenerView {_quote(np.round(front, 4).tolist())}; expected an up direction across the view"
+        )
+    top /= np.linalg.norm(top)
+    rotation = np.stack([front, np.cross(top, front), top])
+    if np.allclose(rotation, np.eye(3), rtol=0.0, atol=VIEW_TOLERANCE):
+        return None  # the convention's orientation: positions stay exactly as stored
+    log.info(
+        "%s: ListenerView %s, ListenerUp %s: source directions rotated into the head frame",
+        where,
+        np.round(front, 4).tolist(),
+        np.round(top, 4).tolist(),
+    )
+    return rotation
+
+
+def _receiver_position_right_first(sofa: Any) -> bool:
+    """True if ReceiverPosition clearly puts receiver 0 at -y (the right ear)."""
     if str(getattr(sofa, "ReceiverPosition_Type", "")).lower() != "cartesian":
         return False
     rp = np.asarray(getattr(sofa, "ReceiverPosition", np.zeros((1, 3))), dtype=np.float64)
@@ -528,3 +621,55 @@ def _ears_swapped(sofa: Any) -> bool:
         return False
     y = rp[:, 1].reshape(2, -1)[:, 0]
     return bool(y[0] < 0.0 < y[1])
+
+
+def _receiver0_is_right(
+    ir: NDArray[np.float64], az: NDArray[np.float64], el: NDArray[np.float64], sofa: Any, where: str
+) -> bool:
+    """True if receiver 0 is the right ear (the caller then swaps the ears).
+
+    The responses decide where they can: over directions at least 30 deg off
+    the median plane, the ear on the source's side is louder (head shadow).
+    ReceiverPosition alone is not trusted: the ARI SOFA API up to 1.1.0 wrote
+    [0 -0.09 0; 0 0.09 0] (receiver 0 on the right) into CIPIC, LISTEN, FHK and
+    MIT KEMAR conversions whose receiver 0 is the left ear (libmysofa reads
+    them left-first too). It decides only where the responses cannot (no
+    lateral directions, or less than ``EAR_ILD_MIN_DB`` between the sides).
+
+    Parameters
+    ----------
+    ir : ndarray, shape (M, 2, N)
+        Responses, one row per direction.
+    az, el : ndarray, shape (M,)
+        Directions in the head frame, degrees (+azimuth = left).
+    sofa : sofar.Sofa
+        The file (for ReceiverPosition).
+    where : str
+        File name for log messages.
+    """
+    by_position = _receiver_position_right_first(sofa)
+    side = np.sin(np.deg2rad(az)) * np.cos(np.deg2rad(el))  # y of the unit direction: > 0 left
+    energy = np.einsum("mrn,mrn->mr", ir, ir)  # no (M, 2, N) temporary
+    lateral = (np.abs(side) >= 0.5) & np.all(energy > 0.0, axis=1)
+    if np.any(lateral):
+        ild_db = 10.0 * np.log10(energy[lateral, 0] / energy[lateral, 1])  # receiver 0 minus receiver 1
+        score = float(np.median(np.sign(side[lateral]) * ild_db))  # > 0: receiver 0 louder on the left
+        if abs(score) >= EAR_ILD_MIN_DB:
+            right = score < 0.0
+            if right:
+                log.warning(
+                    "%s: receiver 0 is the right ear (louder for sources on the right, median %.1f dB); swapping ears",
+                    where,
+                    -score,
+                )
+            elif by_position:
+                log.info(
+                    "%s: ReceiverPosition puts receiver 0 on the right, but it is louder for sources on the left "
+                    "(median %.1f dB): reading it as the left ear (mirrored positions of the ARI SOFA API <= 1.1.0)",
+                    where,
+                    score,
+                )
+            return right
+    if by_position:
+        log.warning("%s: ReceiverPosition puts receiver 0 on the right; swapping ears", where)
+    return by_position
