@@ -1,4 +1,5 @@
-"""Measures and materials several test files share: binaural cues (ITD, ILD), stem folders,
+"""Measures and materials several test files share: binaural cues (ITD, ILD), sofalizer's
+reference responses, stem folders,
 the 16-object orbit scene of the realtime preview tests, and the loaded-model views.
 
 Independent of the library's own estimators on purpose: these are the references the tests
@@ -20,6 +21,46 @@ if TYPE_CHECKING:
     from gravity.llm.runtime import SceneLLM
 
 FS = 48000  # Hz, the rate of every stem these helpers write
+
+
+# ------------------------------------------------------------------ the live bridge's request
+LIVE_REQUEST: dict[str, Any] = {  # two stems, 4 bars of 4/4 at 120 bpm (8 s sections)
+    "target_format": "binaural",
+    "max_objects": 4,
+    "style": "pop",
+    "section": "verse",
+    "global": {"bpm": 120, "energy": 0.6},
+    "stems": [{"id": "v1", "class": "lead_vocal"}, {"id": "k1", "class": "kick"}],
+}
+
+
+# ------------------------------------------------------------------ ffmpeg's sofalizer (the reference renderer)
+def sofalizer_irs(
+    sofa: Path | str, directions: list[tuple[float, float]], rate: int, seg: int, tmp: Path
+) -> np.ndarray:
+    """Impulse responses of ffmpeg's ``sofalizer`` for ``sofa`` at ``directions`` (az, el degrees,
+    + = left), (len(directions), 2, seg) at ``rate`` Hz: channel k carries a Dirac (0.5) at
+    k * seg + 64 samples, placed as virtual loudspeaker k. Run at the SOFA file's rate, so ffmpeg
+    does not resample.
+    """
+    import shutil
+    import subprocess
+
+    import soundfile as sf
+
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg is not None, "ffmpeg not installed"
+    x = np.zeros((seg * len(directions), len(directions)), np.float32)
+    for k in range(len(directions)):
+        x[k * seg + 64, k] = 0.5
+    sf.write(tmp / "in.wav", x, rate, subtype="FLOAT")
+    speakers = "|".join(f"{k} {az:.6f} {el:.6f}" for k, (az, el) in enumerate(directions))
+    af = f"sofalizer=sofa={sofa}:type=freq:speakers={speakers}"
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(tmp / "in.wav"), "-af", af]
+    subprocess.run([*cmd, "-c:a", "pcm_f32le", str(tmp / "out.wav")], check=True, timeout=60)
+    y, fs = sf.read(str(tmp / "out.wav"), dtype="float64", always_2d=True)
+    assert fs == rate
+    return y.T.reshape(2, len(directions), seg).transpose(1, 0, 2)
 
 
 # ------------------------------------------------------------------ binaural cues

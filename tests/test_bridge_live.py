@@ -28,21 +28,14 @@ import pytest
 
 from gravity.motion import angle_between, positions_at
 from gravity.scene import Scene
-from helpers import write_kick_and_vocal
+from helpers import LIVE_REQUEST, write_kick_and_vocal
 from waiting import free_port, wait_for
 
 OSCDUMP, OSCSEND = shutil.which("oscdump"), shutil.which("oscsend")
 pytestmark = pytest.mark.skipif(not (OSCDUMP and OSCSEND), reason="needs Debian's liblo-tools (oscdump, oscsend)")
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUEST = {
-    "target_format": "binaural",
-    "max_objects": 4,
-    "style": "pop",
-    "section": "verse",
-    "global": {"bpm": 120, "energy": 0.6},
-    "stems": [{"id": "v1", "class": "lead_vocal"}, {"id": "k1", "class": "kick"}],
-}
+REQUEST = LIVE_REQUEST
 SECTION_S = 8.0  # 4 bars of 4/4 at 120 bpm
 # These tests measure the wire, not the model: with the default planner (auto) the planning process
 # loads Gravity's model and generates in the background, taking a core from the frame timing

@@ -29,7 +29,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from bridge.live import LiveBridge, LiveConfig
 from bridge.preview import LivePreview
 from bridge.targets import TargetSpec
-from helpers import ild_db, write_kick_and_vocal
+from helpers import LIVE_REQUEST, ild_db, write_kick_and_vocal
 from waiting import free_port, wait_for
 
 FS = 48000
@@ -38,14 +38,7 @@ STEM_S = 8.0
 MARK_B = 3.5  # song time of marker "B", seconds
 ROOT = Path(__file__).resolve().parent.parent
 
-REQUEST = {
-    "target_format": "binaural",
-    "max_objects": 4,
-    "style": "pop",
-    "section": "verse",
-    "global": {"bpm": 120, "energy": 0.6},
-    "stems": [{"id": "v1", "class": "lead_vocal"}, {"id": "k1", "class": "kick"}],
-}
+REQUEST = LIVE_REQUEST
 
 
 def _scene(az: float) -> dict[str, Any]:

@@ -37,16 +37,10 @@ from bridge.files import (
     read_command_file,
 )
 from gravity.errors import ValidationError
+from helpers import LIVE_REQUEST
 from waiting import free_port, wait_for
 
-REQUEST = {
-    "target_format": "binaural",
-    "max_objects": 4,
-    "style": "pop",
-    "section": "verse",
-    "global": {"bpm": 120, "energy": 0.6},
-    "stems": [{"id": "v1", "class": "lead_vocal"}, {"id": "k1", "class": "kick"}],
-}
+REQUEST = LIVE_REQUEST
 
 
 def scene_doc(az: float) -> dict:

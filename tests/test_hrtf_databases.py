@@ -35,13 +35,12 @@ from typing import Any, Callable
 import netCDF4
 import numpy as np
 import pytest
-import soundfile as sf
 from scipy.integrate import lebedev_rule
 from scipy.signal import resample_poly
 
 import hrtf
 from gravity.scene import Scene
-from helpers import ild_db, lf_itd_s
+from helpers import ild_db, lf_itd_s, sofalizer_irs
 from hrtf import HRIRSet, HRTFError, PreprocessParams, fractional_delay, load_sofa, measured_filters, preprocess
 from renderer import RenderConfig, Renderer
 
@@ -492,34 +491,8 @@ def _ours(model: hrtf.HRTFModel, az: float, el: float) -> np.ndarray:
 
 def _sofalizer(db: Built, targets: list[tuple[float, float]], tmp: Path) -> list[np.ndarray]:
     """The responses of ffmpeg's sofalizer, (2, SEG) each at the file's rate (channel k: a Dirac at k * SEG)."""
-    x = np.zeros((SEG * len(targets), len(targets)), np.float32)
-    for k in range(len(targets)):
-        x[k * SEG + 64, k] = 0.5
-    rate = int(db.rate)  # sofalizer runs at the file's rate; feeding it avoids ffmpeg's resampler
-    sf.write(tmp / "in.wav", x, rate, subtype="FLOAT")
-    speakers = "|".join(f"{k} {az:.6f} {el:.6f}" for k, (az, el) in enumerate(targets))
-    assert FFMPEG is not None
-    subprocess.run(
-        [
-            FFMPEG,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(tmp / "in.wav"),
-            "-af",
-            f"sofalizer=sofa={db.path}:type=freq:speakers={speakers}",
-            "-c:a",
-            "pcm_f32le",
-            str(tmp / "out.wav"),
-        ],
-        check=True,
-        timeout=60,
-    )
-    y, fs = sf.read(str(tmp / "out.wav"), dtype="float64", always_2d=True)
-    assert fs == rate
-    return list(y.T.reshape(2, len(targets), SEG).transpose(1, 0, 2))
+    # sofalizer runs at the file's rate; feeding it at that rate avoids ffmpeg's resampler
+    return list(sofalizer_irs(db.path, targets, int(db.rate), SEG, tmp))
 
 
 def _direct(db: Built, targets: list[tuple[float, float]]) -> list[np.ndarray]:

@@ -11,15 +11,14 @@ below 1.5 kHz): within 1 dB and 50 us.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 import hrtf
 from gravity.scene import Scene
+import helpers
 from helpers import ild_db, lf_itd_s
 from renderer import RenderConfig, Renderer
 
@@ -57,32 +56,7 @@ def model() -> hrtf.HRTFModel:
 def sofalizer_irs(tmp_path_factory) -> tuple[np.ndarray, int]:
     """Impulse responses of sofalizer: channel k gets a Dirac at k * 4096 samples."""
     tmp: Path = tmp_path_factory.mktemp("sofalizer")
-    seg = 4096
-    x = np.zeros((seg * len(DIRECTIONS), len(DIRECTIONS)), np.float32)
-    for k in range(len(DIRECTIONS)):
-        x[k * seg + 64, k] = 0.5
-    sf.write(tmp / "in.wav", x, 44100, subtype="FLOAT")
-    speakers = "|".join(f"{k} {az} {el}" for k, (az, el) in enumerate(DIRECTIONS))
-    subprocess.run(
-        [
-            FFMPEG,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(tmp / "in.wav"),
-            "-af",
-            f"sofalizer=sofa={hrtf.default_sofa_path()}:type=freq:speakers={speakers}",
-            "-c:a",
-            "pcm_f32le",
-            str(tmp / "out.wav"),
-        ],
-        check=True,
-        timeout=60,
-    )
-    y, fs = sf.read(str(tmp / "out.wav"), dtype="float64", always_2d=True)
-    return y.T.reshape(2, len(DIRECTIONS), seg).transpose(1, 0, 2), fs
+    return helpers.sofalizer_irs(hrtf.default_sofa_path(), DIRECTIONS, 44100, 4096, tmp), 44100
 
 
 @pytest.mark.parametrize("k", range(len(DIRECTIONS)))
