@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -155,8 +156,8 @@ def load_model(
     if not use_cache:
         return build_model(load_sofa(sofa_path), rate, params)
 
-    try:
-        key = cache_key(sofa_path, rate, params)
+    try:  # a FIFO or device would block or never end the hash: only a regular file is read
+        key = cache_key(sofa_path, rate, params) if stat.S_ISREG(os.stat(sofa_path).st_mode) else None
     except OSError:
         key = None  # missing/unreadable file: let load_sofa report it properly
     if key is not None:

@@ -265,13 +265,19 @@ def normalisation_gain_db(loudness_lufs: float, target_lufs: float) -> float:
     return float(target_lufs - loudness_lufs)
 
 
+#: Samples the limiter works on at a time: its memory beyond the signal is one gain curve
+#: (float64, 8 bytes a sample) and a few arrays of this many samples.
+LIMIT_CHUNK = 1 << 18
+
+
 def limit(
-    y: NDArray[np.float32],
+    y: NDArray[np.floating],
     sample_rate: int,
     *,
     ceiling_dbfs: float = -1.0,
     lookahead_ms: float = 2.0,
     release_db_per_s: float = 60.0,
+    inplace: bool = False,
 ) -> tuple[NDArray[np.float32], float]:
     """Offline safety limiter: no sample above the ceiling, smooth gain, untouched below it.
 
@@ -281,10 +287,15 @@ def limit(
     -- an average of values that are all at or below the needed gain, so peaks stay under the
     ceiling while the gain moves without clicks.
 
+    Memory: the signal is worked on :data:`LIMIT_CHUNK` samples at a time (each chunk's window
+    reaches +-lookahead into its neighbours, and the running minimum is carried over), so
+    beyond the signal only the gain curve is held: 8 bytes a sample (230 MB for 10 minutes at
+    48 kHz), not the dozen signal-long arrays a whole-signal computation makes.
+
     Parameters
     ----------
-    y : ndarray of float32, shape (channels, n)
-        Signal.
+    y : ndarray, shape (channels, n)
+        Signal, nominal full scale +-1.
     sample_rate : int
         Sample rate in Hz.
     ceiling_dbfs : float
@@ -293,31 +304,50 @@ def limit(
         Attack / look-ahead window in milliseconds.
     release_db_per_s : float
         Release rate in dB per second.
+    inplace : bool
+        Scale ``y`` itself (it must then be float32) instead of a copy: no second signal in memory.
 
     Returns
     -------
     y : ndarray of float32, shape (channels, n)
-        Limited signal.
+        Limited signal (``y`` itself when untouched or ``inplace``).
     max_reduction_db : float
         Largest gain reduction applied, in dB (0 if the signal was already below the ceiling).
     """
     ceiling = 10.0 ** (ceiling_dbfs / 20.0)
     if y.size == 0 or max(-float(y.min()), float(y.max())) <= ceiling:  # no |y| temporary
         return y, 0.0
-    mag = np.max(np.abs(y), axis=0).astype(np.float64)
     from scipy import ndimage  # only when peaks need limiting: ~0.2 s to import
 
-    need = np.minimum(1.0, ceiling / np.maximum(mag, 1e-30))
+    if inplace and y.dtype != np.float32:
+        raise ValueError(f"limit(inplace=True) needs float32 samples, not {y.dtype}")
+    out = y if inplace else np.array(y, dtype=np.float32)
+    n = y.shape[-1]
     a = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
-    held = ndimage.minimum_filter1d(need, size=2 * a + 1, mode="nearest")
-    held_db = 20.0 * np.log10(held)
     rate = release_db_per_s / sample_rate
-    t = np.arange(len(held_db)) * rate
-    released_db = np.minimum.accumulate(held_db - t) + t
-    gain = 10.0 ** (np.minimum(released_db, 0.0) / 20.0)
+    gain = np.empty(n)  # the released gain in dB, then linear
+    low = math.inf  # running minimum of held_db - t over the chunks done
+    for s in range(0, n, LIMIT_CHUNK):
+        e = min(n, s + LIMIT_CHUNK)
+        w0, w1 = max(0, s - a), min(n, e + a)  # the held minimum reaches a samples either side
+        mag = np.max(np.abs(out[:, w0:w1]), axis=0).astype(np.float64)
+        need = np.minimum(1.0, ceiling / np.maximum(mag, 1e-30))
+        held = ndimage.minimum_filter1d(need, size=2 * a + 1, mode="nearest")[s - w0 : s - w0 + e - s]
+        t = np.arange(s, e) * rate
+        run = np.minimum.accumulate(20.0 * np.log10(held) - t)
+        np.minimum(run, low, out=run)
+        low = float(run[-1])
+        gain[s:e] = np.minimum(run + t, 0.0)
+    gain /= 20.0
+    np.power(10.0, gain, out=gain)  # in place: no second signal-long array
     kernel = np.full(2 * a + 1, 1.0 / (2 * a + 1))
-    smooth = np.convolve(np.pad(gain, a, mode="edge"), kernel, mode="valid")
-    out = (y * smooth[None, :]).astype(np.float32)
-    # Guard against rounding right at the ceiling.
-    np.clip(out, -ceiling, ceiling, out=out)
-    return out, float(-20.0 * np.log10(smooth.min()))
+    smallest = 1.0
+    for s in range(0, n, LIMIT_CHUNK):
+        e = min(n, s + LIMIT_CHUNK)
+        padded = gain[np.clip(np.arange(s - a, e + a), 0, n - 1)]  # the edges held, as np.pad "edge"
+        smooth = np.convolve(padded, kernel, mode="valid")
+        smallest = min(smallest, float(smooth.min()))
+        block = out[:, s:e]
+        np.multiply(block, smooth[None, :], out=block, casting="same_kind")
+        np.clip(block, -ceiling, ceiling, out=block)  # rounding right at the ceiling
+    return out, float(-20.0 * np.log10(smallest))

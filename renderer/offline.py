@@ -14,30 +14,49 @@ Stem handling (documented choices):
 * Stems are read by :mod:`gravity.analysis.reading`, the one stem reader that ``gravity
   analyze`` uses too, so both accept and reject the same files with the same message (see its
   module docstring for the policy; its errors are re-raised as :class:`RenderError`). Every
-  file is opened and its header checked before rendering starts; then stems at the render rate
-  are decoded a chunk at a time (:func:`gravity.analysis.reading.open_stem`, float32, the next
-  chunk on a worker thread while the engine renders this one), so memory for the input stays
-  O(chunk) whatever the stems' length. A sample that breaks the policy (NaN) met mid-render
-  stops it with the whole-file reader's line, nothing written. Resampled stems and formats
-  whose header length is not exact (MP3, Ogg) are read whole. A file that ends before the
-  frames its header promises (a truncated file libsndfile did not notice) is rendered with
-  silence for the rest, with a warning.
+  file is opened and its header checked before rendering starts; then stems are decoded a
+  chunk at a time (:func:`gravity.analysis.reading.open_stem`, float32, the next chunk on a
+  worker thread while the engine renders this one), and resampled a chunk at a time when their
+  rate is not the render rate, so memory for the input stays O(chunk) whatever the stems'
+  length. A sample that breaks the policy (NaN) met mid-render stops it with the whole-file
+  reader's line, nothing written. Only formats whose header length is not exact (MP3, Ogg) are
+  read whole (4 bytes a sample at the render rate). A file that ends before the frames its
+  header promises is rendered with silence for the rest, with a warning.
 * Stems are downmixed to mono by the channel mean (:func:`gravity.analysis.reading.downmix`):
   stereo ``(L + R) / 2``, and 3 or more channels alike. The scene decides an object's width, and
   a stereo stem rendered as one point would otherwise keep its own, conflicting stereo image.
-* Stems at another sample rate are resampled to the render rate (``resample_poly``); shorter
-  stems are zero-padded to the longest.
+* Stems at another sample rate are resampled to the render rate: ``resample_poly``'s samples to
+  the bit, computed block by block (:class:`_Resampled`); shorter stems are zero-padded to the
+  longest.
 * Non-finite samples (NaN/inf) in a stem are an error (they mean a broken file), never
   silently zeroed; so are folders, FIFOs, empty and non-audio files and sample rates below 8 kHz.
 * The output is as long as the longest stem plus the reverb tail (RT60 when any object sends
   to the reverb) plus the reflections' and filters' decay; time 0 is aligned with the stems
   (the renderer's latency is removed).
+
+Outputs (documented choices):
+
+* The output is checked before anything is read (:func:`check_output`): its folder exists, it
+  is not a folder, its format can be written. An output that is the same file as an input
+  (a stem, the scene, the SOFA file: same device and inode, so hard and symbolic links count) is
+  refused unless ``overwrite_inputs`` (``gravity render --force``).
+* The samples are held in memory as float32 (channels x samples, for the loudness measurement
+  and the limiter, which need the whole): at most :data:`MAX_OUTPUT_BYTES`, checked before
+  the buffer is allocated. Stems are streamed (resampled too), the limiter works a chunk at a
+  time: ``gravity render`` of 16 stems x 10 min peaks at 0.79 GB RSS at 48 kHz, 0.77 GB from
+  44.1 kHz stems (``benchmarks/memory_bounds.py``; 3.07 GB before, the limiter's arrays).
+* The file carries ``software = "gravity-render <version>"`` (WAV, RF64, AIFF, FLAC, CAF; W64
+  holds no strings), so a later listing of the folder knows it for Gravity's own output, not a stem
+  (:func:`gravity.analysis.reading.gravity_output`).
+* A render shorter than one 400 ms BS.1770 block has no integrated loudness: the report says
+  so, and ``normalize`` leaves it as it is (with a warning).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
@@ -50,6 +69,7 @@ import soundfile as sf
 from numpy.typing import NDArray
 
 from gravity.analysis.reading import (
+    RENDER_SOFTWARE,
     STREAMED_FORMATS,
     StemFileError,
     StemStream,
@@ -58,19 +78,26 @@ from gravity.analysis.reading import (
     open_stem,
     read_audio,
 )
-from gravity.atomic import atomic_path
-from gravity.errors import ValidationError
+from gravity.atomic import atomic_path, clobbered
+from gravity.errors import ValidationError, quote
 from gravity.scene import Scene
 
 from .config import RenderConfig
 from .errors import RenderError
-from .loudness import gated_loudness, limit, loudness, measure, normalisation_gain_db
+from .loudness import BLOCK_S, gated_loudness, limit, loudness, measure, normalisation_gain_db
 from .parallel import submit
 from .render import Renderer
 
-__all__ = ["RenderReport", "render_files", "load_stems", "write_audio_atomic"]
+__all__ = ["RenderReport", "render_files", "load_stems", "write_audio_atomic", "check_output", "check_not_an_input"]
 
 log = logging.getLogger(__name__)
+
+#: Bytes of the float32 output buffer a render may hold (channels x samples x 4): 4 GiB is
+#: 186 min of binaural or 35 min of 3rd-order Ambisonics (16 channels) at 48 kHz.
+MAX_OUTPUT_BYTES = 4 << 30
+#: Output formats libsndfile writes, by extension (".aif" is AIFF's other name).
+_WRITE_FORMATS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF",
+                  ".caf": "CAF", ".w64": "W64", ".rf64": "RF64", "": "WAV"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,15 +161,20 @@ class RenderReport:
 
     def summary(self) -> str:
         """One line for the CLI."""
+        if math.isfinite(self.loudness_lufs):
+            level = f"{self.loudness_lufs:.1f} LUFS"
+        elif self.duration_s < BLOCK_S:
+            level = f"too short for BS.1770 loudness ({1e3 * self.duration_s:.0f} ms < {1e3 * BLOCK_S:.0f} ms)"
+        else:
+            level = "silent (below the -70 LUFS gate)"
         return (
             f"wrote {self.out} ({self.fmt}, {self.channels} ch, {self.duration_s:.1f} s, "
-            f"{self.loudness_lufs:.1f} LUFS, peak {self.true_peak_dbtp:.1f} dBTP, "
-            f"{self.realtime_factor:.0f}x realtime)"
+            f"{level}, peak {self.true_peak_dbtp:.1f} dBTP, {self.realtime_factor:.0f}x realtime)"
         )
 
 
 class _Whole:
-    """A stem held whole in memory (resampled, or a format whose header length is not exact)."""
+    """A stem held whole in memory (a format whose header length is not exact: MP3, Ogg)."""
 
     def __init__(self, mono: NDArray[np.float32]) -> None:
         self.frames, self._x, self._pos = len(mono), mono, 0
@@ -182,7 +214,79 @@ class _Streamed:
         self._s.close()
 
 
-def _open_stem(path: Path, rate: int) -> _Whole | _Streamed:
+def _upfirdn_len(len_h: int, n_in: int, up: int, down: int) -> int:
+    """Output length of ``scipy.signal.upfirdn`` (its private ``_output_len``, restated)."""
+    n = (n_in + (len_h + (-len_h % up)) // up - 1) * up
+    return n // down + bool(n % down)
+
+
+class _Resampled:
+    """A stem at another rate, decoded and resampled a chunk at a time (memory: one chunk).
+
+    The samples are ``scipy.signal.resample_poly(x, up, down)``'s (same filter, same ``upfirdn``
+    arithmetic, to the bit: tested), computed for a block of outputs from the input samples that
+    block needs: ``upfirdn`` run on an input segment that starts at a multiple of ``down``
+    lands on the same output grid as on the whole signal, so only the filter's span (about
+    20 input samples) is read twice.
+    """
+
+    def __init__(self, stream: StemStream, up: int, down: int) -> None:
+        from scipy.signal import firwin, upfirdn  # only here: scipy.signal takes ~0.5 s to import
+
+        self._s, self._up, self._down, self._upfirdn = stream, up, down, upfirdn
+        self._n_in = stream.frames
+        self.frames = -(-self._n_in * up // down)  # resample_poly's output length
+        # resample_poly's filter, in the signal's dtype (float32), padded as it pads it
+        half = 10 * max(up, down)
+        h = firwin(2 * half + 1, 1.0 / max(up, down), window=("kaiser", 5.0)).astype(np.float32)
+        h *= up
+        pre, post = down - half % down, 0
+        self._skip = (half + pre) // down  # outputs upfirdn gives before resample_poly's first
+        while _upfirdn_len(len(h) + pre + post, self._n_in, up, down) < self.frames + self._skip:
+            post += 1
+        self._h = np.concatenate([np.zeros(pre, np.float32), h, np.zeros(post, np.float32)])
+        self._buf, self._buf0 = np.zeros(0, np.float32), 0  # input samples buf0 .. buf0 + len(buf)
+        self._pos, self._warned = 0, False  # next output sample
+
+    def _input(self, i0: int, i1: int) -> NDArray[np.float32]:
+        """Input samples i0 .. i1 (i0 never goes back), read from the file as far as needed."""
+        have = self._buf0 + len(self._buf)
+        if i1 > have:
+            fresh = np.zeros(i1 - have, np.float32)  # zeros where the file ends early
+            got = 0
+            while got < len(fresh) and (n := self._s.read(fresh[got:])):
+                got += n
+            if got < len(fresh) and not self._warned:
+                self._warned = True
+                log.warning("%s: ends after %d of the %d frames its header promises; the rest is "
+                            "rendered as silence", self._s.path, self._s.frames_read, self._n_in)  # fmt: skip
+            self._buf = np.concatenate([self._buf, fresh])
+        self._buf, self._buf0 = self._buf[i0 - self._buf0 :], i0  # what the next block may reuse
+        return self._buf[: i1 - i0]
+
+    def read(self, out: NDArray[np.float32]) -> None:
+        """The next len(out) samples at the render rate, zeros past the end."""
+        m0 = self._pos
+        self._pos += len(out)
+        m1 = min(self._pos, self.frames)
+        if m1 <= m0:
+            out[:] = 0.0
+            return
+        up, down = self._up, self._down
+        first = (m0 + self._skip) * down - (len(self._h) - 1)  # lowest upsampled position used
+        i0 = max(0, -(-first // up)) // down * down  # a multiple of down: the same output grid
+        i1 = min(self._n_in, (m1 - 1 + self._skip) * down // up + 1)
+        z = self._upfirdn(self._h, self._input(i0, i1), up, down)
+        j0 = m0 + self._skip - i0 * up // down
+        got = z[j0 : j0 + m1 - m0]
+        out[: len(got)] = got
+        out[len(got) :] = 0.0
+
+    def close(self) -> None:
+        self._s.close()
+
+
+def _open_stem(path: Path, rate: int) -> _Whole | _Streamed | _Resampled:
     """One stem file -> a mono float32 source at ``rate``; RenderError naming the file otherwise."""
     try:
         stream = open_stem(path)
@@ -193,8 +297,12 @@ def _open_stem(path: Path, rate: int) -> _Whole | _Streamed:
     if stream.channels > 2:
         log.warning("%s: %d channels, downmixed to mono (channel mean)", path, stream.channels)
     sr = stream.sample_rate
-    if sr == rate and stream.format in STREAMED_FORMATS:
-        return _Streamed(stream)
+    if stream.format in STREAMED_FORMATS:
+        if sr == rate:
+            return _Streamed(stream)
+        frac = Fraction(rate, sr).limit_denominator(10000)
+        log.info("%s: resampled %d -> %d Hz", path, sr, rate)
+        return _Resampled(stream, frac.numerator, frac.denominator)
     stream.close()
     try:
         audio = read_audio(path)[0]
@@ -223,7 +331,7 @@ class _ObjectSignals:
     and first stem; others go through a per-file scratch buffer.
     """
 
-    def __init__(self, sources: dict[Path, _Whole | _Streamed], plan: list[list[Path]]) -> None:
+    def __init__(self, sources: dict[Path, _Whole | _Streamed | _Resampled], plan: list[list[Path]]) -> None:
         self._src, self._plan = sources, plan
         self.n = max((s.frames for s in sources.values()), default=0)
         uses: dict[Path, int] = {}
@@ -276,14 +384,15 @@ def _open_signals(
         for key in {str(p), p.name, p.stem}:
             if key in by_key and by_key[key] != p and key == p.stem:
                 raise RenderError(
-                    f"{p}: file stem {p.stem!r} is also the stem of {by_key[key]}; rename one or use stem_map"
+                    f"{p}: file stem {quote(p.stem)} is also the stem of {by_key[key]}; rename one or use stem_map"
                 )
             by_key.setdefault(key, p)
     resolve: dict[str, Path] = {}
     for sid, target in (stem_map or {}).items():
         if target not in by_key:
             raise RenderError(
-                f"stem_map maps {sid!r} to {target!r}, which is not among the stem files {[str(p) for p in paths]}"
+                f"stem_map maps {quote(sid)} to {quote(target)}, which is not among the stem files "
+                f"{quote([str(p) for p in paths])}"
             )
         resolve[sid] = by_key[target]
     mapped_files = set(resolve.values())
@@ -292,11 +401,11 @@ def _open_signals(
             resolve.setdefault(p.stem, p)
     missing = [(o.id, sid) for o in scene.objects for sid in o.stems if sid not in resolve]
     if missing:
-        names = ", ".join(f"object {oid!r} needs stem {sid!r}" for oid, sid in missing)
+        names = ", ".join(f"object {quote(oid)} needs stem {quote(sid)}" for oid, sid in missing[:8])
         raise RenderError(
             f"no stem file for: {names} (files: {[p.name for p in paths]}); pass the file or map it with stem_map"
         )
-    sources: dict[Path, _Whole | _Streamed] = {}
+    sources: dict[Path, _Whole | _Streamed | _Resampled] = {}
     used: dict[str, str] = {}
     try:
         for o in scene.objects:
@@ -375,9 +484,84 @@ def write_audio_atomic(path: Path, y: NDArray[np.float32], rate: int, subtype: s
     """Write ``y`` (channels, n) to ``path`` via a temp file in the same folder + os.replace."""
     path = Path(path)
     with atomic_path(path, suffix=path.suffix or ".wav") as tmp:
-        with sf.SoundFile(tmp, "w", rate, y.shape[0], subtype) as f:
-            for s in range(0, y.shape[1], WRITE_FRAMES):
-                f.write(np.ascontiguousarray(y[:, s : s + WRITE_FRAMES].T))
+        _write_audio(tmp, _WRITE_FORMATS.get(path.suffix.lower(), "WAV"), y, rate, subtype)
+
+
+def _write_audio(path: Path, fmt: str, y: NDArray[np.float32], rate: int, subtype: str) -> None:
+    """Write ``y`` (channels, n) to ``path`` as it is, marked as Gravity's render."""
+    # The package is loaded (gravity.scene is); naming it in an import would tie the renderer
+    # to all of gravity/__init__'s names in the import contract, for one string.
+    version = getattr(sys.modules.get("gravity"), "__version__", "")
+    with sf.SoundFile(path, "w", rate, y.shape[0], subtype, format=fmt) as f:
+        try:  # before the samples: FLAC and Ogg take strings only then
+            f.software = f"{RENDER_SOFTWARE} {version}".strip()
+        except (RuntimeError, sf.LibsndfileError):  # W64 holds no strings: unmarked
+            log.debug("%s: %s files hold no software string", path, fmt)
+        for s in range(0, y.shape[1], WRITE_FRAMES):
+            f.write(np.ascontiguousarray(y[:, s : s + WRITE_FRAMES].T))
+
+
+def check_output(out: Path, subtype: str = "PCM_24") -> None:
+    """Refuse an output that cannot be written, before any work: run first, fail fast.
+
+    Raises
+    ------
+    RenderError
+        The output's folder does not exist, the output is a folder, its extension names no
+        format libsndfile writes, or ``subtype`` is not valid for it.
+    """
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise RenderError(f"{out}: output folder {out.parent} does not exist")
+    if out.is_dir():
+        raise RenderError(f"{out}: is a folder; name the output file (e.g. {out / 'mix.wav'})")
+    if out.exists() and not out.is_file():
+        raise RenderError(f"{out}: exists and is not a regular file; name another output")
+    fmt = _WRITE_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise RenderError(f"{out}: cannot write {out.suffix} files; use .wav, .flac or .aiff")
+    if not sf.check_format(fmt, subtype):
+        raise RenderError(f"{out}: subtype {subtype!r} is not valid for a {out.suffix or '.wav'} file")
+
+
+def check_not_an_input(
+    outputs: Sequence[Path], inputs: Sequence[Path], hint: str = "pass overwrite_inputs=True to allow it"
+) -> None:
+    """Refuse to write over an input: an output that is the same file as one of ``inputs``.
+
+    "Same file" as :func:`gravity.atomic.clobbered` decides it (device and inode, links followed).
+
+    Raises
+    ------
+    RenderError
+        One line naming the output, the input and ``hint``.
+    """
+    pair = clobbered(outputs, inputs)
+    if pair is not None:
+        raise RenderError(f"{pair[0]}: is the input {pair[1]}; refusing to overwrite an input ({hint})")
+
+
+def _count_over(y: NDArray[np.float32], level: float) -> int:
+    """Samples with ``|y| > level``, counted a chunk at a time (no signal-long temporary)."""
+    return sum(
+        int(np.count_nonzero(np.abs(y[:, s : s + CHUNK_SAMPLES]) > level)) for s in range(0, y.shape[1], CHUNK_SAMPLES)
+    )
+
+
+def _write_failure(exc: BaseException, out: Path, y: NDArray[np.float32], subtype: str) -> str:
+    """Why a write failed, in words: libsndfile says only "System error." for a full disk."""
+    import shutil
+
+    text = getattr(exc, "strerror", None) or str(exc).strip().rstrip(".")
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        return text
+    need = y.size * {"PCM_16": 2, "PCM_24": 3, "DOUBLE": 8}.get(subtype, 4)  # bytes of samples
+    return (
+        f"{text}: the disk is full or a file size limit was reached? "
+        f"{need / 2**20:.1f} MiB to write, {free / 2**20:.0f} MiB free there"
+    )
 
 
 class _NoBar:
@@ -431,6 +615,12 @@ def _render(
     renderer = Renderer(scene, rate, cfg, model=model, duration_s=n / rate if n else None)
     lat = renderer.latency_samples
     feed = n + renderer.tail_samples + lat
+    need = renderer.n_channels * (feed - lat) * 4
+    if need > MAX_OUTPUT_BYTES:
+        raise RenderError(
+            f"{name}: {(feed - lat) / rate / 60:.1f} min of {renderer.n_channels}-channel output needs "
+            f"{need / 2**30:.2f} GiB in memory (at most {MAX_OUTPUT_BYTES / 2**30:g} GiB): render shorter sections"
+        )
     y = np.empty((renderer.n_channels, feed - lat), np.float32)  # time 0 = the stems' start
     # Stems are decoded a chunk (several blocks) at a time into two reused buffers, the next
     # chunk on the shared pool while the engine renders this one (libsndfile releases the GIL):
@@ -483,6 +673,8 @@ def render_files(
     config: RenderConfig | None = None,
     normalize: bool = False,
     limit_peaks: bool = True,
+    overwrite_inputs: bool = False,
+    write_to: Path | None = None,
 ) -> RenderReport:
     """Render stems placed by a scene to an audio file.
 
@@ -517,6 +709,13 @@ def render_files(
     limit_peaks : bool
         Apply the safety limiter (ceiling -1 dBFS) when peaks exceed it. Without it, samples
         beyond full scale are counted, logged and clipped by the PCM writer (never silently).
+    overwrite_inputs : bool
+        Allow ``out`` to be one of the stems, the scene file or the SOFA file (same file); by
+        default that is a RenderError before anything is read.
+    write_to : Path, optional
+        Write the samples here instead, as they are (no rename): a temp file that the caller
+        renames over ``out`` together with other outputs (``gravity render`` writes its audio,
+        scene and plot all or none, :func:`gravity.atomic.atomic_paths`). Messages name ``out``.
 
     Returns
     -------
@@ -525,17 +724,18 @@ def render_files(
     Raises
     ------
     RenderError
-        A missing / unreadable / non-finite stem, a stem the scene names without a file, a bad
-        SOFA file, bad options or an unwritable output. No output file is left behind.
+        A missing / unreadable / non-finite / too short stem, a stem the scene names without a
+        file, a bad SOFA file, bad options, an output that is an input, an output longer than
+        :data:`MAX_OUTPUT_BYTES` allows, or an unwritable output. No output file is left behind.
     gravity.errors.ValidationError
         The scene file is not a valid scene.
     """
     t0 = time.perf_counter()
     out = Path(out)
-    if not out.parent.is_dir():
-        raise RenderError(f"{out}: output folder {out.parent} does not exist")
-    if not sf.check_format(out.suffix.lstrip(".").upper() or "WAV", subtype):
-        raise RenderError(f"{out}: subtype {subtype!r} is not valid for a {out.suffix or '.wav'} file")
+    check_output(out, subtype)
+    inputs = [Path(p) for p in stems] + [Path(p) for p in (scene, hrtf_path) if isinstance(p, (str, Path))]
+    if not overwrite_inputs:
+        check_not_an_input([out], inputs)
     if block < 1 or rate < 8000:
         raise RenderError(f"block={block} must be >= 1 sample and rate={rate} >= 8000 Hz")
     try:
@@ -567,14 +767,17 @@ def render_files(
     # changes the signal's shape (then it is measured again). Peaks: once, on the final mix.
     before_lufs, blocks = loudness(y, rate, fmt=cfg.fmt)
     gain_db = applied_db = 0.0
-    if normalize:
+    if normalize and not math.isfinite(before_lufs):
+        why = "too short for BS.1770" if y.shape[1] < BLOCK_S * rate else "silent"
+        log.warning("%s: not normalised: %s, its loudness cannot be measured", out, why)
+    elif normalize:
         gain_db = normalisation_gain_db(before_lufs, scene.loudness_target_lufs)
         g = np.float32(10.0 ** (gain_db / 20.0))
         y *= g
         applied_db = 20.0 * math.log10(float(g))  # the gain in float32, as applied
     reduction = 0.0
     if limit_peaks:
-        y, reduction = limit(y, rate)
+        y, reduction = limit(y, rate, inplace=True)  # no second copy of a long mix
         if reduction > 0:
             log.warning("%s: safety limiter reduced peaks by up to %.1f dB", out, reduction)
     if reduction > 0:
@@ -584,16 +787,19 @@ def render_files(
     else:
         after_lufs = before_lufs
     after = measure(y, rate, fmt=cfg.fmt, loudness_lufs=after_lufs)
-    over = int(np.count_nonzero(np.abs(y) > 1.0)) if after.peak_dbfs > 0.0 else 0
+    over = _count_over(y, 1.0) if after.peak_dbfs > 0.0 else 0
     clipped = over if subtype.startswith("PCM") else 0
     if clipped:
         log.warning("%s: %d samples exceed full scale and will clip in %s", out, clipped, subtype)
     elif over:
         log.warning("%s: %d samples exceed full scale (kept: %s file)", out, over, subtype)
     try:
-        write_audio_atomic(out, y, rate, subtype)
+        if write_to is None:
+            write_audio_atomic(out, y, rate, subtype)
+        else:
+            _write_audio(Path(write_to), _WRITE_FORMATS.get(out.suffix.lower(), "WAV"), y, rate, subtype)
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
-        raise RenderError(f"{out}: cannot write output ({exc})") from exc
+        raise RenderError(f"{out}: cannot write output ({_write_failure(exc, out, y, subtype)})") from exc
     elapsed = time.perf_counter() - t0
     report = RenderReport(
         out=out,

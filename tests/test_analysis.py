@@ -129,12 +129,15 @@ def test_loudness_reference_tone() -> None:
 
 def test_short_and_silent_loudness(tmp_path: Path) -> None:
     # ffmpeg prints -70 LUFS for both: no complete 400 ms block / nothing above the gate. We
-    # report silence as -70 too, but measure a short file on its zero-padded 400 ms block.
+    # report silence as -70 too, but a short file's level as its K-weighted RMS over its own
+    # length, labelled as such (a zero-padded block would read it 10 log10(400/200) = 3 dB low).
     sf.write(tmp_path / "short.wav", tone(0.2, 1000, 0.5), SR)
     sf.write(tmp_path / "silent.wav", np.zeros(SR), SR)
     res = analyze_stems([tmp_path / "short.wav", tmp_path / "silent.wav"], bpm=100)
     short, silent = res.analysed
-    assert short.lufs == pytest.approx(-9.03 - 3.01, abs=0.1)
+    assert short.lufs == pytest.approx(-9.03, abs=0.1)
+    assert short.lufs_method == "K-weighted RMS (too short for BS.1770: 200 ms < 400 ms)"
+    assert silent.lufs_method == "BS.1770"
     assert any("very short" in w for w in short.warnings)
     assert silent.lufs == -70.0 and silent.silent and silent.leadness == 0.0
     assert any("silent" in w for w in silent.warnings)
@@ -209,7 +212,8 @@ def test_classes_without_names(tmp_path: Path, stems: list[Path]) -> None:
         truth[f"track{i}"] = ms.STEM_FILES[p.stem]
     res = analyze_stems([tmp_path])
     got = {r.id: r.stem_class for r in res.analysed}
-    assert all(r.class_source == "features" for r in res.analysed)
+    # Unsure features say "other" (class_source "fallback") rather than a confident wrong class.
+    assert all(r.class_source in ("features", "fallback") for r in res.analysed)
     right = {truth[k] for k in got if got[k] == truth[k]}
     print(
         f"\nfeature classifier: {len(right)}/{len(truth)} right; "

@@ -137,7 +137,7 @@ def test_reader_and_renderer_reject_with_the_same_line(tmp_path: Path, name: str
     # analysis of its folder skips it with that line (a folder given by name is a folder of stems) ...
     with pytest.raises(AnalysisError) as info:
         _within(10, lambda: analyze_stems([path.parent]))
-    assert str(info.value) == f"no usable stems:\n  {msg}"
+    assert str(info.value) == f"no usable stem: {msg}"
     # ... and the renderer, given it directly (render --scene), refuses it with the same line
     scene = Scene.from_dict(_scene(path.stem))
     with pytest.raises(RenderError) as rinfo:
@@ -334,7 +334,8 @@ def test_cli_rejected_files_only_exit_1_and_leave_nothing(tmp_path: Path) -> Non
     r = gravity("render", str(stems), "-o", str(out), "--planner", "planner", "--quiet")
     for res in (a, r):
         assert res.returncode == 1 and "Traceback" not in res.stderr and res.stdout == ""
-        assert "gravity: error: no usable stems:\n" + "\n".join(f"  {m}" for m in lines) in res.stderr
+        head = f"gravity: error: no usable stems ({len(lines)} files):\n"
+        assert head + "\n".join(f"  {m}" for m in lines) in res.stderr
     assert list(out.parent.iterdir()) == []
 
 

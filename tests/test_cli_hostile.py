@@ -12,8 +12,7 @@ working directory, and must end with:
 The corpus is generated in a temporary folder (no large committed files). Every JSON-reading
 command goes through :func:`gravity.schema.read_json`, so the whole corpus runs against the two
 cheapest readers (``validate``, ``scene``) and a sample of one case per class against the others.
-Commands that load the LLM or train only get inputs that fail before anything loads. Cases whose
-root cause lies in another session's files (render, analyze) are ``xfail`` with their owner.
+Commands that load the LLM or train only get inputs that fail before anything loads.
 """
 
 from __future__ import annotations
@@ -36,10 +35,7 @@ RUN_TIMEOUT_S = 60.0  # a blocked read (FIFO) or a runaway allocation fails here
 BIG = 1_000_000  # characters of the 1 MB strings
 ARG = 100_000  # characters of a hostile command-line argument (Linux caps one argument at 128 KiB)
 
-RENDER_OWNER = pytest.mark.xfail(strict=False, reason="owner: render/analyze helper (renderer/offline.py)")
 #: A known hang (a FIFO read as a SOFA blocks): documented, not run, so the suite does not wait for it.
-RENDER_HANGS = pytest.mark.xfail(run=False, reason="owner: render/analyze helper: --hrtf FIFO blocks the reader")
-ANALYZE_OWNER = pytest.mark.xfail(strict=False, reason="owner: render/analyze helper (gravity/analysis)")
 
 
 # ------------------------------------------------------------------ the corpus
@@ -370,7 +366,7 @@ FLAGS: dict[str, tuple[list[str], str | tuple[str, ...], tuple[Any, ...]]] = {
             "{c}/fifo.json",
         ],
         "fifo.json",
-        (RENDER_HANGS,),
+        (),
     ),
     "render-output-mp3": (
         ["render", "{c}/stems/tone.wav", "--scene", "{c}/tone_scene.json", "-o", "{o}/mix.mp3", "--quiet"],
@@ -385,7 +381,7 @@ FLAGS: dict[str, tuple[list[str], str | tuple[str, ...], tuple[Any, ...]]] = {
     "render-timeout-negative": (
         ["render", "{c}/stems/tone.wav", "--scene", "{c}/tone_scene.json", "-o", "{o}/mix.wav", "--timeout", "-5"],
         "--timeout",
-        (RENDER_OWNER,),
+        (),
     ),
     "render-hop-7": (
         ["render", "{c}/stems/tone.wav", "--scene", "{c}/tone_scene.json", "-o", "{o}/mix.wav", "--hop", "7"],
@@ -404,14 +400,14 @@ FLAGS: dict[str, tuple[list[str], str | tuple[str, ...], tuple[Any, ...]]] = {
             _long("tone="),
         ],
         "stem_map",
-        (RENDER_OWNER,),
+        (),
     ),
     # gravity analyze (another session's): stems that are no files, numbers out of range, long text
-    "analyze-fifo": (["analyze", "{c}/fifo.json"], "fifo.json", (ANALYZE_OWNER,)),
-    "analyze-missing": (["analyze", "{c}/missing.wav"], "missing.wav", (ANALYZE_OWNER,)),
+    "analyze-fifo": (["analyze", "{c}/fifo.json"], "fifo.json", ()),
+    "analyze-missing": (["analyze", "{c}/missing.wav"], "missing.wav", ()),
     "analyze-bpm-nan": (["analyze", "{c}/stems", "--bpm", "nan"], "bpm", ()),
     "analyze-max-objects-0": (["analyze", "{c}/stems", "--max-objects", "0"], "max_objects", ()),
-    "analyze-style-100k": (["analyze", "{c}/stems", "--style", _long()], "style", (ANALYZE_OWNER,)),
+    "analyze-style-100k": (["analyze", "{c}/stems", "--style", _long()], "style", ()),
     # gravity live: start-up checks before anything binds or streams
     "live-timeout-negative": (
         ["live", "--request", "{c}/request.json", "--timeout", "-5", "--no-status"],

@@ -8,6 +8,13 @@ Policy (one rule, used by ``gravity analyze`` and by the renderer's :func:`rende
   sample rate (:data:`MIN_SAMPLE_RATE` .. :data:`MAX_SAMPLE_RATE` Hz), channel count (at most
   :data:`MAX_CHANNELS`) and frames x channels (at most :data:`MAX_SAMPLES`) are checked before the
   samples are read.
+* **At least :data:`MIN_STEM_S` (10 ms) of audio.** A header-only file, a 1-sample file or
+  anything shorter than 10 ms is an error naming the file, never a silent render. 10 ms is the
+  analysis' shortest block (its transient measure works on 10 ms blocks) and far below any real
+  one-shot: a closed hi-hat or a rim click lasts 30-100 ms, so a 50 ms one-shot is a stem.
+* **Truncated files are read with a note.** A file that ends before the length its header states
+  (a copy or an export cut short: libsndfile reads what is there) is read as far as it goes, with
+  a note saying how many frames are missing (:func:`truncation_note`).
 * **Format by content.** libsndfile sniffs the content; the extension never decides (a WAV named
   ``x.mp3`` is read as WAV, with a note). Text or other non-audio content is rejected.
 * **Non-finite samples are rejected**, with the file named: any NaN or infinity (and any sample
@@ -31,6 +38,7 @@ one line naming the file and the problem. This module imports only numpy, soundf
 from __future__ import annotations
 
 import logging
+import re
 import stat
 from pathlib import Path
 from typing import NoReturn
@@ -56,6 +64,10 @@ __all__ = [
     "StemStream",
     "STREAMED_FORMATS",
     "downmix",
+    "MIN_STEM_S",
+    "RENDER_SOFTWARE",
+    "gravity_output",
+    "truncation_note",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +77,10 @@ MAX_SAMPLE_RATE = 768_000  # Hz: the highest rate in use (DXD x 2); beyond it th
 MAX_CHANNELS = 64  # 7th-order Ambisonics; more is a broken header, not a stem
 MAX_FILE_BYTES = 4 << 30  # bytes on disk; 4 GiB of 8-bit PCM already exceeds MAX_SAMPLES
 MAX_SAMPLES = 1 << 29  # frames x channels: 4 GiB as 64-bit floats (about 23 min of 48 kHz 7.1)
+MIN_STEM_S = 0.010  # seconds: the shortest stem (see the policy above)
+#: The ``software`` string ``gravity render`` writes into its output files (then its version):
+#: how a folder listing knows a previous mix from a stem.
+RENDER_SOFTWARE = "gravity-render"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)  # the renderer works in float32
 AUDIO_EXTENSIONS = frozenset(
     {
@@ -117,13 +133,20 @@ class StemFileError(AnalysisError):
     """
 
 
-def find_stems(folder: str | Path) -> list[Path]:
+def find_stems(folder: str | Path, notes: list[str] | None = None) -> list[Path]:
     """Entries directly inside ``folder`` (not recursive) named like audio, sorted by name.
+
+    Gravity's own outputs are not stems: a file :func:`gravity_output` recognises (a previous
+    ``gravity render`` into the same folder) is left out and named in ``notes``. Naming such a
+    file explicitly (not through its folder) still uses it.
 
     Parameters
     ----------
     folder : path
         A folder of stems.
+    notes : list of str, optional
+        Gets one line per file left out as Gravity's own output; without it they are logged
+        as warnings.
 
     Returns
     -------
@@ -132,9 +155,56 @@ def find_stems(folder: str | Path) -> list[Path]:
         that are not regular files (a folder or a FIFO named ``x.wav``) are listed too, so that
         :func:`read_audio` rejects them by name instead of their vanishing without a word.
     """
-    return sorted(
-        p for p in Path(folder).iterdir() if not p.name.startswith(".") and p.suffix.lower() in AUDIO_EXTENSIONS
-    )
+    found = []
+    for p in sorted(Path(folder).iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        why = gravity_output(p)
+        if why is None:
+            found.append(p)
+            continue
+        line = f"{p}: skipped, {why}; not a stem (name the file to use it anyway)"
+        if notes is None:
+            log.warning("%s", line)
+        else:
+            notes.append(line)
+    return found
+
+
+def gravity_output(path: str | Path) -> str | None:
+    """Why ``path`` looks like a file ``gravity render`` wrote, or None when it looks like a stem.
+
+    Two signs, either enough: the file's ``software`` metadata starts with
+    :data:`RENDER_SOFTWARE` (every render writes it, in the formats that hold strings: WAV,
+    RF64, AIFF, FLAC, CAF), or a ``<name>.scene.json`` lies beside it (a planned render writes
+    its scene there; this also catches renders from versions that wrote no metadata). Only
+    regular files are opened (a FIFO would block); a file libsndfile cannot open is not ours.
+
+    Parameters
+    ----------
+    path : path
+        An audio file.
+
+    Returns
+    -------
+    str or None
+        A short reason ("written by gravity-render 0.1.0", "a render (its scene mix.scene.json
+        lies beside it)"), or None.
+    """
+    p = Path(path)
+    scene = p.with_suffix(".scene.json")
+    if scene.is_file():
+        return f"a render (its scene {scene.name} lies beside it)"
+    try:
+        if not stat.S_ISREG(p.stat().st_mode):
+            return None
+        with sf.SoundFile(str(p)) as f:
+            software = str(f.software or "")
+    except (OSError, sf.SoundFileError, RuntimeError, ValueError, TypeError):
+        return None
+    if software.startswith(RENDER_SOFTWARE):
+        return f"written by {software.split(' (')[0]}"
+    return None
 
 
 def check_stem_path(path: str | Path) -> int:
@@ -206,6 +276,57 @@ def _check_header(p: Path, fmt: str, subtype: str, sr: int, channels: int, frame
             f"{frames * channels * 8 / 2**30:.1f} GiB as 64-bit samples; at most "
             f"{MAX_SAMPLES * 8 / 2**30:g} GiB): split or shorten it"
         )
+    _check_length(p, frames, sr)
+
+
+def _check_length(p: Path, frames: int, sr: int) -> None:
+    """At least :data:`MIN_STEM_S` of audio (``frames`` > 0 already)."""
+    if frames < MIN_STEM_S * sr:
+        raise StemFileError(
+            f"{p}: too short for a stem ({frames} sample{'s' * (frames != 1)} = {1e3 * frames / sr:.3g} ms "
+            f"at {sr} Hz; at least {1e3 * MIN_STEM_S:g} ms)"
+        )
+
+
+_DATA_SIZE = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+_HEADER_FRAMES = re.compile(r"^\s*Frames\s*:\s*(\d+)\s*$", re.M)
+_UNSET_SIZES = {0xFFFFFFFF, 0x7FFFFFFF}  # "length unknown" markers of recorders that stream WAV
+
+
+def truncation_note(info: str, frames: int, sr: int) -> str | None:
+    """A note when a file's header states more audio than the file holds, else None.
+
+    Parameters
+    ----------
+    info : str
+        libsndfile's log of the header parse (``SoundFile.extra_info``): it reports a WAV
+        ``data`` or AIFF ``SSND`` chunk larger than the file as ``data : 96000 (should be
+        47978)``, and AIFF's stated frame count as ``Frames : 48000``.
+    frames : int
+        Frames libsndfile will read (it clips the count to the data present).
+    sr : int
+        Sample rate in Hz.
+
+    Returns
+    -------
+    str or None
+        "truncated: its header states N frames, the file holds M (K frames = T s missing); read
+        what is there" or None.
+    """
+    stated = [int(n) for n in _HEADER_FRAMES.findall(info)]  # AIFF, FLAC: a frame count
+    m = _DATA_SIZE.search(info)
+    if not stated and m and frames and int(m.group(1)) not in _UNSET_SIZES and 0 < int(m.group(2)) < int(m.group(1)):
+        # bytes present = frames x bytes per frame + a partial frame, so their quotient is the
+        # frame size (a frame has fewer bytes than the file has frames)
+        stated.append(int(m.group(1)) // (int(m.group(2)) // frames))
+    promised = max(stated, default=0)
+    if promised <= frames:
+        return None
+    missing = promised - frames
+    return (
+        f"truncated: its header states {promised} frames, the file holds {frames} "
+        f"({missing} frames = {missing / sr:.3g} s missing); read what is there"
+    )
 
 
 def _check_finite(p: Path, audio: np.ndarray, subtype: str) -> None:
@@ -260,6 +381,9 @@ def _open(p: Path) -> tuple[sf.SoundFile, list[str]]:
             f.close()
         raise _unreadable(p, exc) from None
     notes: list[str] = []
+    cut = truncation_note(str(f.extra_info), int(f.frames), int(f.samplerate))
+    if cut:
+        notes.append(cut)
     ext = p.suffix.lower()
     if ext and ext not in _EXTENSIONS_OF_FORMAT.get(f.format, {ext}):
         notes.append(f"content is {f.format} but the name ends in {p.suffix}; read as {f.format} by content")
@@ -287,13 +411,15 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int, list[str]]:
     sample_rate : int
         Hz, within :data:`MIN_SAMPLE_RATE` .. :data:`MAX_SAMPLE_RATE`.
     notes : list of str
-        Problems that did not stop the read (extension not matching the content).
+        Problems that did not stop the read (extension not matching the content, a truncated
+        file read as far as it goes).
 
     Raises
     ------
     StemFileError
-        Missing, not a regular file, unreadable, empty, not audio, no frames, out of bounds
-        (size, sample rate, channels, frames x channels) or any non-finite sample.
+        Missing, not a regular file, unreadable, empty, not audio, no frames, shorter than
+        :data:`MIN_STEM_S`, out of bounds (size, sample rate, channels, frames x channels) or
+        any non-finite sample.
     """
     p = Path(path)
     f, notes = _open(p)
@@ -302,11 +428,17 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int, list[str]]:
         try:
             audio = f.read(dtype="float64", always_2d=True)
         except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as exc:
-            raise _unreadable(p, exc) from None
+            # the header was fine: the samples are what fails (a FLAC cut short loses sync)
+            detail = (str(exc).rsplit(": ", 1)[-1] if ": " in str(exc) else str(exc)).strip().rstrip(".")
+            raise StemFileError(
+                f"{p}: cannot decode its samples ({detail or type(exc).__name__}); "
+                f"a damaged or truncated {fmt} file: re-export the stem"
+            ) from None
         except MemoryError:
             raise StemFileError(f"{p}: too large to load into memory") from None
     if audio.shape[0] == 0:  # the header promised frames the file does not hold
         raise StemFileError(f"{p}: contains no audio frames ({fmt} {subtype} header only)")
+    _check_length(p, audio.shape[0], sr)  # MP3 / Ogg: the header's count is an estimate
     _check_finite(p, audio, subtype)
     log.debug("read %s: %s %s, %d Hz, %d ch, %d frames", p, fmt, subtype, sr, channels, audio.shape[0])
     return audio, sr, notes

@@ -11,7 +11,9 @@ Descriptors (one mono analysis signal per stem: the channel mean, DC removed, at
     channels are weighted for the default layout of their channel count, as ffmpeg does
     (see :func:`~gravity.analysis.loudness.integrated_loudness`). A stem with no 400 ms block above
     the -70 LUFS absolute gate is *silent* and reported as -70.0 LUFS (what ffmpeg prints).
-    A stem shorter than one 400 ms block is measured on that block, zero-padded.
+    A stem shorter than one 400 ms block has no integrated loudness (ffmpeg prints -70 for it):
+    its ``lufs`` is the K-weighted RMS level over the whole file, on the same scale, and
+    ``lufs_method`` says so (:func:`~gravity.analysis.loudness.measure_loudness`).
 ``band_energy``
     Fractions of the signal energy in ``low`` (< 250 Hz), ``mid`` (250 Hz - 4 kHz) and
     ``high`` (>= 4 kHz), from the sum over time of Hann-windowed power spectra (2048-sample
@@ -43,8 +45,9 @@ Descriptors (one mono analysis signal per stem: the channel mean, DC removed, at
     (:func:`~gravity.analysis.classification.class_from_name`: kick, kik,
     bd, snare, hh, hihat, bass, 808, vox, bv, pad, keys, gtr, arp, fx, riser, amb, atmos ...;
     confidence 0.95, less for vague or conflicting names); otherwise from the features by a
-    nearest-prototype classifier (:func:`~gravity.analysis.classification.classify_features`);
-    ``other`` when nothing fits.
+    small logistic model fitted on real recordings
+    (:func:`~gravity.analysis.classification.classify_features`; confidence at most 0.8);
+    ``other`` when the features are unsure (confidence below 0.5) or nothing fits.
 
 Tempo comes from the caller (``bpm=``) or :func:`gravity.analysis.tempo.estimate_tempo` on the stems'
 onset envelopes. ``global.section_bars`` is the longest stem's length in bars (4/4) and
@@ -55,7 +58,9 @@ Bad files
 Files are opened by :func:`gravity.analysis.reading.read_audio`, the one stem reader, shared with
 the renderer; its module docstring states the policy (regular files only, bounds before
 allocating, format by content, non-finite samples rejected, more than 2 channels downmixed by the
-channel mean). A folder of stems is analysed file by file. A file that cannot be used (missing,
+channel mean). A folder of stems is analysed file by file; files ``gravity render`` wrote there (a
+previous mix, :func:`~gravity.analysis.reading.gravity_output`) are not stems: they are left out
+and named in ``warnings`` (name such a file explicitly to analyse it). A file that cannot be used (missing,
 not a regular file, empty, not audio, no frames, any NaN/Inf sample, sample rate below 8 kHz,
 out of bounds, shorter than 10 ms) is *skipped*: its :class:`StemReport` has ``ok=False`` and an
 ``error`` naming the file and the problem, and the request is built from the other stems. Only
@@ -82,7 +87,7 @@ from scipy import signal
 
 from gravity.analysis.classification import class_from_name, classify_features
 from gravity.analysis.features import ANALYSIS_RATE, StemFeatures, compute_features
-from gravity.analysis.loudness import LAYOUT_NAMES, LOUDNESS_FLOOR_LUFS, integrated_loudness
+from gravity.analysis.loudness import LAYOUT_NAMES, LOUDNESS_FLOOR_LUFS, integrated_loudness, measure_loudness
 from gravity.analysis.reading import (
     AUDIO_EXTENSIONS,
     AnalysisError,
@@ -91,6 +96,7 @@ from gravity.analysis.reading import (
     read_audio,
 )
 from gravity.analysis.tempo import TempoEstimate, estimate_tempo
+from gravity.errors import MAX_ISSUES_SHOWN, quote
 from gravity.schema import check_request
 from gravity.vocab import CLASS_DEFAULTS, SECTIONS, STEM_CLASSES, STYLES, TARGET_FORMATS, family_of
 
@@ -142,7 +148,10 @@ class StemReport:
     feature_confidence : float
         0..1, confidence of ``feature_class``.
     lufs : float
-        Integrated loudness in LUFS (-70 when silent).
+        Integrated loudness in LUFS (-70 when silent); see ``lufs_method``.
+    lufs_method : str
+        ``"BS.1770"``, or for a file shorter than one 400 ms block ``"K-weighted RMS (too short
+        for BS.1770: 120 ms < 400 ms)"``.
     peak_dbfs : float
         Sample peak in dBFS (-inf when silent).
     transient, leadness : float
@@ -167,6 +176,7 @@ class StemReport:
     feature_class: str = "other"
     feature_confidence: float = 0.0
     lufs: float = LOUDNESS_FLOOR_LUFS
+    lufs_method: str = "BS.1770"
     peak_dbfs: float = -math.inf
     transient: float = 0.0
     leadness: float = 0.0
@@ -189,7 +199,9 @@ class StemReport:
         be = self.band_energy
         line = (
             f"{self.path} -> {self.id}: {self.stem_class} ({self.class_source} "
-            f"{self.class_confidence:.2f}), {self.lufs:.1f} LUFS, transient {self.transient:.2f}, "
+            f"{self.class_confidence:.2f}), {self.lufs:.1f} LUFS"
+            + (f" [{self.lufs_method}]" if self.lufs_method != "BS.1770" else "")
+            + f", transient {self.transient:.2f}, "
             f"bands {be.get('low', 0):.2f}/{be.get('mid', 0):.2f}/{be.get('high', 0):.2f}, "
             f"leadness {self.leadness:.2f}"
         )
@@ -333,7 +345,7 @@ def _analyse_file(path: Path) -> _Measured:
     if rep.duration_s < SHORT_DURATION_S:
         rep.warnings.append(
             f"very short ({1e3 * rep.duration_s:.0f} ms, less than one 400 ms BS.1770 "
-            "block): loudness is that of the zero-padded block; descriptors are rough"
+            "block): loudness is the K-weighted RMS level over the whole file; descriptors are rough"
         )
     if channels > 2:
         layout = LAYOUT_NAMES.get(channels)
@@ -360,7 +372,10 @@ def _analyse_file(path: Path) -> _Measured:
         rep.warnings.append(
             f"DC offset {dc[worst]:+.4f} ({20 * math.log10(abs(dc[worst])):.0f} dBFS){where}; removed before analysis"
         )
-    lufs = integrated_loudness(audio, sr)
+    loudness = measure_loudness(audio, sr)
+    lufs = loudness.lufs
+    if not loudness.gated:
+        rep.lufs_method = f"K-weighted RMS (too short for BS.1770: {1e3 * rep.duration_s:.0f} ms < 400 ms)"
     centred = audio - dc
     mono = downmix(centred)
     if channels > 1:
@@ -458,13 +473,19 @@ def _expand(paths: Iterable[str | Path], notes: list[str]) -> list[tuple[Path, s
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = find_stems(p)
+            own: list[str] = []  # Gravity's own renders in the folder: skipped, and said so
+            found = find_stems(p, own)
+            notes.extend(own)
             if not found:
                 out.append(
-                    (p, f"{p}: folder contains no audio files (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
+                    (p, f"{p}: folder contains no stems, only {len(own)} file(s) gravity render wrote")
+                    if own
+                    else (p, f"{p}: folder contains no audio files (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
                 )
             others = sorted(
-                q.name for q in p.iterdir() if q.is_file() and not q.name.startswith(".") and q not in found
+                q.name
+                for q in p.iterdir()
+                if q.is_file() and not q.name.startswith(".") and q.suffix.lower() not in AUDIO_EXTENSIONS
             )
             if others and found:
                 shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
@@ -486,7 +507,7 @@ def _check_options(target_format: str, max_objects: int | None, style: str, sect
         if value not in allowed:
             close = difflib.get_close_matches(str(value), allowed, n=2)
             hint = f"did you mean {' or '.join(map(repr, close))}?" if close else f"expected one of {list(allowed)}"
-            raise AnalysisError(f"{what}={value!r} is not allowed; {hint}")
+            raise AnalysisError(f"{what}={quote(value)} is not allowed; {hint}")
     if max_objects is not None and (
         isinstance(max_objects, bool) or not isinstance(max_objects, int) or not 1 <= max_objects <= 128
     ):
@@ -551,7 +572,6 @@ def analyze_stems(
             m = _analyse_file(path)
         except AnalysisError as exc:
             reports.append(StemReport(path=str(path), ok=False, error=str(exc)))
-            log.warning("skipped %s", exc)
             continue
         except Exception as exc:  # never a traceback for one bad file
             log.debug("analysis of %s failed", path, exc_info=True)
@@ -560,7 +580,6 @@ def analyze_stems(
                     path=str(path), ok=False, error=f"{path}: could not be analysed ({type(exc).__name__}: {exc})"
                 )
             )
-            log.warning("skipped %s: %s", path, exc)
             continue
         reports.append(m.report)
         measured.append(m)
@@ -568,8 +587,16 @@ def analyze_stems(
             mix = np.concatenate([mix, np.zeros(len(m.mono) - len(mix))])
         mix[: len(m.mono)] += m.mono
         m.mono = np.zeros(0)  # the running mix holds what we need; free the memory
-    if not measured:
-        raise AnalysisError("no usable stems:\n" + "\n".join(f"  {r.error}" for r in reports))
+    if not measured:  # one line for one file; the list (at most 20) for several
+        bad = [r.error for r in reports if r.error]
+        if len(bad) == 1:
+            raise AnalysisError(f"no usable stem: {bad[0]}")
+        shown = "\n".join(f"  {e}" for e in bad[:MAX_ISSUES_SHOWN])
+        more = f"\n  ... and {len(bad) - MAX_ISSUES_SHOWN} more" if len(bad) > MAX_ISSUES_SHOWN else ""
+        raise AnalysisError(f"no usable stems ({len(bad)} files):\n{shown}{more}")
+    for r in reports:  # skipped files are said once analysis goes on without them
+        if not r.ok and r.error:
+            log.warning("skipped %s", r.error)
     if len(measured) > MAX_STEMS:
         raise AnalysisError(f"{len(measured)} stems; a request holds at most {MAX_STEMS}")
 

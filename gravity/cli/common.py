@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from gravity.cli.settings import add_llm_args, llm_config  # the LLM flags, built from LLMConfig
+from gravity.atomic import clobbered
 from gravity.errors import QUOTE_LIMIT, GravityError, UsageError, quote
 
 __all__ = [
@@ -99,15 +100,9 @@ def refuse_clobber(output: str | Path | None, inputs: Sequence[str | Path | None
     UsageError
         ``-o`` names an input (exit 2): writing it would destroy the input.
     """
-    if output is None or not Path(output).exists():
-        return
-    for item in inputs:
-        try:
-            same = item is not None and Path(output).samefile(item)
-        except OSError:  # the input is missing or unreadable: its own error comes when it is read
-            same = False
-        if same:
-            raise UsageError(f"-o {output}: is the input {item}; name another file")
+    pair = clobbered([output], inputs)
+    if pair is not None:
+        raise UsageError(f"-o {pair[0]}: is the input {pair[1]}; name another file")
 
 
 def parse_pairs(items: Sequence[str] | None) -> dict[str, str]:

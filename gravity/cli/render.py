@@ -6,9 +6,13 @@ import argparse
 import gc
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gravity.cli.common import add_llm_args, load_llm, parse_pairs
-from gravity.cli.settings import add_render_args, render_config
+from gravity.cli.settings import add_render_args, llm_config, render_config
+
+if TYPE_CHECKING:
+    from gravity.scene import Scene
 
 __all__ = ["add_arguments", "run"]
 
@@ -16,7 +20,17 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``gravity render``'s arguments (stems, scene, output, render settings) on ``p``."""
     p.add_argument("stems", nargs="+", help="stem files, or a folder of stems")
-    p.add_argument("-o", "--output", required=True, help="output audio file (.wav), written atomically")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output audio file (.wav, .flac, .aiff); it and the planned scene and plot appear together or not at all",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="allow the output to be one of the inputs (a stem, the scene): overwrite it",
+    )
     p.add_argument(
         "--scene",
         help="scene JSON; without it the stems are analysed and a scene is planned "
@@ -47,59 +61,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Render stems to audio; without --scene, analyse the stems and plan a scene first."""
-    from renderer.offline import render_files  # the CLI is the one place rooms meet
+    """Render stems to audio; without --scene, analyse the stems and plan a scene first.
+
+    Everything that can be checked is checked before any work (the output can be written, it is
+    none of the inputs); the outputs (audio, and when planning the scene JSON and its plot)
+    are written to hidden temp files and renamed together at the end, so a failure anywhere
+    leaves none of them and an existing file of the same name as it was.
+    """
+    from renderer.offline import check_not_an_input, check_output, render_files  # the CLI is where rooms meet
 
     from gravity.analysis.reading import find_stems  # the analysis (pyloudnorm, scipy.signal) only to plan
+    from gravity.atomic import atomic_paths
 
     # The imports above built ~70k objects (numba, scipy) that live as long as the process: frozen,
     # no garbage collection walks them again, nor the interpreter's exit (~0.3 s after a render).
     gc.freeze()
     config = render_config(args)  # a bad knob fails here, before anything is analysed or written
+    llm_config(args)  # so does a bad LLM flag (--timeout -5), even with --scene (no model loads)
     out = Path(args.output)
+    check_output(out)  # .mp3, a folder, a missing folder: before hours of analysis
+    planned = not args.scene
+    outputs = [out] + ([out.with_suffix(".scene.json"), out.with_suffix(".png")] if planned else [])
+    skipped: list[str] = []  # Gravity's own renders in a stems folder (the analysis says them when planning)
     stems: list[Path] = []
     for item in map(Path, args.stems):
-        stems += find_stems(item) if item.is_dir() else [item]
+        stems += find_stems(item, skipped) if item.is_dir() else [item]
     scene_path = Path(args.scene) if args.scene else None
-    if scene_path is None:
-        from gravity.analysis import analyze_stems
-        from gravity.pipeline import make_scene
-        from gravity.request import Request
-        from gravity.scene import write_json_atomic
-
-        fmt = "binaural" if args.format in ("binaural", "stereo", "foa", "hoa") else args.format
-        # the arguments as given, so folders expand (and bad files are named) exactly as in gravity analyze
-        analysis = analyze_stems(
-            args.stems,
-            bpm=args.bpm,
-            target_format=fmt,
-            style=args.style,
-            section=args.section,
-            hints=parse_pairs(args.hint),
-        )
-        print(analysis.summary(), file=sys.stderr)
-        doc = dict(analysis.request)
-        if args.prompt:
-            doc["prompt"] = args.prompt
-        request = Request.from_dict(doc, source="analysed stems")
-        result = make_scene(request, planner=args.planner, seed=args.seed, llm=load_llm(args, args.planner))  # type: ignore[arg-type]
-        from gravity.critic import critique
-
-        # the planned scene's scorecard next to what you hear (gravity critique has the whole card)
-        print(f"scene by {result.planner}: {critique(request, result.scene).summary()}", file=sys.stderr)
-        scene_path = out.with_suffix(".scene.json")
-        write_json_atomic(result.scene, scene_path)
-        from gravity.plot import plot_scene
-
-        plot_scene(result.scene, out.with_suffix(".png"), title=f"{out.name} ({result.planner})")
-        stems = [Path(s.path) for s in analysis.analysed]
-        stem_map: dict[str, str] | None = {s.id: s.path for s in analysis.analysed}
-    else:
-        stem_map = parse_pairs(args.map) if args.map else None
-    try:
+    inputs = stems + [p for p in (scene_path, Path(args.hrtf) if args.hrtf else None) if p is not None]
+    if not args.force:
+        check_not_an_input(outputs, inputs, hint="name another output, or pass --force to overwrite it")
+    if not planned:
+        for line in skipped:
+            print(f"note: {line}", file=sys.stderr)
+    with atomic_paths(outputs) as temps:
+        stem_map: dict[str, str] | None = parse_pairs(args.map) if args.map else None
+        scene: Scene | Path
+        if scene_path is None:
+            scene, stems, stem_map = _plan(args, out, outputs[1:], temps[1:])
+        else:
+            scene = scene_path
         report = render_files(
             stems,
-            scene_path,
+            scene,
             out,
             fmt=config.fmt,
             hrtf_path=Path(args.hrtf) if args.hrtf else None,
@@ -109,13 +112,54 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             normalize=args.normalize,
             config=config,
+            overwrite_inputs=args.force,
+            write_to=temps[0],
         )
-    except BaseException:
-        if not args.scene:  # no partial output: the planned scene and its plot go with the failed render
-            for p in (scene_path, out.with_suffix(".png")):
-                p.unlink(missing_ok=True)
-        raise
     print(report.summary(), file=sys.stderr)
-    made = [out] + ([scene_path, out.with_suffix(".png")] if not args.scene else [])
-    print("wrote " + ", ".join(str(p) for p in made), file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in outputs), file=sys.stderr)
     return 0
+
+
+def _plan(
+    args: argparse.Namespace, out: Path, targets: list[Path], temps: list[Path]
+) -> tuple[Scene, list[Path], dict[str, str]]:
+    """Analyse the stems, plan a scene, write it and its plot to ``temps`` (named ``targets``).
+
+    Returns the scene (a :class:`gravity.scene.Scene`), the stems used and the stem map.
+    """
+    from gravity.analysis import analyze_stems
+    from gravity.critic import critique
+    from gravity.errors import GravityError
+    from gravity.pipeline import make_scene
+    from gravity.plot import plot_scene
+    from gravity.request import Request
+    from gravity.scene import Scene, write_json_atomic
+
+    fmt = "binaural" if args.format in ("binaural", "stereo", "foa", "hoa") else args.format
+    # the arguments as given, so folders expand (and bad files are named) exactly as in gravity analyze
+    analysis = analyze_stems(
+        args.stems,
+        bpm=args.bpm,
+        target_format=fmt,
+        style=args.style,
+        section=args.section,
+        hints=parse_pairs(args.hint),
+    )
+    print(analysis.summary(), file=sys.stderr)
+    doc = dict(analysis.request)
+    if args.prompt:
+        doc["prompt"] = args.prompt
+    request = Request.from_dict(doc, source="analysed stems")
+    result = make_scene(request, planner=args.planner, seed=args.seed, llm=load_llm(args, args.planner))  # type: ignore[arg-type]
+    # the planned scene's scorecard next to what you hear (gravity critique has the whole card)
+    print(f"scene by {result.planner}: {critique(request, result.scene).summary()}", file=sys.stderr)
+    try:
+        write_json_atomic(result.scene, temps[0])
+    except OSError as exc:  # a full disk: name the file the user asked for, not our temp file
+        raise GravityError(f"{targets[0]}: cannot write it ({exc.strerror or exc})") from exc
+    try:
+        plot_scene(result.scene, temps[1], title=f"{out.name} ({result.planner})")
+    except OSError as exc:
+        raise GravityError(f"{targets[1]}: cannot write it ({exc.strerror or exc})") from exc
+    scene = Scene.from_dict(result.scene, source=str(targets[0]))
+    return scene, [Path(s.path) for s in analysis.analysed], {s.id: s.path for s in analysis.analysed}
