@@ -357,7 +357,7 @@ def _peak_rss(cmd: list[str]) -> int:
     return usage.ru_maxrss * 1024
 
 
-@pytest.mark.parametrize("stem_rate", [FS, 44100])
+@pytest.mark.parametrize("stem_rate", [FS, pytest.param(44100, marks=pytest.mark.slow)])
 def test_render_memory_grows_with_the_output_not_with_the_stems(tmp_path, stem_rate):
     """16 stems x 30 s against 16 x 3 s: 83 MB more stems as float32 at 48 kHz, 10 MB more output
     (held whole); the peak grows by far less than the stems (they stream, and are resampled

@@ -602,7 +602,14 @@ def test_ctrl_c_exits_130_quietly() -> None:
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    # wait with stdin still open: communicate() would close it, and an end of file that reaches
+    # the blocked read before the signal does ends the command normally (exit 0)
+    proc.wait(timeout=RUN_TIMEOUT_S)
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.close()
+    err = proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
     assert proc.returncode == 130 and err == "", err
 
 

@@ -91,6 +91,7 @@ def test_made_once_cached_and_complete(embedded, tmp_path):
 
 
 @pytest.mark.llm
+@pytest.mark.slow  # 14 s: a second re-quantization; IQ4_NL (the default layout) is tested in every run
 def test_q8_0_keeps_the_weights(embedded, tmp_path):
     """Teacher completions score through Q8_0 as through Q4_1 itself: the two differ by about
     what Q4_1's own kernels differ from its exact weights (f16); IQ4_NL, a real change of

@@ -80,6 +80,7 @@ def test_held_out_rows_raw_output_and_hints(default_llm):
 
 
 @pytest.mark.llm
+@pytest.mark.slow  # 40 s: the shipped adapter's quality is measured in training/adapter/README.md too
 def test_the_model_alone_reads_hints_better_than_the_base_model(default_model, base_model):
     rows = [_row(HELD_OUT, "test", i) for i in range(0, 12)]
     alone = _report(rows, llm_view(default_model, temperature=0.0, timeout_s=120.0, pin_hints=False))

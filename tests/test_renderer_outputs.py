@@ -156,7 +156,9 @@ def test_a_render_failing_after_planning_leaves_no_output_and_keeps_the_old_ones
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("limit", [3000, 30_000, 150_000])
+@pytest.mark.parametrize(
+    "limit", [pytest.param(3000, marks=pytest.mark.slow), 30_000, pytest.param(150_000, marks=pytest.mark.slow)]
+)
 def test_a_full_disk_leaves_no_output(tmp_path, limit):
     """A write fails with EFBIG (RLIMIT_FSIZE): at the scene JSON, the plot or the audio."""
     write_stems(tmp_path / "stems")

@@ -331,11 +331,14 @@ def test_add_to_request_labels_no_rule_bound_stem_and_joins_the_prompt() -> None
     assert added >= 15
 
 
-def test_the_teacher_keeps_the_clause_labels_where_the_rules_let_them_stand(monkeypatch: pytest.MonkeyPatch) -> None:
-    """300 generated requests with a compositional clause: no label read exactly otherwise by the
-    parser, and the teacher's target within 10 degrees of every clause label the rules let stand
-    (``label_scene``, as the evaluation does) in requests without masking rules or budget folding
-    (those move stems on purpose).
+@pytest.mark.parametrize("n", [100, pytest.param(300, marks=pytest.mark.slow)])
+def test_the_teacher_keeps_the_clause_labels_where_the_rules_let_them_stand(
+    monkeypatch: pytest.MonkeyPatch, n: int
+) -> None:
+    """``n`` generated requests (100; 300 in the slow tier) with a compositional clause: no label
+    read exactly otherwise by the parser, and the teacher's target within 10 degrees of every
+    clause label the rules let stand (``label_scene``, as the evaluation does) in requests
+    without masking rules or budget folding (those move stems on purpose).
     """
     got: list[dict[str, Label]] = []
     real = K.add_to_request
@@ -357,7 +360,7 @@ def test_the_teacher_keeps_the_clause_labels_where_the_rules_let_them_stand(monk
     monkeypatch.setattr(K, "add_to_request", spy)
     cfg = DataConfig(p_compose=1.0)
     checked = with_clause = 0
-    for i in range(300):
+    for i in range(n):
         got.clear()
         ex = make_example(np.random.default_rng([cfg.seed, 0, i]), "train", cfg)
         new = {k: v for k, v in got[-1].items() if ex.labels.get(k) == v} if got else {}
@@ -378,4 +381,4 @@ def test_the_teacher_keeps_the_clause_labels_where_the_rules_let_them_stand(monk
                 checked += 1
                 err = _hint_error(lab.to_json(), kf, req.has_height)
                 assert err is not None and err <= 10.0, (ex.request["prompt"], sid, lab, err)
-    assert with_clause >= 200 and checked >= 150
+    assert with_clause >= 2 * n // 3 and checked >= n // 2
