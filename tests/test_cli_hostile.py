@@ -596,8 +596,15 @@ def test_ctrl_c_exits_130_quietly() -> None:
         "c.importlib.import_module('gravity.cli.models').run = run\n"
         "sys.exit(c.main(['models']))\n"
     )
+    # A shell starts background jobs with SIGINT ignored, children inherit that, and Python then
+    # installs no KeyboardInterrupt handler: give the child the default disposition, as a terminal does.
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - no threads in the child yet
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     time.sleep(0.1)
