@@ -143,21 +143,18 @@ def clobbered(
     """
     ids: dict[tuple[int, int], Path] = {}
     for p in inputs:
-        if p is None:
-            continue
-        try:
-            st = os.stat(p)
-        except (OSError, ValueError):
-            continue
-        ids.setdefault((st.st_dev, st.st_ino), Path(p))
+        if p is not None and (key := _file_id(p)) is not None:
+            ids.setdefault(key, Path(p))
     for out in outputs:
-        if out is None:
-            continue
-        try:
-            st = os.stat(out)
-        except (OSError, ValueError):
-            continue
-        same = ids.get((st.st_dev, st.st_ino))
-        if same is not None:
-            return Path(out), same
+        if out is not None and (key := _file_id(out)) in ids:
+            return Path(out), ids[key]
     return None
+
+
+def _file_id(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, links followed; None when there is no such file."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+        return None
+    return st.st_dev, st.st_ino

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from gravity.cli.settings import add_llm_args, llm_config  # the LLM flags, built from LLMConfig
 from gravity.atomic import clobbered
-from gravity.errors import QUOTE_LIMIT, GravityError, UsageError, quote
+from gravity.errors import QUOTE_LIMIT, GravityError, UsageError, clip, quote
 
 __all__ = [
     "fail",
@@ -37,8 +37,7 @@ def one_line(message: str, limit: int = LINE_LIMIT) -> str:
     """``message`` as one line of at most about ``limit`` characters (a safety net: errors quote
     user values with :func:`gravity.errors.quote` where they embed them).
     """
-    text = " ".join(message.split())
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+    return clip(" ".join(message.split()), limit)
 
 
 def fail(message: str, code: int = 1) -> int:
