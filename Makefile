@@ -12,7 +12,7 @@ OUT    ?= out
 SYS_TOOLS ?= ffmpeg:ffmpeg sox:sox oscdump:liblo-tools jackd:jackd2
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo check test test-fast test-all install sysdeps clean
+.PHONY: demo check test test-fast test-all install sysdeps ear-venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,18 @@ sysdeps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# The EBU ADM Renderer (`ear`, ITU-R BS.2127): the tests' independent reader of ADM BW64 exports and
+# reference for loudspeaker renders. It pins numpy 1.x, so it lives in its own venv, never in ours.
+EAR_VENV    ?= .venv-ear
+EAR_VERSION ?= 2.1.0
+
+$(EAR_VENV)/.installed:
+	$(PYTHON) -m venv $(EAR_VENV)
+	$(EAR_VENV)/bin/python -m pip install --quiet "ear==$(EAR_VERSION)"
+	touch $@
+
+ear-venv: $(EAR_VENV)/.installed
+
 # Test tiers (pytest markers, registered in pyproject.toml):
 #   make test-fast  everyday work: no model generation, no training, nothing slow (< 3 min on 2 cores;
 #                   realtime tests on the JACK dummy server stay: they are quick)
@@ -66,7 +78,7 @@ sysdeps:
 #   make test-all   everything, `slow` included (the full 200 requests)
 PYTEST = $(BIN)/python -m pytest
 
-test-fast: $(VENV)/.installed sysdeps
+test-fast: $(VENV)/.installed sysdeps ear-venv
 	$(PYTEST) -m "not llm and not train and not slow"
 
 # Static checks, before the tests in `make test`: lint (pyfar's rule selection, numpy docstrings),
@@ -77,11 +89,11 @@ check: $(VENV)/.installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(VENV)/.installed-train sysdeps check
+test: $(VENV)/.installed-train sysdeps ear-venv check
 	$(PYTEST) -m "not slow"
 
-test-all: $(VENV)/.installed-train sysdeps
+test-all: $(VENV)/.installed-train sysdeps ear-venv
 	$(PYTEST)
 
 clean:
-	rm -rf $(VENV) $(OUT)
+	rm -rf $(VENV) $(EAR_VENV) $(OUT)

@@ -5,8 +5,13 @@ One UDP port takes every namespace at once (they do not overlap):
 REAPER (its default pattern file, see ``examples/daw/Gravity.ReaperOSC``)
     ``/play``, ``/stop``, ``/pause``, ``/record`` (flag, or no argument = 1), ``/time f`` seconds,
     ``/beat/str s``, ``/tempo/raw f`` bpm, ``/marker/@/name s``, ``/marker/@/time f`` seconds,
-    ``/lastmarker/name s``, ``/lastmarker/time f``, ``/track/@/name s``. The rest of REAPER's
-    feedback (``/track/...`` meters, ``/fx/...`` and so on) is ignored quietly.
+    ``/lastmarker/name s``, ``/lastmarker/time f``, ``/track/@/name s``; regions the way
+    markers are: ``/region/@/name s``, ``/region/@/time f`` (a region's start is a section
+    start; REAPER's ``REGION_NAME``/``REGION_TIME`` patterns) and ``/lastregion/name s``,
+    ``/lastregion/time f`` (the region under the playhead: switches the section at once;
+    ``LAST_REGION_NAME``/``LAST_REGION_TIME``). A region's end is not a boundary: the next
+    region or marker is. The rest of REAPER's feedback (``/track/...`` meters, ``/fx/...``,
+    region lengths and numbers, and so on) is ignored quietly.
 Ableton Live via AbletonOSC (replies and listener updates; Gravity sends the ``start_listen``
 requests itself, see :class:`AbletonClient`)
     ``/live/song/get/tempo``, ``/live/song/get/is_playing``, ``/live/song/get/current_song_time``
@@ -101,6 +106,10 @@ REAPER_IGNORED: tuple[str, ...] = (
 
 MAX_TIME_S = 7 * 24 * 3600.0
 """Largest playhead accepted, seconds (anything beyond is an absurd value)."""
+REGION_SLOT_BASE = 10**9
+"""Regions share the transport's marker slots above this key: REAPER numbers its region slots
+from 1 like its marker slots, and :func:`address_template` reads at most 9 digits, so
+``REGION_SLOT_BASE + k`` never meets a marker slot."""
 
 
 class BadArgs(BridgeError, ValueError):
@@ -205,8 +214,6 @@ def build_dispatch_table(
         Monotonic clock, seconds (timestamps the ``/lastmarker`` pairing).
     """
     t = transport
-    last_marker_time: list[float | None] = [None, -1e9]  # (value, received at)
-    last_event_at = [-1e9]
 
     # -- transport
     def play(msg: OscMessage, _: tuple[int, ...]) -> None:
@@ -235,31 +242,51 @@ def build_dispatch_table(
             t.set_tempo(bpm)
             hooks.replan()
 
-    # -- markers and sections
-    def marker_name(msg: OscMessage, idx: tuple[int, ...]) -> None:
-        t.upsert_marker_slot(idx[0], name=_str(msg, 0, 128))
-        hooks.replan()
+    # -- markers, regions and sections
+    def slot_handlers(base: int) -> tuple[Handler, Handler]:
+        """Name and time handlers of REAPER's marker (``base`` 0) or region slots."""
 
-    def marker_time(msg: OscMessage, idx: tuple[int, ...]) -> None:
-        t.upsert_marker_slot(idx[0], time_s=_num(msg, 0, -3600.0, MAX_TIME_S))
-        hooks.replan()
+        def name_h(msg: OscMessage, idx: tuple[int, ...]) -> None:
+            t.upsert_marker_slot(base + idx[0], name=_str(msg, 0, 128))
+            hooks.replan()
 
-    def lastmarker_name(msg: OscMessage, _: tuple[int, ...]) -> None:
-        name = _str(msg, 0, 128)
-        if not name:
-            return
-        now = clock()
-        start = last_marker_time[0] if now - float(last_marker_time[1] or 0) < 0.25 else None
-        t.section_event(name, start)
-        last_event_at[0] = now
-        hooks.wake()
+        def time_h(msg: OscMessage, idx: tuple[int, ...]) -> None:
+            t.upsert_marker_slot(base + idx[0], time_s=_num(msg, 0, -3600.0, MAX_TIME_S))
+            hooks.replan()
 
-    def lastmarker_time(msg: OscMessage, _: tuple[int, ...]) -> None:
-        v = _num(msg, 0, -3600.0, MAX_TIME_S)
-        now = clock()
-        last_marker_time[0], last_marker_time[1] = v, now
-        if now - last_event_at[0] < 0.25:
-            t.set_event_start(v)
+        return name_h, time_h
+
+    def last_handlers() -> tuple[Handler, Handler]:
+        """Name and time handlers of ``/lastmarker`` or ``/lastregion``: REAPER sends the pair in
+        one update (name first), so whichever comes second within 0.25 s completes the event.
+        Each kind keeps its own pairing state, so a marker and a region passed together do not mix.
+        """
+        last_time: list[float | None] = [None, -1e9]  # (value, received at)
+        last_event_at = [-1e9]
+
+        def name_h(msg: OscMessage, _: tuple[int, ...]) -> None:
+            name = _str(msg, 0, 128)
+            if not name:
+                return  # no marker passed yet, or the playhead is outside every region
+            now = clock()
+            start = last_time[0] if now - float(last_time[1] or 0) < 0.25 else None
+            t.section_event(name, start)
+            last_event_at[0] = now
+            hooks.wake()
+
+        def time_h(msg: OscMessage, _: tuple[int, ...]) -> None:
+            v = _num(msg, 0, -3600.0, MAX_TIME_S)
+            now = clock()
+            last_time[0], last_time[1] = v, now
+            if now - last_event_at[0] < 0.25:
+                t.set_event_start(v)
+
+        return name_h, time_h
+
+    marker_name, marker_time = slot_handlers(0)
+    region_name, region_time = slot_handlers(REGION_SLOT_BASE)
+    lastmarker_name, lastmarker_time = last_handlers()
+    lastregion_name, lastregion_time = last_handlers()
 
     def track_name(msg: OscMessage, idx: tuple[int, ...]) -> None:
         hooks.track_name(idx[0], _str(msg, 0, 128))
@@ -390,6 +417,10 @@ def build_dispatch_table(
         "/marker/@/time": marker_time,
         "/lastmarker/name": lastmarker_name,
         "/lastmarker/time": lastmarker_time,
+        "/region/@/name": region_name,
+        "/region/@/time": region_time,
+        "/lastregion/name": lastregion_name,
+        "/lastregion/time": lastregion_time,
         "/track/@/name": track_name,
         # AbletonOSC
         "/live/song/get/tempo": live_tempo,

@@ -10,26 +10,85 @@ Flavours (``--target FLAVOUR:HOST:PORT[?key=value&...]``):
 
 ``adm`` -- ADM-OSC v1.0 (default port 4001). Object ``n`` (from 1):
     ``/adm/obj/n/aed fff`` azimuth deg (+left, -180..180), elevation deg (-90..90), distance
-    normalised 0..1 (metres / ``dmax``); ``/adm/obj/n/gain f`` linear (0..3.98 = +12 dB);
+    normalised 0..1 (metres / ``dmax``), or with ``coords=xyz`` ``/adm/obj/n/xyz fff``
+    (see below); ``/adm/obj/n/gain f`` linear (0..3.98 = +12 dB, see *Gain*);
     ``/adm/obj/n/w f`` width 0..1; ``/adm/obj/n/mute i``; ``/adm/obj/n/name s``;
-    ``/adm/obj/n/dmax f`` metres. Options: ``dmax`` (metres for distance 1.0, default 10),
-    ``env=1`` (send ``/adm/env/change s <section>`` on each section change).
+    ``/adm/obj/n/dmax f`` metres; ``/adm/obj/n/dref f`` normalised (only with ``dref=``).
+    Options: ``dmax`` (metres for distance 1.0; default 10, 1 with ``coords=xyz``),
+    ``env=1`` (send ``/adm/env/change s <section>`` on each section change),
+    ``coords=aed|xyz``, ``dref`` (metres), ``globaldmax=1`` (send ``/adm/obj/*/dmax`` instead
+    of a per-object dmax).
 ``iem`` -- IEM MultiEncoder (one instance, up to 64 inputs). Object ``n`` is input ``n-1``:
     ``/MultiEncoder/azimuthK f`` (deg; IEM is +left like us: its spherical-to-Cartesian
     conversion is x = cos(el) cos(az), y = cos(el) sin(az) with y pointing left),
     ``/MultiEncoder/elevationK f``, ``/MultiEncoder/gainK f`` (dB, -60..10),
-    ``/MultiEncoder/muteK i``. No distance or width parameter exists. Option ``prefix``.
+    ``/MultiEncoder/muteK i``, and ``/MultiEncoder/inputSetting i`` (number of inputs, min(N, 64))
+    on the first frame, after :meth:`Target.reset` and on each section or scene change. No
+    distance or width parameter exists. Option ``prefix`` (see *IEM addresses*).
 ``iem-stereo`` -- one IEM StereoEncoder instance following object ``obj`` (default 1):
     ``/StereoEncoder/azimuth f``, ``/StereoEncoder/elevation f``, ``/StereoEncoder/width f``
     (deg, width 0..1 -> 0..180). Options ``obj``, ``prefix``.
-``spat`` -- SPAT Revolution: ``/source/n/aed fff`` with SPAT's azimuth sign (+right, so the
-    sign is flipped here), elevation deg, distance metres; ``/source/n/gain f`` dB (-60..12).
+``spat`` -- SPAT Revolution's own grammar: ``/source/n/aed fff`` with SPAT's azimuth sign
+    (+right, so the sign is flipped here), elevation deg, distance metres; ``/source/n/gain f``
+    dB (-60..12); ``/source/n/spread f`` percent 0..100 (width 0..1 times 100);
+    ``/source/n/mute i`` (objects the scene leaves out); ``/source/n/name s`` (first send and
+    refresh). Addresses ``/source/[remote number]/...`` per FLUX's manual
+    (doc.flux.audio/spat-revolution/Ecosystem_&_integration_OSC_Connections_Matrix.html; the
+    full table is its Appendix C, github.com/FLUX-SE/all_docs
+    ``en_US/spat_revolution_doc/Appendix_C_OSC_Table.md``). Ranges: source gain -144.5..24 dB,
+    spread 0..100, mute 0/1, as the SPAT Revolution Chataigne module sends them
+    (github.com/nicolaserard/Spat-Revolution-Chataigne-Module, ``SpatRevolution.js``,
+    ``RangeForParameter`` and ``OSCSourcesMessage``). Spread is SPAT's own percentage, not an
+    angle: Gravity's width w (its renderer spreads over +-60*w deg) is sent as 100*w.
 ``generic`` -- anything else, from templates: ``msg=ADDRESS:FIELD,FIELD`` (repeatable);
     the address may use ``{n}`` (object number), ``{i}`` (n - 1) and ``{id}``; fields are
     listed in :data:`GENERIC_FIELDS`.
 
 Common options: ``bundle=1`` packs each frame into OSC bundles (timetag "immediately") of at
 most ``mtu`` bytes (default 1400).
+
+ADM-OSC sources: the v1.0 specification, github.com/immersive-audio-live/ADM-OSC
+(``docs/adm-osc.bs``, published at immersive-audio-live.github.io/ADM-OSC/, and
+``docs/adm-osc-quick-reference.md``), and its implementation table
+(``docs/html/implementation_table.html``: Nuendo takes ``x y z xyz w`` only; SPAT Revolution
+and FletcherMachine take dmax "as a global message only: /adm/obj/*/dmax").
+
+*xyz* (``coords=xyz``, for Nuendo): x right, y front, z up, each -1..1 (ADM-OSC Cartesian:
+"x = 1.0 is right, y = 1.0 is forward, z = 1.0 is up"). The direction is mapped onto the ADM
+cube with ITU-R BS.2127 section 10 (the ADM-OSC spec's "recommended conversion approach for
+full ADM compatibility"; the EBU ADM Renderer's ``point_polar_to_cart``): azimuth +-30 deg
+lands on the front corners, +-110 deg on the rear corners, elevation 30 deg on the top face,
+so a stem the scene puts on the left loudspeaker sits on Nuendo's left loudspeaker. Distance
+scales the point towards the centre: normalised d = metres / ``dmax`` (clamped to 0..1), and
+the point is d times the cube-surface point. A cube receiver has no metres (its surface is
+where the loudspeakers are), so with ``coords=xyz`` ``dmax`` defaults to 1 m, the renderer's
+reference distance: every object at 1 m or more sits on the surface, as Atmos objects
+normally do, depth being carried by the reverb send; nearer ones move into the room.
+Physics-based receivers (SPAT, L-ISA, Holophonix) should take ``aed``, where d keeps its
+metres through ``dmax``.
+
+*dref* (``dref=METRES``): ``/adm/obj/n/dref`` = dref / dmax (0..1), the radius of the
+reference volume inside which a physics-based receiver applies no distance attenuation
+(ADM-OSC "Distance" section; 0 <= dref/dmax <= 1). ``dref=1`` matches Gravity's own renderer,
+whose 1/r law is 0 dB at 1 m (``RenderConfig.reference_distance_m``). Not sent unless asked:
+the receiver's default (1.0: the whole volume dimensionless, no distance attenuation) stays.
+
+*Gain*: ADM-OSC's gain is linear with no maximum ("the receiver should clamp the value
+according to its capabilities"). Gravity sends the scene gain as is, 10^(dB/20) clamped to
+0..3.98 (-inf..+12 dB, the scene schema's range); a value above 1 is a boost of that object
+relative to the others, not a request for headroom. The adm-osc reference module (1.0.2)
+validates gain <= 1.0, and a receiver that clamps at 1.0 plays boosted stems at unity (the
+planner's boosts are +1 dB for lead stems), shifting the balance by that much.
+
+*IEM addresses*: an IEM plug-in only acts on received messages whose address starts with its
+own name, ``/MultiEncoder/...`` or ``/StereoEncoder/...`` (IEMPluginSuite
+``resources/OSC/OSCParameterInterface.cpp``, ``oscMessageReceived``); the OSC address a user
+can edit in the plug-in only changes what the plug-in *sends*. So Gravity always sends with
+the plug-in's name; ``prefix=`` names that user-edited sending address, so the plug-in's
+echoes are recognised and dropped. ``inputSetting`` is the MultiEncoder's "Number of input
+channels" parameter, 0..64 in steps of 1, 5 on a fresh instance (``MultiEncoder/Source``
+``PluginProcessor.h``: ``startNnumberOfInputs``), so without it stems 6 and up would not be
+encoded; IEM accepts int32 or float32 for any parameter.
 """
 
 from __future__ import annotations
@@ -52,6 +111,9 @@ __all__ = [
     "FLAVOURS",
     "GENERIC_FIELDS",
     "ADM_GAIN_MAX",
+    "ADM_COORDS",
+    "XYZ_DMAX_M",
+    "adm_cube_xyz",
     "TargetSpec",
     "Target",
     "AdmTarget",
@@ -66,6 +128,12 @@ FLAVOURS: tuple[str, ...] = ("adm", "iem", "iem-stereo", "spat", "generic")
 DEFAULT_PORTS: Mapping[str, int] = {"adm": 4001}
 ADM_GAIN_MAX = 10 ** (12 / 20)
 """Largest linear gain sent over ADM-OSC (+12 dB, the scene schema's maximum)."""
+ADM_COORDS: tuple[str, ...] = ("aed", "xyz")
+"""ADM-OSC position messages: polar ``aed`` (default) or Cartesian ``xyz`` (Nuendo)."""
+XYZ_DMAX_M = 1.0
+"""Default ``dmax`` with ``coords=xyz``: the renderer's reference distance, metres (see the module docstring)."""
+IEM_MULTI = "/MultiEncoder"
+IEM_STEREO = "/StereoEncoder"
 IEM_MAX_INPUTS = 64
 MAX_HOST_CHARS = 253  # the longest DNS name (RFC 1035)
 
@@ -88,7 +156,7 @@ GENERIC_FIELDS: Mapping[str, str] = {
 
 _COMMON_KEYS = ("bundle", "mtu")
 _FLAVOUR_KEYS: Mapping[str, tuple[str, ...]] = {
-    "adm": ("dmax", "env"),
+    "adm": ("dmax", "env", "coords", "dref", "globaldmax"),
     "iem": ("prefix",),
     "iem-stereo": ("prefix", "obj"),
     "spat": (),
@@ -126,8 +194,16 @@ class TargetSpec:
         Metres that map to normalised distance 1.0 (adm, generic ``dist_norm``).
     env : bool
         adm: send ``/adm/env/change`` with the section name on section changes.
+    coords : str
+        adm: ``aed`` or ``xyz`` (one of :data:`ADM_COORDS`).
+    dref_m : float or None
+        adm: reference distance in metres, sent as ``/adm/obj/n/dref`` = dref / dmax; None:
+        not sent.
+    dmax_global : bool
+        adm (option ``globaldmax``): send ``/adm/obj/*/dmax`` instead of per-object dmax.
     prefix : str
-        iem / iem-stereo: address prefix (default the plug-in name).
+        iem / iem-stereo: the plug-in's own (user-edited) sending address, whose echoes are
+        dropped; Gravity always sends to the plug-in's name.
     obj : int
         iem-stereo: the object number this encoder instance follows.
     messages : tuple of (str, tuple of str)
@@ -141,6 +217,9 @@ class TargetSpec:
     mtu: int = 1400
     dmax_m: float = 10.0
     env: bool = False
+    coords: str = "aed"
+    dref_m: float | None = None
+    dmax_global: bool = False
     prefix: str = ""
     obj: int = 1
     messages: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -194,36 +273,57 @@ class TargetSpec:
                 kw["bundle"] = _flag(key, v, text)
             elif key == "env":
                 kw["env"] = _flag(key, v, text)
+            elif key == "globaldmax":
+                kw["dmax_global"] = _flag(key, v, text)
+            elif key == "coords":
+                if v.lower() not in ADM_COORDS:
+                    raise TargetSpecError(
+                        f"--target {quote(text)}: coords={quote(v)} must be one of {', '.join(ADM_COORDS)}"
+                    )
+                kw["coords"] = v.lower()
             elif key == "mtu":
                 kw["mtu"] = _int_in(key, v, 64, 65507, text)
             elif key == "obj":
                 kw["obj"] = _int_in(key, v, 1, 1024, text)
             elif key == "dmax":
-                try:
-                    d = float(v)
-                except ValueError:
-                    d = float("nan")
-                if not (math.isfinite(d) and d > 0):
-                    raise TargetSpecError(
-                        f"--target {quote(text)}: dmax={quote(v)} must be a positive number of metres"
-                    )
-                kw["dmax_m"] = d
+                kw["dmax_m"] = _metres(key, v, text, zero_ok=False)
+            elif key == "dref":
+                kw["dref_m"] = _metres(key, v, text, zero_ok=True)
             elif key == "prefix":
                 if not re.fullmatch(r"(/[A-Za-z0-9_.\-]+)+", v):
                     raise TargetSpecError(f"--target {quote(text)}: prefix={quote(v)} must look like /MultiEncoder")
                 kw["prefix"] = v
             elif key == "msg":
                 kw["messages"] = tuple(_parse_generic_msg(m, text) for m in values)
+        if kw.get("coords") == "xyz" and "dmax_m" not in kw:
+            kw["dmax_m"] = XYZ_DMAX_M  # a cube receiver's surface is the loudspeakers (module docstring)
+        spec = cls(flavour=flavour, host=host, port=port, **kw)  # type: ignore[arg-type]
+        if spec.dref_m is not None and spec.dref_m > spec.dmax_m:
+            raise TargetSpecError(
+                f"--target {quote(text)}: dref={spec.dref_m:g} m exceeds dmax={spec.dmax_m:g} m "
+                f"(ADM-OSC: 0 <= dref/dmax <= 1)"
+            )
         if flavour == "generic" and not kw.get("messages"):
             raise TargetSpecError(
                 f"--target {quote(text)}: generic needs at least one msg=ADDRESS:FIELDS, "
                 f"e.g. generic:127.0.0.1:9100?msg=/obj/{{n}}/aed:az,el,dist"
             )
-        return cls(flavour=flavour, host=host, port=port, **kw)  # type: ignore[arg-type]
+        return spec
 
     def __str__(self) -> str:
         """``flavour:host:port``, the options left out (for log lines)."""
         return f"{self.flavour}:{self.host}:{self.port}"
+
+
+def _metres(key: str, value: str, text: str, *, zero_ok: bool) -> float:
+    try:
+        d = float(value)
+    except ValueError:
+        d = float("nan")
+    if not (math.isfinite(d) and (d >= 0 if zero_ok else d > 0)):
+        what = "a non-negative" if zero_ok else "a positive"
+        raise TargetSpecError(f"--target {quote(text)}: {key}={quote(value)} must be {what} number of metres")
+    return d
 
 
 def _int_in(key: str, value: str, lo: int, hi: int, text: str) -> int:
@@ -259,6 +359,66 @@ def _parse_generic_msg(spec: str, text: str) -> tuple[str, tuple[str, ...]]:
             f"allowed: {', '.join(GENERIC_FIELDS)}"
         )
     return address, fields
+
+
+# ------------------------------------------------------------------------------------ ADM cube
+# ITU-R BS.2127 section 10 (the EBU ADM Renderer's ``Conversion.point_polar_to_cart``): the
+# horizontal circle is cut into five sectors at the loudspeaker azimuths 0, -30, -110, 110, 30
+# deg; each sector maps linearly (through the tangent law) onto one edge of the cube's square.
+# Rows: (left azimuth, span counter-clockwise from the right edge, left corner xy, right corner xy).
+_CUBE_SECTORS = np.array(
+    [
+        (0.0, 30.0, 0.0, 1.0, 1.0, 1.0),  # front centre .. front right
+        (-30.0, 80.0, 1.0, 1.0, 1.0, -1.0),  # front right .. rear right
+        (-110.0, 140.0, 1.0, -1.0, -1.0, -1.0),  # rear right .. rear left (across the back)
+        (110.0, 80.0, -1.0, -1.0, -1.0, 1.0),  # rear left .. front left
+        (30.0, 30.0, -1.0, 1.0, 0.0, 1.0),  # front left .. front centre
+    ]
+)
+_EL_TOP, _EL_TOP_TILDE = 30.0, 45.0  # elevation 30 deg maps to the cube's top edge (45 deg in the cube)
+
+
+def adm_cube_xyz(az_deg: np.ndarray, el_deg: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Polar to ADM Cartesian (ITU-R BS.2127 section 10): the ADM-OSC ``xyz`` of each object.
+
+    Parameters
+    ----------
+    az_deg : np.ndarray [shape=(N,)]
+        Azimuth, degrees, positive = left (ADM's sign, like Gravity's).
+    el_deg : np.ndarray [shape=(N,)]
+        Elevation, degrees, -90..90.
+    dist : np.ndarray [shape=(N,)]
+        Normalised distance 0..1 (1 = on the cube's surface).
+
+    Returns
+    -------
+    np.ndarray [shape=(N, 3)]
+        x (positive = right), y (positive = front), z (positive = up), each in -1..1.
+    """
+    az = np.asarray(az_deg, dtype=float)
+    el = np.clip(np.asarray(el_deg, dtype=float), -90.0, 90.0)
+    d = np.clip(np.asarray(dist, dtype=float), 0.0, 1.0)
+    # which sector: the first whose counter-clockwise span from its right edge holds the azimuth
+    right = _CUBE_SECTORS[:, 0] - _CUBE_SECTORS[:, 1]
+    rel = np.mod(az[:, None] - right[None, :], 360.0)  # (N, 5), degrees from each right edge
+    k = np.argmax(rel <= _CUBE_SECTORS[None, :, 1] + 1e-9, axis=1)
+    sec = _CUBE_SECTORS[k]
+    rel_k = rel[np.arange(len(az)), k]
+    half = sec[:, 1] / 2.0
+    # tangent-law position between the two corners: 0 at the left edge, 1 at the right edge
+    g_r = 0.5 + 0.5 * np.tan(np.radians(rel_k - half)) / np.tan(np.radians(-half))
+    p = np.arctan2(g_r, 1.0 - g_r) * (2.0 / np.pi)
+    high = np.abs(el) > _EL_TOP
+    el_tilde = np.where(
+        high,
+        _EL_TOP_TILDE + (90.0 - _EL_TOP_TILDE) * (np.abs(el) - _EL_TOP) / (90.0 - _EL_TOP),
+        _EL_TOP_TILDE * el / _EL_TOP,
+    )
+    z = np.where(high, d * np.sign(el), d * np.tan(np.radians(el_tilde)))
+    r_xy = np.where(high, d * np.tan(np.radians(90.0 - el_tilde)), d)
+    x = r_xy * (sec[:, 2] + (sec[:, 4] - sec[:, 2]) * p)
+    y = r_xy * (sec[:, 3] + (sec[:, 5] - sec[:, 3]) * p)
+    return np.clip(np.stack([x, y, z], axis=1), -1.0, 1.0)
 
 
 # ------------------------------------------------------------------------------------ targets
@@ -391,14 +551,16 @@ class AdmTarget(Target):
 
     def __init__(self, spec: TargetSpec, out: UdpOut | None = None) -> None:
         super().__init__(spec, out)
+        self._pos = "/xyz" if spec.coords == "xyz" else "/aed"
         self._tpl: dict[int, tuple[MessageTemplate, MessageTemplate, MessageTemplate, MessageTemplate]] = {}
+        self._global_sent = False
 
     def _templates(self, k: int) -> tuple[MessageTemplate, MessageTemplate, MessageTemplate, MessageTemplate]:
         t = self._tpl.get(k)
         if t is None:
             base = f"/adm/obj/{k + 1}"
             t = (
-                MessageTemplate(base + "/aed", "fff"),
+                MessageTemplate(base + self._pos, "fff"),
                 MessageTemplate(base + "/gain", "f"),
                 MessageTemplate(base + "/w", "f"),
                 MessageTemplate(base + "/mute", "i"),
@@ -406,27 +568,30 @@ class AdmTarget(Target):
             self._tpl[k] = t
         return t
 
-    def _prepare(self, frame: Frame) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    def _prepare(self, frame: Frame) -> tuple[list[list[float]], list[float], list[float]]:
         aed = frame.aed
         az = np.clip(_finite(aed[:, 0]), -180.0, 180.0)
         el = np.clip(_finite(aed[:, 1]), -90.0, 90.0)
         d = np.clip(_finite(aed[:, 2]) / self.spec.dmax_m, 0.0, 1.0)
+        pos = adm_cube_xyz(az, el, d) if self.spec.coords == "xyz" else np.stack([az, el, d], axis=1)
         gain = np.clip(10.0 ** (_finite(frame.gain_db, -60.0) / 20.0), 0.0, ADM_GAIN_MAX)
         w = np.clip(_finite(frame.width), 0.0, 1.0)
-        return az.tolist(), el.tolist(), d.tolist(), gain.tolist(), w.tolist()
+        return pos.tolist(), gain.tolist(), w.tolist()
 
     def _moving(self, frame: Frame, k: int, prep: Any) -> list[tuple[int, bytes]]:
         del frame  # prepared in _prepare
-        az, el, d, gain, w = prep
+        pos, gain, w = prep
         t = self._templates(k)
-        return [(0, t[0].pack(az[k], el[k], d[k])), (1, t[1].pack(gain[k])), (2, t[2].pack(w[k]))]
+        return [(0, t[0].pack(*pos[k])), (1, t[1].pack(gain[k])), (2, t[2].pack(w[k]))]
 
     def _static(self, frame: Frame, k: int) -> list[bytes]:
         base = f"/adm/obj/{k + 1}"
-        return [
-            encode_message(base + "/name", [frame.names[k][:128]], "s"),
-            encode_message(base + "/dmax", [self.spec.dmax_m], "f"),
-        ]
+        out = [encode_message(base + "/name", [frame.names[k][:128]], "s")]
+        if not self.spec.dmax_global:
+            out.append(encode_message(base + "/dmax", [self.spec.dmax_m], "f"))
+        if self.spec.dref_m is not None:
+            out.append(encode_message(base + "/dref", [min(self.spec.dref_m / self.spec.dmax_m, 1.0)], "f"))
+        return out
 
     def _mute(self, k: int, muted: bool) -> bytes | None:
         return self._templates(k)[3].pack(1 if muted else 0)
@@ -436,15 +601,44 @@ class AdmTarget(Target):
             return [encode_message("/adm/env/change", [frame.section[:128]], "s")]
         return []
 
+    def reset(self) -> None:
+        """Forget what was sent, the global dmax included."""
+        super().reset()
+        self._global_sent = False
+
+    def frame_messages(self, frame: Frame, refresh: np.ndarray) -> list[bytes]:
+        """The base class's messages, led by ``/adm/obj/*/dmax`` with ``globaldmax=1`` on the
+        first frame and whenever object 1 is refreshed (once per refresh period), so a receiver
+        that restarts learns the scale again.
+        """
+        msgs = super().frame_messages(frame, refresh)
+        if self.spec.dmax_global and (not self._global_sent or bool(refresh[:1].any())):
+            self._global_sent = True
+            # ADM-OSC wildcard: SPAT Revolution and FletcherMachine read dmax only this way
+            msgs.insert(0, encode_message("/adm/obj/*/dmax", [self.spec.dmax_m], "f"))
+        return msgs
+
+
+def _iem_echoes(name: str, prefix: str) -> tuple[str, ...]:
+    """Echo prefixes of an IEM plug-in: its name, and the user-edited sending address if any."""
+    return tuple(dict.fromkeys((name + "/", (prefix or name) + "/")))
+
 
 class IemMultiTarget(Target):
-    """IEM MultiEncoder: object ``n`` drives input ``n - 1`` (inputs 0..63)."""
+    """IEM MultiEncoder: object ``n`` drives input ``n - 1`` (inputs 0..63).
+
+    Sends ``/MultiEncoder/inputSetting`` (the number of inputs Gravity drives) on the first frame,
+    after :meth:`reset`, and when the section or the scene changes, never on the periodic
+    refresh, so the count set by hand between two sections is not fought over every second.
+    """
 
     def __init__(self, spec: TargetSpec, out: UdpOut | None = None) -> None:
         super().__init__(spec, out)
-        self.prefix = spec.prefix or "/MultiEncoder"
-        self.echo_prefixes = (self.prefix + "/",)
+        self.prefix = IEM_MULTI  # the plug-in reads only its own name (module docstring)
+        self.echo_prefixes = _iem_echoes(IEM_MULTI, spec.prefix)
         self._tpl: dict[int, tuple[MessageTemplate, ...]] = {}
+        self._inputs_tpl = MessageTemplate(f"{IEM_MULTI}/inputSetting", "i")
+        self._inputs_for: str | None = None  # scene source the input count was last sent for
 
     def _objects(self, frame: Frame) -> range:
         return range(min(frame.size, IEM_MAX_INPUTS))
@@ -461,6 +655,19 @@ class IemMultiTarget(Target):
             )
             self._tpl[k] = t
         return t
+
+    def _preamble(self, frame: Frame) -> list[bytes]:
+        if not frame.size or (
+            self._inputs_for is not None and not frame.new_section and frame.scene_source == self._inputs_for
+        ):
+            return []
+        self._inputs_for = frame.scene_source
+        return [self._inputs_tpl.pack(min(frame.size, IEM_MAX_INPUTS))]
+
+    def reset(self) -> None:
+        """Forget what was sent: the next frame sends the input count and every value again."""
+        super().reset()
+        self._inputs_for = None
 
     def _prepare(self, frame: Frame) -> tuple[list[float], list[float], list[float]]:
         az = np.clip(_finite(frame.aed[:, 0]), -180.0, 180.0)
@@ -483,8 +690,8 @@ class IemStereoTarget(Target):
 
     def __init__(self, spec: TargetSpec, out: UdpOut | None = None) -> None:
         super().__init__(spec, out)
-        p = spec.prefix or "/StereoEncoder"
-        self.echo_prefixes = (p + "/",)
+        p = IEM_STEREO  # the plug-in reads only its own name (module docstring)
+        self.echo_prefixes = _iem_echoes(IEM_STEREO, spec.prefix)
         self._tpl = (
             MessageTemplate(f"{p}/azimuth", "f"),
             MessageTemplate(f"{p}/elevation", "f"),
@@ -505,31 +712,47 @@ class IemStereoTarget(Target):
 
 
 class SpatTarget(Target):
-    """SPAT Revolution: ``/source/n/aed`` with azimuth +right (sign flipped here), metres."""
+    """SPAT Revolution: ``/source/n/...`` with azimuth +right (sign flipped here), metres, dB,
+    spread percent; mutes the objects a scene leaves out and names the sources.
+    """
 
     echo_prefixes = ("/source/",)
 
     def __init__(self, spec: TargetSpec, out: UdpOut | None = None) -> None:
         super().__init__(spec, out)
-        self._tpl: dict[int, tuple[MessageTemplate, MessageTemplate]] = {}
+        self._tpl: dict[int, tuple[MessageTemplate, MessageTemplate, MessageTemplate, MessageTemplate]] = {}
 
-    def _prepare(self, frame: Frame) -> tuple[list[float], list[float], list[float], list[float]]:
+    def _templates(self, k: int) -> tuple[MessageTemplate, MessageTemplate, MessageTemplate, MessageTemplate]:
+        t = self._tpl.get(k)
+        if t is None:
+            base = f"/source/{k + 1}"
+            t = self._tpl[k] = (
+                MessageTemplate(base + "/aed", "fff"),
+                MessageTemplate(base + "/gain", "f"),
+                MessageTemplate(base + "/spread", "f"),
+                MessageTemplate(base + "/mute", "i"),
+            )
+        return t
+
+    def _prepare(self, frame: Frame) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
         az_right = np.clip(-_finite(frame.aed[:, 0]), -180.0, 180.0)
         el = np.clip(_finite(frame.aed[:, 1]), -90.0, 90.0)
         d = np.clip(_finite(frame.aed[:, 2]), 0.0, 1000.0)
         g = np.clip(_finite(frame.gain_db, -60.0), -60.0, 12.0)
-        return az_right.tolist(), el.tolist(), d.tolist(), g.tolist()
+        spread = np.clip(_finite(frame.width), 0.0, 1.0) * 100.0
+        return az_right.tolist(), el.tolist(), d.tolist(), g.tolist(), spread.tolist()
 
     def _moving(self, frame: Frame, k: int, prep: Any) -> list[tuple[int, bytes]]:
         del frame  # prepared in _prepare
-        az, el, d, g = prep
-        t = self._tpl.get(k)
-        if t is None:
-            t = self._tpl[k] = (
-                MessageTemplate(f"/source/{k + 1}/aed", "fff"),
-                MessageTemplate(f"/source/{k + 1}/gain", "f"),
-            )
-        return [(0, t[0].pack(az[k], el[k], d[k])), (1, t[1].pack(g[k]))]
+        az, el, d, g, spread = prep
+        t = self._templates(k)
+        return [(0, t[0].pack(az[k], el[k], d[k])), (1, t[1].pack(g[k])), (2, t[2].pack(spread[k]))]
+
+    def _static(self, frame: Frame, k: int) -> list[bytes]:
+        return [encode_message(f"/source/{k + 1}/name", [frame.names[k][:128]], "s")]
+
+    def _mute(self, k: int, muted: bool) -> bytes | None:
+        return self._templates(k)[3].pack(1 if muted else 0)
 
 
 class GenericTarget(Target):

@@ -16,7 +16,7 @@ import numpy as np
 from gravity.atomic import atomic_path
 from gravity.errors import ValidationError
 from gravity.motion import keyframes_array, positions_at, section_seconds
-from gravity.schema import check_scene, load_scene
+from gravity.schema import check_scene, read_json
 
 __all__ = ["SceneObject", "Scene", "dumps", "write_json_atomic"]
 
@@ -115,7 +115,7 @@ class Scene:
     @classmethod
     def load(cls, path: str | Path) -> "Scene":
         """Read and validate a scene JSON file."""
-        return cls.from_dict(load_scene(path), str(path))
+        return cls.from_dict(read_json(path), str(path))  # validated once, by from_dict
 
     def section_s(self, fallback_s: float | None = None) -> float | None:
         """Section length in seconds from ``timing``; ``fallback_s`` when the scene has none."""

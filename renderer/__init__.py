@@ -9,7 +9,9 @@ One engine serves the offline render and the streaming preview:
 
 Conventions: azimuth degrees, +90 = left; elevation degrees, +90 = up; distance metres;
 audio float32 of shape (channels, samples); output channels: binaural/stereo (left, right),
-AmbiX ACN order (W, Y, Z, X, ...) with SN3D normalisation. Modules: ``engine`` (partitioned
+AmbiX ACN order (W, Y, Z, X, ...) with SN3D normalisation, loudspeaker layouts (5.1 ... 9.1.6)
+in the ITU-R BS.2051 order with the LFE silent (``speakers``: layouts and the EBU ADM Renderer's
+point-source panner). Modules: ``engine`` (partitioned
 FFT convolution), ``formats`` (HRTF / pan / spherical harmonics, diffuse-field EQ),
 ``sources`` (distance, air, width, delays), ``room`` (image sources, FDN reverb),
 ``render`` (the streaming renderer), ``offline`` (files in, file out), ``loudness``.

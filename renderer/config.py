@@ -5,11 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Mapping
 
-__all__ = ["RenderConfig", "Format", "FORMATS", "SPEED_OF_SOUND_M_S"]
+__all__ = ["RenderConfig", "Format", "FORMATS", "SPEAKER_CHANNELS", "PLAN_TARGET", "SPEED_OF_SOUND_M_S"]
 
-Format = Literal["binaural", "stereo", "foa", "hoa"]
+Format = Literal[
+    "binaural", "stereo", "foa", "hoa",
+    "5.1", "5.1.2", "5.1.4", "7.1", "7.1.2", "7.1.4", "9.1.6",
+    "0+5+0", "2+5+0", "4+5+0", "0+7+0", "4+7+0", "4+9+0",
+    "adm",
+]  # fmt: skip
+#: Loudspeaker formats and their channel counts, the LFE included (layouts, channel order and
+#: panner: :mod:`renderer.speakers`; kept here as plain data so the CLI's settings need no numpy).
+SPEAKER_CHANNELS: dict[str, int] = {
+    "5.1": 6, "5.1.2": 8, "5.1.4": 10, "7.1": 8, "7.1.2": 10, "7.1.4": 12, "9.1.6": 16,
+    "0+5+0": 6, "2+5+0": 8, "4+5+0": 10, "0+7+0": 8, "4+7+0": 12, "4+9+0": 14,
+}  # fmt: skip
+#: The request ``target_format`` a render in a BS.2051-named layout is planned for: the same
+#: layout's channel-based name (4+9+0, 9.1.4 with a screen pair, has none: 7.1.4, also with height).
+PLAN_TARGET: dict[str, str] = {
+    "0+5+0": "5.1", "2+5+0": "5.1.2", "4+5+0": "5.1.4", "0+7+0": "7.1", "4+7+0": "7.1.4", "4+9+0": "7.1.4",
+}  # fmt: skip
 #: Output formats, in the order the CLI lists them.
-FORMATS: tuple[str, ...] = ("binaural", "stereo", "foa", "hoa")
+FORMATS: tuple[str, ...] = ("binaural", "stereo", "foa", "hoa", *SPEAKER_CHANNELS, "adm")
 
 #: Speed of sound in m/s (dry air at 20 degC), for propagation and reflection delays.
 SPEED_OF_SOUND_M_S = 343.0
@@ -25,11 +41,21 @@ class RenderConfig:
 
     Attributes
     ----------
-    fmt : {"binaural", "stereo", "foa", "hoa"}
-        Output format. ``binaural``: 2 channels (left, right) through the HRTF set.
+    fmt : str
+        Output format: binaural, stereo, foa, hoa, or a loudspeaker layout (5.1 to 9.1.6, or an
+        ITU-R BS.2051 name such as 4+7+0); ``gravity render`` without it renders the format
+        the scene was planned for (its request's target_format) where that is one of these,
+        else binaural. ``binaural``: 2 channels (left, right) through the HRTF set.
         ``stereo``: 2 channels, equal-power pan from azimuth (+az = left).
         ``foa``: 4 channels AmbiX (ACN order W, Y, Z, X; SN3D). ``hoa``: AmbiX of
-        ``ambisonic_order`` ((order + 1)^2 channels).
+        ``ambisonic_order`` ((order + 1)^2 channels). Loudspeaker layouts: one channel per
+        loudspeaker in the BS.2051 order (5.1 = 0+5+0: M+030 M-030 M+000 LFE1 M+110 M-110;
+        7.1.4 = 4+7+0: L R C LFE, M+-090, M+-135, U+-045, U+-135; 9.1.6 and 7.1.2 at Dolby's
+        positions), panned by the EBU ADM Renderer's point-source panner, the LFE silent
+        (:mod:`renderer.speakers`). ``adm``: not rendered but exported: the stems as the tracks
+        of an ADM BW64 file, the scene as its object metadata (:mod:`renderer.export`; of the
+        settings below only ``reference_distance_m``, ``near_clamp_m`` and ``max_spread_deg``
+        apply).
     hop : int
         Filter-update interval in samples. Positions are evaluated at every multiple of
         ``hop`` samples (from :func:`gravity.motion.positions_at`) and the filters in between
@@ -140,8 +166,12 @@ class RenderConfig:
     @property
     def n_channels(self) -> int:
         """Output channel count of :attr:`fmt`."""
+        if self.fmt == "adm":  # one track per stem: the scene knows, not the config
+            raise ValueError("fmt='adm' is exported (renderer.export), not rendered: no channel count")
         if self.fmt in ("binaural", "stereo"):
             return 2
+        if self.fmt in SPEAKER_CHANNELS:
+            return SPEAKER_CHANNELS[self.fmt]
         order = 1 if self.fmt == "foa" else self.ambisonic_order
         return (order + 1) ** 2
 

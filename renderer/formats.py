@@ -1,4 +1,4 @@
-"""Output formats: per-voice filter spectra for binaural, stereo and AmbiX (FOA / HOA).
+"""Output formats: per-voice filter spectra for binaural, stereo, AmbiX (FOA / HOA) and loudspeakers.
 
 Every format answers one question for the engine: given voices at directions (az, el) with
 linear gains, air-absorption coefficients and extra delays, what is each voice's filter
@@ -14,6 +14,9 @@ and :meth:`params` (grid corners, weights, delays per voice), which the compiled
 * :class:`StereoFormat`: equal-power pan from azimuth (``p = sin(az) cos(el)``, +az = left).
 * :class:`AmbisonicFormat`: AmbiX (ACN channel order, SN3D normalisation, no Condon-Shortley
   phase), orders 1..3.
+* :class:`LoudspeakerFormat`: an ITU-R BS.2051 (or Dolby 7.1.2 / 9.1.6) loudspeaker layout, gains
+  from the EBU ADM Renderer's point-source panner (:mod:`renderer.speakers`), channels in the
+  BS.2051 order, the LFE silent.
 
 Conventions: azimuth degrees, +90 = left; elevation degrees, +90 = up.
 """
@@ -31,12 +34,14 @@ from scipy.special import lpmv
 from hrtf import HRTFModel, minimum_phase
 
 from .kernels import FilterParams, FilterTables
+from .speakers import panner
 
 __all__ = [
     "Spatialiser",
     "BinauralFormat",
     "StereoFormat",
     "AmbisonicFormat",
+    "LoudspeakerFormat",
     "AirTable",
     "sn3d_gains",
     "stereo_gains",
@@ -427,6 +432,35 @@ class AmbisonicFormat(_PannedFormat):
 
     def _gains(self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]) -> NDArray[np.float64]:
         return sn3d_gains(self.order, az_deg, el_deg)
+
+
+class LoudspeakerFormat(_PannedFormat):
+    """A loudspeaker layout: one channel per loudspeaker, point-source panning (ITU-R BS.2127 6.1).
+
+    Each voice (direct sound, spread source or image source) is panned as a point source by
+    :class:`renderer.speakers.PointSourcePanner`: VBAP on the layout's triangles, the quad rule
+    on four-loudspeaker faces, extra and virtual loudspeakers where a layer is missing, power
+    sum 1 (the EBU ADM Renderer's gains). Distance law, gain, air absorption and delays are the
+    same as the other formats'. Channels are in the BS.2051 order of
+    :data:`renderer.speakers.LAYOUTS` (5.1: M+030 M-030 M+000 LFE1 M+110 M-110, i.e. L R C LFE
+    Ls Rs); the LFE channel carries no object content (zero gain).
+
+    Parameters
+    ----------
+    name : str
+        Layout name (``5.1``, ``7.1.4``, ``9.1.6``, ``0+5+0``...; a key of ``LAYOUTS``).
+    n_fft, p, q, lookahead, air
+        As :class:`BinauralFormat`.
+    """
+
+    def __init__(self, name: str, n_fft: int, p: int, q: int, lookahead: int, air: AirTable) -> None:
+        self.panner = panner(name)
+        self.layout = self.panner.layout
+        self.n_channels = self.layout.n_channels
+        super().__init__(n_fft, p, q, lookahead, air)
+
+    def _gains(self, az_deg: NDArray[np.float64], el_deg: NDArray[np.float64]) -> NDArray[np.float64]:
+        return self.panner.gains(az_deg, el_deg)
 
 
 def _smooth_fractional_octave(

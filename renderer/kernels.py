@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "FilterParams", "FilterTables", "filters", "moving_mac", "static_mac", "lagrange_read",
-    "peak_4x", "k_weighted_sums", "numba_cache_dir",
+    "peak_4x", "k_weighted_sums", "numba_cache_dir", "warm",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -451,3 +451,26 @@ def k_weighted_sums(y, b, a, lo, hi):
             if end > first:
                 out[c, j] = 0.0 + _sum_squares(buf, first - base, end - first)
     return out
+
+
+def warm() -> None:
+    """Load the machine code of the kernels a render calls (from numba's cache; compiled on a
+    new install), with tiny arguments of exactly the types the renderer passes, so that a
+    thread can do it while the main thread reads stems and builds filter tables.
+
+    Other argument types would add a second compiled version (tested: a render after this adds
+    none).
+    """
+    c64, f32, f64, i32 = np.complex64, np.float32, np.float64, np.int32
+    grid, air_table = np.zeros((1, 2, 4), c64), np.zeros((1, 4), c64)  # B = 4 bins: p = q = 2, N = 6
+    filters(grid, np.zeros((1, 1), i32), np.zeros((1, 2, 1), f32), np.zeros((1, 2), f64),
+            np.zeros(1, i32), air_table, 2, 2, 6)  # fmt: skip
+    acc = np.zeros((1, 2, 4), c64)
+    moving_mac(np.zeros((1, 1, 4), c64), grid, np.zeros((1, 1, 1), i32), np.zeros((1, 1, 2, 1), f32),
+               np.zeros((1, 1, 2), f64), np.zeros((1, 1), i32), air_table, acc.copy(), 2, 2, 6, 0,
+               acc, acc.copy(), acc.copy())  # fmt: skip
+    static_mac(np.zeros((1, 1, 4), c64), acc.copy(), acc)
+    lagrange_read(np.zeros((1, 16), f32), np.zeros(1, np.intp), 8, np.full((1, 2), 2.0), 4, np.zeros((1, 4), f32))
+    peak_4x(np.zeros((1, 8), f32), np.zeros((4, 2), f32), 0)
+    k_weighted_sums(np.zeros((1, 8), f32), np.ones((2, 3)), np.ones((2, 3)), np.zeros(1, np.int64),
+                    np.full(1, 8, np.int64))  # fmt: skip

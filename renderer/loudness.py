@@ -30,6 +30,7 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
+from .config import SPEAKER_CHANNELS
 from .kernels import k_weighted_sums, peak_4x
 
 __all__ = [
@@ -162,11 +163,14 @@ def loudness(y: NDArray[np.floating], sample_rate: int, *, fmt: str = "binaural"
     Parameters
     ----------
     y : ndarray, shape (channels, n)
-        Signal, nominal full scale +-1 (up to 5 channels: L, R, C, Ls, Rs).
+        Signal, nominal full scale +-1 (up to 5 channels: L, R, C, Ls, Rs; a loudspeaker
+        format's channels in its order).
     sample_rate : int
         Sample rate in Hz.
     fmt : str
-        Output format; ``"foa"`` / ``"hoa"`` measure channel 0 (W) only.
+        Output format; ``"foa"`` / ``"hoa"`` measure channel 0 (W) only; a loudspeaker layout
+        (``5.1``, ``7.1.4``...) weighs its channels by BS.1770-4 Table 3 (1.41 at 60..120 deg
+        azimuth below 30 deg elevation, LFE excluded, 1.0 elsewhere).
 
     Returns
     -------
@@ -180,8 +184,13 @@ def loudness(y: NDArray[np.floating], sample_rate: int, *, fmt: str = "binaural"
     if meas.dtype not in (np.float32, np.float64):
         meas = meas.astype(np.float64)
     n_ch, n = meas.shape
-    if n_ch > len(_CHANNEL_GAINS):
-        raise ValueError(f"loudness of {n_ch} channels: at most {len(_CHANNEL_GAINS)} (L, R, C, Ls, Rs)")
+    G: tuple[float, ...] = _CHANNEL_GAINS
+    if fmt in SPEAKER_CHANNELS:
+        from .speakers import layout  # loudspeaker layouts: their own BS.1770 weights
+
+        G = tuple(float(g) for g in layout(fmt).bs1770_weights)
+    if n_ch > len(G):
+        raise ValueError(f"loudness of {n_ch} channels: at most {len(G)} (L, R, C, Ls, Rs)")
     if n < BLOCK_S * sample_rate or not np.any(meas):
         return float("-inf"), np.zeros(0)
     # From here on, pyloudnorm's Meter.integrated_loudness, operation for operation.
@@ -193,7 +202,6 @@ def loudness(y: NDArray[np.floating], sample_rate: int, *, fmt: str = "binaural"
     hi = (BLOCK_S * (j * step + 1) * sample_rate).astype(np.int64)
     b, a = k_weighting(sample_rate)
     z = (1.0 / (BLOCK_S * sample_rate)) * k_weighted_sums(meas, b, a, lo, hi)  # mean squares
-    G = _CHANNEL_GAINS
     s = G[0] * z[0]
     for i in range(1, n_ch):
         s = s + G[i] * z[i]

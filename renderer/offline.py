@@ -82,9 +82,10 @@ from gravity.atomic import atomic_path, clobbered
 from gravity.errors import ValidationError, quote
 from gravity.scene import Scene
 
-from .config import RenderConfig
+from .config import SPEAKER_CHANNELS, RenderConfig
 from .errors import RenderError
 from .loudness import BLOCK_S, gated_loudness, limit, loudness, measure, normalisation_gain_db
+from . import kernels
 from .parallel import submit
 from .render import Renderer
 
@@ -480,19 +481,33 @@ def load_stems(
 WRITE_FRAMES = 1 << 16
 
 
-def write_audio_atomic(path: Path, y: NDArray[np.float32], rate: int, subtype: str) -> None:
+def write_audio_atomic(path: Path, y: NDArray[np.float32], rate: int, subtype: str, render_fmt: str = "") -> None:
     """Write ``y`` (channels, n) to ``path`` via a temp file in the same folder + os.replace."""
     path = Path(path)
     with atomic_path(path, suffix=path.suffix or ".wav") as tmp:
-        _write_audio(tmp, _WRITE_FORMATS.get(path.suffix.lower(), "WAV"), y, rate, subtype)
+        _write_audio(tmp, _WRITE_FORMATS.get(path.suffix.lower(), "WAV"), y, rate, subtype, render_fmt)
 
 
-def _write_audio(path: Path, fmt: str, y: NDArray[np.float32], rate: int, subtype: str) -> None:
-    """Write ``y`` (channels, n) to ``path`` as it is, marked as Gravity's render."""
+def _write_audio(path: Path, fmt: str, y: NDArray[np.float32], rate: int, subtype: str, render_fmt: str = "") -> None:
+    """Write ``y`` (channels, n) to ``path`` as it is, marked as Gravity's render.
+
+    A WAV of a loudspeaker layout whose BS.2051 order a WAVE_FORMAT_EXTENSIBLE channel mask can
+    state (5.1, 5.1.2, 5.1.4: :attr:`renderer.speakers.Layout.wav_channel_map`) carries that
+    mask; every other WAV is a plain one, without a mask.
+    """
     # The package is loaded (gravity.scene is); naming it in an import would tie the renderer
     # to all of gravity/__init__'s names in the import contract, for one string.
     version = getattr(sys.modules.get("gravity"), "__version__", "")
-    with sf.SoundFile(path, "w", rate, y.shape[0], subtype, format=fmt) as f:
+    lay = None
+    if fmt == "WAV" and render_fmt in SPEAKER_CHANNELS:
+        from .speakers import layout
+
+        lay = layout(render_fmt) if layout(render_fmt).wav_channel_map else None
+    with sf.SoundFile(path, "w", rate, y.shape[0], subtype, format="WAVEX" if lay else fmt) as f:
+        if lay is not None:
+            from .speakers import set_wav_channel_map
+
+            set_wav_channel_map(f, lay)
         try:  # before the samples: FLAC and Ogg take strings only then
             f.software = f"{RENDER_SOFTWARE} {version}".strip()
         except (RuntimeError, sf.LibsndfileError):  # W64 holds no strings: unmarked
@@ -658,6 +673,14 @@ def _render(
     return renderer, y
 
 
+def _warm_kernels() -> None:
+    """:func:`renderer.kernels.warm`, never raising (a real call raises whatever it must)."""
+    try:
+        kernels.warm()
+    except Exception as exc:  # noqa: BLE001  # a warm-up must not fail a render
+        log.debug("kernel warm-up failed: %s", exc)
+
+
 def render_files(
     stems: list[Path],
     scene: Scene | Path,
@@ -686,8 +709,8 @@ def render_files(
         The scene, or its JSON file.
     out : Path
         Output file (``.wav`` recommended); written atomically, never partially.
-    fmt : {"binaural", "stereo", "foa", "hoa"}
-        Output format (overrides ``config.fmt``).
+    fmt : str
+        Output format, one of :data:`renderer.config.FORMATS` (overrides ``config.fmt``).
     hrtf_path : Path, optional
         SOFA file for binaural (default: the embedded MIT KEMAR).
     rate : int
@@ -733,6 +756,10 @@ def render_files(
     t0 = time.perf_counter()
     out = Path(out)
     check_output(out, subtype)
+    # numba's first kernel call in a process costs ~0.3 s (its type registries); a pool thread
+    # pays it while this one reads the scene, opens the stems and builds the HRTF tables (FFTs,
+    # file reads: they release the GIL).
+    submit(_warm_kernels)
     inputs = [Path(p) for p in stems] + [Path(p) for p in (scene, hrtf_path) if isinstance(p, (str, Path))]
     if not overwrite_inputs:
         check_not_an_input([out], inputs)
@@ -742,6 +769,8 @@ def render_files(
         cfg = (config or RenderConfig()).replace(fmt=fmt)
     except ValueError as exc:
         raise RenderError(str(exc)) from exc
+    if cfg.fmt == "adm":
+        raise RenderError(f"{out}: fmt='adm' is an export, not a render: renderer.export.export_files writes it")
     if not isinstance(scene, Scene):
         scene_path = Path(scene)
         if not scene_path.is_file():
@@ -795,9 +824,9 @@ def render_files(
         log.warning("%s: %d samples exceed full scale (kept: %s file)", out, over, subtype)
     try:
         if write_to is None:
-            write_audio_atomic(out, y, rate, subtype)
+            write_audio_atomic(out, y, rate, subtype, cfg.fmt)
         else:
-            _write_audio(Path(write_to), _WRITE_FORMATS.get(out.suffix.lower(), "WAV"), y, rate, subtype)
+            _write_audio(Path(write_to), _WRITE_FORMATS.get(out.suffix.lower(), "WAV"), y, rate, subtype, cfg.fmt)
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
         raise RenderError(f"{out}: cannot write output ({_write_failure(exc, out, y, subtype)})") from exc
     elapsed = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""The renderer: a scene's objects in, binaural / stereo / AmbiX out, block by block.
+"""The renderer: a scene's objects in, binaural / stereo / AmbiX / loudspeakers out, block by block.
 
 One engine serves both uses. :meth:`Renderer.process` is the streaming call (a realtime
 preview feeds it one block per audio callback); :func:`renderer.offline.render_files` feeds it
@@ -21,8 +21,9 @@ hop boundary and interpolated per sample in between)::
                    └─ reverb_send ─► sum over objects ─► FDN reverb (decorrelated) ─► +
 
 Each voice's filter (per output channel) is a spectrum: HRTF pair with its interaural delay as
-a phase ramp (binaural), equal-power pan gains (stereo) or SN3D spherical harmonics (AmbiX),
-times distance gain, air absorption and object gain.
+a phase ramp (binaural), equal-power pan gains (stereo), SN3D spherical harmonics (AmbiX) or
+the EBU ADM Renderer's point-source gains (loudspeaker layouts, LFE silent), times distance
+gain, air absorption and object gain.
 
 Latency: ``static_hop + lookahead`` samples (21.7 ms at the defaults, 5.7 ms with
 ``static_hop = hop = 256``); offline renders remove it.
@@ -41,12 +42,13 @@ from gravity.motion import positions_at
 from gravity.scene import Scene
 from hrtf import HRTFModel
 
-from .config import SPEED_OF_SOUND_M_S, RenderConfig
+from .config import SPEAKER_CHANNELS, SPEED_OF_SOUND_M_S, RenderConfig
 from .engine import ConvolutionEngine, FIRBank, frame_size
 from .formats import (
     AirTable,
     AmbisonicFormat,
     BinauralFormat,
+    LoudspeakerFormat,
     Spatialiser,
     StereoFormat,
     diffuse_field_eq,
@@ -168,6 +170,8 @@ class Renderer:
             spat = BinauralFormat(model, n_fft, p, q, cfg.lookahead, air)
         elif cfg.fmt == "stereo":
             spat = StereoFormat(n_fft, p, q, cfg.lookahead, air)
+        elif cfg.fmt in SPEAKER_CHANNELS:
+            spat = LoudspeakerFormat(cfg.fmt, n_fft, p, q, cfg.lookahead, air)
         else:
             order = 1 if cfg.fmt == "foa" else cfg.ambisonic_order
             spat = AmbisonicFormat(order, n_fft, p, q, cfg.lookahead, air)
@@ -256,9 +260,18 @@ class Renderer:
 
         # ---- reverb and equaliser
         self._reverb: FDNReverb | None = None
+        self._reverb_rows: NDArray[np.intp] | None = None  # output channels of the reverb (None: all)
         if cfg.reverb and np.any(self._send > 0):
             if cfg.fmt in ("binaural", "stereo"):
                 self._reverb = FDNReverb(self.room, self.sample_rate, 2, binaural_coherence=True, seed=cfg.seed)
+            elif isinstance(spat, LoudspeakerFormat):
+                # Decorrelated, equal on every loudspeaker, none in the LFE; 1/sqrt(n) each, so the
+                # diffuse field's total power is that of a panned source (power sum 1), the same
+                # direct-to-reverb ratio as the Ambisonic W channel and as each binaural ear.
+                main = spat.layout.main
+                even = np.full(len(main), 1.0 / np.sqrt(len(main)))
+                self._reverb = FDNReverb(self.room, self.sample_rate, len(main), even, seed=cfg.seed)
+                self._reverb_rows = main
             else:
                 order = int(np.sqrt(self.n_channels)) - 1
                 gains = [1.0 / np.sqrt(2 * d + 1) for d in range(order + 1) for _ in range(2 * d + 1)]
@@ -517,7 +530,10 @@ class Renderer:
             # Delay the send by the look-ahead so the reverb stays aligned with the voices.
             s = np.concatenate([self._send_delay, send])
             self._send_delay = s[len(s) - self.config.lookahead :]
-            y = y + self._reverb.process(s[: x.shape[1]])
+            if self._reverb_rows is None:
+                y = y + self._reverb.process(s[: x.shape[1]])
+            else:
+                y[self._reverb_rows] += self._reverb.process(s[: x.shape[1]])
         self._hop_index += J
         return y
 

@@ -1,6 +1,7 @@
 """Measures and materials several test files share: binaural cues (ITD, ILD), sofalizer's
 reference responses, stem folders,
-the 16-object orbit scene of the realtime preview tests, and the loaded-model views.
+the 16-object orbit scene of the realtime preview tests, the loaded-model views, and where the
+EBU ADM Renderer's venv is.
 
 Independent of the library's own estimators on purpose: these are the references the tests
 measure the renderer against. Sockets and deadlines live in ``tests/waiting.py``; session
@@ -32,6 +33,23 @@ LIVE_REQUEST: dict[str, Any] = {  # two stems, 4 bars of 4/4 at 120 bpm (8 s sec
     "global": {"bpm": 120, "energy": 0.6},
     "stems": [{"id": "v1", "class": "lead_vocal"}, {"id": "k1", "class": "kick"}],
 }
+
+
+# ------------------------------------------------------------------ the EBU ADM Renderer (reference)
+#: The reference venv the Makefile makes (`make ear-venv`; `make test` depends on it).
+EAR_VENV = Path(os.environ.get("GRAVITY_EAR_VENV") or Path(__file__).resolve().parents[1] / ".venv-ear")
+
+
+def ear_tool(name: str = "ear-render") -> Path:
+    """Path of a tool of the EBU ADM Renderer's venv (``ear-render``, ``python``...); skips the
+    test, saying how to make it, where the venv is missing (``make test`` always makes it).
+    """
+    import pytest
+
+    path = EAR_VENV / "bin" / name
+    if not path.is_file():
+        pytest.skip(f"{path} missing: run `make ear-venv` (the EBU ADM Renderer, its own venv)")
+    return path
 
 
 # ------------------------------------------------------------------ ffmpeg's sofalizer (the reference renderer)
@@ -191,3 +209,39 @@ def llm_view(llm: "SceneLLM", **sampling: Any) -> "SceneLLM":
     view.config = dataclasses.replace(llm.config, **sampling)
     view.reset_cache()
     return view
+
+
+# ------------------------------------------------------------------ OSC frames for target tests
+def osc_frame(
+    aed: Any,
+    gain_db: Any = None,
+    width: Any = None,
+    active: Any = None,
+    *,
+    section: str = "Verse",
+    new_section: bool = False,
+    names: tuple[str, ...] | None = None,
+    source: str = "planner",
+) -> Any:
+    """A :class:`bridge.frame.Frame` of n objects at ``aed`` (n, 3: azimuth, elevation, metres),
+    playing, at time 0; gains 0 dB, widths 0 and all active unless given.
+    """
+    from bridge.frame import Frame
+
+    aed = np.asarray(aed, dtype=float).reshape(-1, 3)
+    n = len(aed)
+    return Frame(
+        seq=0,
+        time_s=0.0,
+        playhead_s=0.0,
+        playing=True,
+        section=section,
+        section_t=0.0,
+        scene_source=source,
+        new_section=new_section,
+        names=names or tuple(f"s{k}" for k in range(n)),
+        aed=aed,
+        gain_db=np.asarray(gain_db if gain_db is not None else [0.0] * n, dtype=float),
+        width=np.asarray(width if width is not None else [0.0] * n, dtype=float),
+        active=np.asarray(active if active is not None else [True] * n, dtype=bool),
+    )

@@ -13,8 +13,8 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage as PyMessage
 
 from bridge.errors import TargetSpecError
-from bridge.frame import Frame
 from bridge.targets import ADM_GAIN_MAX, TargetSpec, make_target
+from helpers import osc_frame as frame
 
 
 class FakeOut:
@@ -42,26 +42,6 @@ class FakeOut:
                 out.append((m.address, tags, list(m.params)))
         self.datagrams.clear()
         return out
-
-
-def frame(aed, gain_db=None, width=None, active=None, *, section="Verse", new_section=False, names=None) -> Frame:
-    aed = np.asarray(aed, dtype=float).reshape(-1, 3)
-    n = len(aed)
-    return Frame(
-        seq=0,
-        time_s=0.0,
-        playhead_s=0.0,
-        playing=True,
-        section=section,
-        section_t=0.0,
-        scene_source="planner",
-        new_section=new_section,
-        names=names or tuple(f"s{k}" for k in range(n)),
-        aed=aed,
-        gain_db=np.asarray(gain_db if gain_db is not None else [0.0] * n, dtype=float),
-        width=np.asarray(width if width is not None else [0.0] * n, dtype=float),
-        active=np.asarray(active if active is not None else [True] * n, dtype=bool),
-    )
 
 
 def no_refresh(n: int) -> np.ndarray:

@@ -237,6 +237,7 @@ READERS: dict[str, tuple[list[str], tuple[Any, ...]]] = {
     "preview": (["preview", "{c}/stems/tone.wav", "--scene", "{f}", "--no-interactive"], ()),
     "live": (["live", "--request", "{f}", "--no-status"], ()),
     "render": (["render", "{c}/stems/tone.wav", "--scene", "{f}", "-o", "{o}/mix.wav", "--quiet"], ()),
+    "export": (["export", "{c}/stems/tone.wav", "--scene", "{f}", "-o", "{o}/mix.wav"], ()),
     "data-config": (["data", "{o}/data", "--config", "{f}"], ()),
     "train-config": (["train", "--config", "{f}"], ()),
     "eval-data": (["eval", "--data", "{f}", "--model", "planner", "--limit", "1"], ()),

@@ -401,7 +401,7 @@ def test_bad_scene_and_options(tmp_path, stems):
     with pytest.raises(ValidationError, match="bad.json"):
         render_files([stems["vox"]], bad_scene, tmp_path / "o.wav", progress=False)
     scene = write_scene(tmp_path / "s.json", obj("vox", 0.0))
-    _expect_error(tmp_path, tmp_path / "o.wav", "fmt='5.1'", stems=[stems["vox"]], scene=scene, fmt="5.1")
+    _expect_error(tmp_path, tmp_path / "o.wav", "fmt='6.1'", stems=[stems["vox"]], scene=scene, fmt="6.1")
     _expect_error(tmp_path, tmp_path / "nodir" / "o.wav", "does not exist", stems=[stems["vox"]], scene=scene)
     _expect_error(
         tmp_path,
@@ -457,3 +457,33 @@ def test_kernels_compile_once_into_the_user_cache(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     assert run(blocker)[0] == "1.0"  # numba's own cache locations, or none: still renders
+
+
+def test_the_kernel_warm_up_loads_exactly_what_a_render_calls(tmp_path, stems):
+    """``renderer.kernels.warm`` (run by render_files on a pool thread while the scene, stems and
+    HRTF tables load) passes the very argument types a render does: a render after it adds no
+    compiled version to any kernel (another type would compile a second one, seconds on a new
+    install), and it warms every kernel the render calls.
+    """
+    import subprocess
+    import sys
+
+    moving = obj("vox", 30.0, reverb_send=0.0, early_reflections=0.5)
+    moving["motion"] = [{"t": 0.0, "az_deg": 30.0, "el_deg": 0.0, "dist_m": 2.0},
+                        {"t": 1.0, "az_deg": -60.0, "el_deg": 20.0, "dist_m": 4.0}]  # fmt: skip
+    scene = write_scene(tmp_path / "s.json", moving, obj("gtr_r", 0.0))
+    code = (
+        "from pathlib import Path; from renderer import kernels; from renderer.offline import render_files\n"
+        "ks = {n: getattr(kernels, n) for n in kernels.__all__ if hasattr(getattr(kernels, n), 'signatures')}\n"
+        "kernels.warm(); warm = {n: len(k.signatures) for n, k in ks.items()}\n"
+        f"render_files([Path({str(stems['vox'])!r}), Path({str(stems['gtr_r'])!r})], Path({str(scene)!r}), "
+        f"Path({str(tmp_path / 'o.wav')!r}), progress=False)\n"
+        "print(warm, {n: len(k.signatures) for n, k in ks.items()})"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parent.parent, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    warm, after = (eval(part) for part in r.stdout.strip().split("\n")[-1].replace("} {", "}|{").split("|"))
+    assert warm == after, "a render compiled a kernel version the warm-up does not load"
+    assert set(warm) == {"filters", "moving_mac", "static_mac", "lagrange_read", "peak_4x", "k_weighted_sums"}
+    assert all(n == 1 for n in warm.values())

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "critique": "score a scene against immersive-music practice (the critic's card)",
     "plot": "draw a scene: top view and side view with motion paths",
     "render": "render stems placed by a scene (binaural, stereo, FOA); plans one if none is given",
+    "export": "write stems and their scene as an ADM BW64 file (tracks + object metadata) for a DAW",
     "preview": "play stems placed by a scene in real time (binaural, follows scene edits)",
     "live": "follow a DAW over OSC and stream the scene to spatial renderers",
     "data": "generate the synthetic training set (JSONL + manifest)",

@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="where to stream, repeatable: FLAVOUR:HOST:PORT[?opts] with FLAVOUR one of adm, "
         "iem, iem-stereo, spat, generic (default adm:127.0.0.1:4001); options: bundle=1, "
-        "mtu=, dmax= (adm, metres for distance 1.0), env=1 (adm), prefix=, obj= "
+        "mtu=, dmax= (adm, metres for distance 1.0), env=1, coords=aed|xyz, dref=, globaldmax=1 "
+        "(adm), prefix=, obj= "
         "(iem-stereo), msg=ADDR:FIELDS (generic)",
     )
     parser.add_argument("--rate", type=float, default=50.0, metavar="HZ", help="frames per second, 1..200 (default 50)")

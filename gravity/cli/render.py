@@ -58,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planner", default="auto", choices=["auto", "planner", "llm"])
     add_llm_args(p)
     add_render_args(p)  # --format, --hop, --reverb/--no-reverb ...: one flag per RenderConfig field
+    p.set_defaults(format=None)  # no --format: the scene's own target format (_default_format)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,10 +77,17 @@ def run(args: argparse.Namespace) -> int:
     # The imports above built ~70k objects (numba, scipy) that live as long as the process: frozen,
     # no garbage collection walks them again, nor the interpreter's exit (~0.3 s after a render).
     gc.freeze()
+    args.format = args.format or _default_format(args.scene)
     config = render_config(args)  # a bad knob fails here, before anything is analysed or written
     llm_config(args)  # so does a bad LLM flag (--timeout -5), even with --scene (no model loads)
     out = Path(args.output)
-    check_output(out)  # .mp3, a folder, a missing folder: before hours of analysis
+    adm = config.fmt == "adm"  # an ADM BW64 export: the stems as tracks, the scene as metadata
+    if adm:
+        from renderer.export import check_adm_output, export_files
+
+        check_adm_output(out)
+    else:
+        check_output(out)  # .mp3, a folder, a missing folder: before hours of analysis
     planned = not args.scene
     outputs = [out] + ([out.with_suffix(".scene.json"), out.with_suffix(".png")] if planned else [])
     skipped: list[str] = []  # Gravity's own renders in a stems folder (the analysis says them when planning)
@@ -100,24 +108,51 @@ def run(args: argparse.Namespace) -> int:
             scene, stems, stem_map = _plan(args, out, outputs[1:], temps[1:])
         else:
             scene = scene_path
-        report = render_files(
-            stems,
-            scene,
-            out,
-            fmt=config.fmt,
-            hrtf_path=Path(args.hrtf) if args.hrtf else None,
-            rate=args.rate,
-            block=args.block,
-            stem_map=stem_map,
-            progress=not args.quiet,
-            normalize=args.normalize,
-            config=config,
-            overwrite_inputs=args.force,
-            write_to=temps[0],
-        )
-    print(report.summary(), file=sys.stderr)
+        if adm:
+            if args.normalize:
+                print("note: --normalize does not apply to --format adm (nothing is rendered)", file=sys.stderr)
+            summary = export_files(
+                stems, scene, out, rate=args.rate, stem_map=stem_map, config=config,
+                overwrite_inputs=args.force, write_to=temps[0], progress=not args.quiet,
+            ).summary()  # fmt: skip
+        else:
+            summary = render_files(
+                stems,
+                scene,
+                out,
+                fmt=config.fmt,
+                hrtf_path=Path(args.hrtf) if args.hrtf else None,
+                rate=args.rate,
+                block=args.block,
+                stem_map=stem_map,
+                progress=not args.quiet,
+                normalize=args.normalize,
+                config=config,
+                overwrite_inputs=args.force,
+                write_to=temps[0],
+            ).summary()
+    print(summary, file=sys.stderr)
     print("wrote " + ", ".join(str(p) for p in outputs), file=sys.stderr)
     return 0
+
+
+def _default_format(scene: str | None) -> str:
+    """The output format when no --format is given: the format the scene was planned for (its
+    ``bed.layout``, the request's ``target_format``) where the renderer has it (5.1, 7.1.4,
+    9.1.6, stereo ...), else binaural (iamf, atmos, binaural, or a planned render).
+    """
+    from renderer.config import FORMATS
+
+    from gravity.errors import GravityError
+    from gravity.scene import Scene
+
+    if scene is None:
+        return "binaural"
+    try:
+        layout = Scene.load(scene).layout
+    except (GravityError, OSError, ValueError):
+        return "binaural"  # render_files names the problem with the file
+    return layout if layout in FORMATS else "binaural"
 
 
 def _plan(
@@ -134,8 +169,11 @@ def _plan(
     from gravity.plot import plot_scene
     from gravity.request import Request
     from gravity.scene import Scene, write_json_atomic
+    from renderer.config import PLAN_TARGET
 
     fmt = "binaural" if args.format in ("binaural", "stereo", "foa", "hoa") else args.format
+    fmt = "atmos" if fmt == "adm" else fmt  # an ADM export is an object-based master
+    fmt = PLAN_TARGET.get(fmt, fmt)  # 0+5+0 plans for 5.1
     # the arguments as given, so folders expand (and bad files are named) exactly as in gravity analyze
     analysis = analyze_stems(
         args.stems,
