@@ -8,8 +8,9 @@ OUT    ?= out
 
 # Debian tools the tests use as independent references, as command:package (ffmpeg: sofalizer,
 # ebur128; sox: test signals; oscdump/oscsend: an independent OSC peer; jackd + PortAudio: a
-# real audio server, dummy backend, for the realtime preview).
-SYS_TOOLS ?= ffmpeg:ffmpeg sox:sox oscdump:liblo-tools jackd:jackd2
+# real audio server, dummy backend, for the realtime preview; chromium: the browser UI's tests,
+# driven by playwright; ardour: a real DAW, headless (ardour7-lua), for gravity live's Ardour profile).
+SYS_TOOLS ?= ffmpeg:ffmpeg sox:sox oscdump:liblo-tools jackd:jackd2 chromium:chromium ardour:ardour
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo check test test-fast test-all install sysdeps ear-venv clean

@@ -6,7 +6,9 @@ Modules, one concept each: :mod:`bridge.oscio` (OSC codec, UDP sockets), :mod:`b
 :mod:`bridge.planning` (the planning thread), :mod:`bridge.files` (the one gate for files that
 OSC commands name), :mod:`bridge.scheduler` (the frame thread),
 :mod:`bridge.live` (the orchestrator), :mod:`bridge.preview` (``--preview``: the renderer's
-player following the bridge through a narrow :class:`~bridge.preview.PreviewSource`).
+player following the bridge through a narrow :class:`~bridge.preview.PreviewSource`),
+:mod:`bridge.edits` (hand edits: rule-checked, kept per section), :mod:`bridge.ui` (``--ui``: the
+browser monitor and editor).
 The command line is ``gravity live`` (:mod:`gravity.cli.live`).
 
 Names are imported lazily, so ``import bridge`` stays cheap.

@@ -33,8 +33,18 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from gravity.pipeline import PLANNERS, SceneResult, make_scene
+from gravity.request import Request
 
-from .daw import AbletonClient, DawHooks, DawListener, Dispatcher, build_dispatch_table
+from .daw import (
+    AbletonClient,
+    ArdourClient,
+    ArdourFeedback,
+    DawHooks,
+    DawListener,
+    Dispatcher,
+    build_dispatch_table,
+)
+from .edits import Edit, EditOutcome, SceneEdits
 from .errors import BridgeError, TargetSpecError
 from .files import FilePolicy
 from .frame import Frame
@@ -86,6 +96,8 @@ class LiveConfig:
         Tempo until the DAW reports one (default: the request's).
     ableton : (str, int) or None
         AbletonOSC address to subscribe to.
+    ardour : (str, int) or None
+        Ardour's OSC surface to ask for feedback (:class:`bridge.daw.ArdourClient`).
     soak_minutes : float or None
         Run the self-test for this long, then stop.
     plan_in_subprocess : bool
@@ -117,6 +129,7 @@ class LiveConfig:
     seed: int = 0
     bpm: float | None = None
     ableton: tuple[str, int] | None = None
+    ardour: tuple[str, int] | None = None
     soak_minutes: float | None = None
     plan_in_subprocess: bool = True
     realtime_priority: bool = True
@@ -228,6 +241,10 @@ class LiveBridge:
             files=self.files,
             realtime_priority=config.realtime_priority,
         )
+        self.edits = SceneEdits(
+            self._set_book, self.worker.request_for, lambda: (self.worker.prompt, self.worker.hints)
+        )
+        """The producer's hand edits, laid over every book the planner publishes (:mod:`bridge.edits`)."""
         req = self.worker.base
         self.transport = Transport(
             bpm=config.bpm or req.bpm,
@@ -241,6 +258,7 @@ class LiveBridge:
         self.scheduler: FrameScheduler | None = None
         self.listener: DawListener | None = None
         self.ableton: AbletonClient | None = None
+        self.ardour: ArdourClient | None = None
         self.track_names: dict[int, str] = {}
         self._tracks_changed = False
         self._replan_flag = threading.Event()
@@ -262,9 +280,46 @@ class LiveBridge:
         return self.scheduler.tracker.name if self.scheduler is not None else None
 
     def _publish(self, book: SceneBook) -> None:
+        self.edits.published(book)  # the plan, with the section's hand edits over it, to _set_book
+
+    def _set_book(self, book: SceneBook) -> None:
         self._book = book
         if self.scheduler is not None:
             self.scheduler.wake()
+
+    # ------------------------------------------------------------------ steering (the browser UI)
+    def apply_edit(self, edit: Edit, section: str | None = None, *, current: bool = True) -> EditOutcome:
+        """Change one object of a section's scene by hand; thread-safe, returns at once.
+
+        The edit is checked by the rule engine against the section's request first; a refused
+        edit changes nothing and its outcome names the rule. An accepted one is published with the
+        scene book: the frame thread sends it in its next frame (woken now, no crossfade), the
+        preview follows the book, and it stays for the rest of the song section, through re-plans
+        (see :mod:`bridge.edits` for what a new prompt or hint does to it).
+
+        Parameters
+        ----------
+        edit : Edit
+            What to change.
+        section : str or None
+            Section (marker name) whose scene to edit when ``current`` is False; None = the
+            default scene.
+        current : bool
+            Edit the section playing now (the default).
+        """
+        return self.edits.apply(edit, self._current_section() if current else section)
+
+    def request_prompt(self, text: str) -> None:
+        """Re-plan every section with a new scene prompt (``""`` removes it); never blocks."""
+        self.worker.request_prompt(text)
+
+    def request_hint(self, stem_id: str, text: str) -> bool:
+        """Re-plan with stem ``stem_id``'s hint set to ``text``; False for an unknown stem. Never blocks."""
+        return self.worker.request_hint(stem_id, text)
+
+    def request_for(self, section: str | None) -> Request:
+        """The validated request section ``section``'s scene answers (prompt and live hints included)."""
+        return self.worker.request_for(section)
 
     def _book_ref(self) -> SceneBook:
         book = self._book
@@ -361,13 +416,17 @@ class LiveBridge:
                 track_name=self._track_name,
             )
             echo = tuple(p for t in self.targets for p in t.echo_prefixes)
-            dispatcher = Dispatcher(build_dispatch_table(self.transport, hooks, clock=self._clock), echo_prefixes=echo)
+            ardour = ArdourFeedback(self.transport, hooks, clock=self._clock)
+            table = build_dispatch_table(self.transport, hooks, clock=self._clock, ardour=ardour)
+            dispatcher = Dispatcher(table, echo_prefixes=echo)
             self.listener = DawListener(
                 self._sock, dispatcher, self.events, realtime_priority=cfg.realtime_priority, clock=self._clock
             )
             if cfg.ableton is not None:
                 self.ableton = AbletonClient(self._sock, *cfg.ableton)
                 self._resubscribe_flag.set()
+            if cfg.ardour is not None:
+                self.ardour = ArdourClient(self._sock, *cfg.ardour, feedback=ardour, clock=self._clock)
         except BaseException:
             self._close_sockets()
             raise
@@ -490,6 +549,8 @@ class LiveBridge:
                             beat_unit=st.beat_unit,
                         )
                     )
+                if self.ardour is not None:
+                    self.ardour.poll(now)
                 if self.ableton is not None:
                     if self._resubscribe_flag.is_set() or now - last_sub > 5.0:
                         self._resubscribe_flag.clear()
@@ -597,6 +658,8 @@ class LiveBridge:
             "last": self.worker.last_planner,
         }
         out["transport"] = {"jumps": self.transport.jumps, "corrections": self.transport.corrections}
+        if self.ardour is not None:
+            out["ardour"] = self.ardour.stats()
         if self.rss_samples:
             t0 = self.rss_samples[0][0]
             out["rss_mb"] = [(round(t - t0, 1), round(b / 2**20, 2)) for t, b in self.rss_samples]

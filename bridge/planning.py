@@ -33,7 +33,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from gravity.errors import GravityError
 from gravity.motion import section_seconds
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SECTIONS",
     "MAX_PROMPT_CHARS",
+    "MAX_HINT_CHARS",
     "MAX_REPLANS_PER_S",
     "MAX_LOADS_PER_S",
     "MAX_PENDING_FILES",
@@ -73,6 +74,9 @@ MAX_SECTIONS = 64
 
 MAX_PROMPT_CHARS = 2000
 """Longest scene-level prompt kept, characters (the request schema's ``prompt`` maxLength)."""
+
+MAX_HINT_CHARS = 500
+"""Longest stem hint kept, characters (the request schema's stem ``hint`` maxLength)."""
 
 MAX_REPLANS_PER_S = 2.0
 """Re-plan passes (every section, after a prompt, marker or tempo change) start at most this
@@ -152,6 +156,7 @@ def section_request(
     bpm: float | None = None,
     time_signature: str | None = None,
     prompt: str | None = None,
+    hints: Sequence[tuple[str, str]] | None = None,
 ) -> Request:
     """The base request document adjusted for one live section, validated.
 
@@ -169,6 +174,9 @@ def section_request(
         ``"N/D"``; ignored unless it matches the schema.
     prompt : str, optional
         Scene-level text direction; ``""`` removes the base prompt.
+    hints : sequence of (str, str), optional
+        ``(stem id, hint)`` pairs replacing those stems' ``hint`` (``""`` removes it); unknown ids
+        are ignored.
     """
     doc = copy.deepcopy(dict(base))
     if section is not None:
@@ -187,6 +195,16 @@ def section_request(
             doc["prompt"] = prompt[:MAX_PROMPT_CHARS]
         else:
             doc.pop("prompt", None)
+    if hints:
+        new = dict(hints)
+        stems = []
+        for st in doc.get("stems", []):
+            if isinstance(st, dict) and st.get("id") in new:
+                st = {k: v for k, v in st.items() if k != "hint"}
+                if new[st["id"]]:
+                    st["hint"] = new[st["id"]][:MAX_HINT_CHARS]
+            stems.append(st)
+        doc["stems"] = stems
     return Request.from_dict(doc, source="gravity-live")
 
 
@@ -538,6 +556,7 @@ class PlanWorker:
         self._want_context: PlanContext | None = None
         self._want_prompt: str | None = None
         self._prompt_pending = False
+        self._want_hints: dict[str, str] = {}
         self._dirty_first: float | None = None  # when the oldest unplanned re-plan request came
         self._dirty_last = 0.0
         self._files: OrderedDict[str | None, tuple[str, str | None]] = OrderedDict()
@@ -549,6 +568,8 @@ class PlanWorker:
         self._lock = threading.Lock()  # guards the book / map / pins against build_initial vs the thread
         self.map = ObjectMap.from_request(self.base)
         self.prompt: str | None = None
+        self.hints: dict[str, str] = {}
+        """Stem hints typed live (stem id -> text), over the request's own; replaced, never edited."""
         self.context = PlanContext()
         self._planned: dict[str | None, PreparedScene] = {}
         self._pins: dict[str | None, PreparedScene] = {}
@@ -584,6 +605,26 @@ class PlanWorker:
             self.superseded += self._prompt_pending
             self._want_prompt, self._prompt_pending = text, True
             self._mark_dirty()
+
+    def request_hint(self, stem_id: str, text: str) -> bool:
+        """Re-plan every section with stem ``stem_id``'s hint set to ``text`` (cut to
+        :data:`MAX_HINT_CHARS`; ``""`` removes it). False (nothing done) for a stem the request
+        does not have. A newer hint for the same stem replaces one not yet planned. Never blocks.
+        """
+        if not any(s.id == stem_id for s in self.base.stems):
+            return False
+        with self._cv:
+            self.prompt_requests += 1
+            self.superseded += stem_id in self._want_hints
+            self._want_hints[stem_id] = str(text)[:MAX_HINT_CHARS]
+            self._mark_dirty()
+        return True
+
+    def request_for(self, name: str | None) -> Request:
+        """The validated request section ``name`` is planned from now (prompt, hints, markers and
+        tempo included): what the rule engine checks that section's scene against. Any thread.
+        """
+        return section_request(self.base_doc, **self._section_args(name, self.context))
 
     def request_scene_file(self, path: str, section: str | None = None) -> None:
         """Load a scene file and pin it to ``section`` (default: the one playing when it loads).
@@ -625,7 +666,7 @@ class PlanWorker:
 
     def _next_job(self) -> tuple[str, Any] | None:
         """Wait for the next due job: ("file", (path, section)) or ("replan", (context, prompt
-        change or None)); None once stopped. Files first (pinning is what the user asked for),
+        change or None, hint changes)); None once stopped. Files first (pinning is what the user asked for),
         but when both are due a re-plan follows a load, so neither kind can starve the other.
         """
         with self._cv:
@@ -640,10 +681,11 @@ class PlanWorker:
                 if plan_due:
                     ctx = self._want_context or self.context
                     prompt = self._want_prompt if self._prompt_pending else None
+                    hints, self._want_hints = self._want_hints, {}
                     self._want_context, self._prompt_pending, self._dirty_first = None, False, None
                     self._next_pass_s = now + self.replan_interval_s
                     self._last_job = "replan"
-                    return "replan", (ctx, prompt)
+                    return "replan", (ctx, prompt, hints)
                 waits = [1.0] + [t - now for t in (due, self._next_load_s if self._files else None) if t is not None]
                 self._cv.wait(max(0.001, min(waits)))
         return None
@@ -695,6 +737,7 @@ class PlanWorker:
             "bpm": ctx.bpm,
             "time_signature": ctx.time_signature,
             "prompt": self.prompt,
+            "hints": tuple(sorted(self.hints.items())) or None,
         }
 
     def _plan(self, name: str | None, ctx: PlanContext, stage: str, *, inline: bool = False) -> tuple[Scene, str]:
@@ -847,9 +890,12 @@ class PlanWorker:
             if kind == "file":
                 self._load_file(*arg)
                 continue
-            ctx, prompt = arg
+            ctx, prompt, hints = arg
             if prompt is not None and (prompt or None) != self.prompt:
                 self.prompt = prompt or None
                 log.info("re-planning with prompt %s", quote(self.prompt))
+            if hints:
+                self.hints = {k: v for k, v in {**self.hints, **hints}.items() if v}
+                log.info("re-planning with hints for %s", ", ".join(quote(k) for k in sorted(hints)))
             if not self._replan(ctx) and not self._stop.is_set():
                 self._resume(ctx)

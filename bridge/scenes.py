@@ -87,12 +87,23 @@ class PreparedScene:
         Section name this scene was made for (None = default scene).
     fallback_section_s : float
         Section length in seconds when the scene has no ``timing`` of its own.
+    crossfade_in : bool
+        Whether the frame thread crossfades to this scene when it replaces another in the same
+        section (a better plan: yes; a hand edit, :mod:`bridge.edits`: no, it goes out at once).
     """
 
     def __init__(
-        self, scene: Scene, omap: ObjectMap, *, source: str, section: str | None, fallback_section_s: float
+        self,
+        scene: Scene,
+        omap: ObjectMap,
+        *,
+        source: str,
+        section: str | None,
+        fallback_section_s: float,
+        crossfade_in: bool = True,
     ) -> None:
         self.scene = scene
+        self.crossfade_in = crossfade_in
         self.map = omap
         self.source = source
         self.section = section

@@ -306,7 +306,12 @@ class FrameScheduler:
             self._xfade = None
             if self._scene is not None:
                 self.section_changes += 1
-        elif self._scene is not None and scene is not self._scene and self.config.crossfade_beats > 0:
+        elif (
+            self._scene is not None
+            and scene is not self._scene
+            and scene.crossfade_in  # (a hand edit goes out at once)
+            and self.config.crossfade_beats > 0
+        ):
             length = self.config.crossfade_beats * 60.0 / max(1.0, st.bpm)
             self._xfade = _Crossfade(self._scene, now_s, length)
             self.crossfades += 1

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "export": "write stems and their scene as an ADM BW64 file (tracks + object metadata) for a DAW",
     "preview": "play stems placed by a scene in real time (binaural, follows scene edits)",
     "live": "follow a DAW over OSC and stream the scene to spatial renderers",
+    "ui": "see and edit a scene in the browser (the page gravity live --ui serves)",
     "data": "generate the synthetic training set (JSONL + manifest)",
     "train": "fine-tune a LoRA adapter (prompt-masked SFT, or DPO on preference pairs)",
     "pairs": "rank the teacher and model samples with the scene critic: preference pairs for DPO",

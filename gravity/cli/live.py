@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from gravity.atomic import atomic_path
 from gravity.cli.common import PLANNER_CHOICES, add_llm_args, fail, llm_config
 from gravity.cli.preview import device_arg
+from gravity.cli.ui import add_ui_arguments, start_ui
 
 if TYPE_CHECKING:
     from bridge.live import LiveConfig
@@ -77,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="subscribe to AbletonOSC at HOST:PORT (default 127.0.0.1:11000); listen on 11001",
     )
     parser.add_argument(
+        "--ardour",
+        nargs="?",
+        const="127.0.0.1:3819",
+        metavar="[HOST:]PORT",
+        help="follow Ardour's OSC surface at HOST:PORT (default 127.0.0.1:3819): ask it for feedback "
+        "and, while it is stopped, walk its markers once (see examples/daw/ardour.md)",
+    )
+    parser.add_argument(
         "--preview",
         action="store_true",
         help="play the stems binaurally (headphones) following the DAW's transport, section by section; needs --stems",
@@ -86,6 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DEVICE",
         help="sound card for --preview: PortAudio device index or name (default: the system's)",
     )
+    add_ui_arguments(parser, flag=True)  # --ui [PORT], --ui-host, --no-record: the browser monitor and editor
     parser.add_argument(
         "--refresh",
         type=float,
@@ -138,6 +149,12 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
             ableton = parse_hostport(args.ableton, default_host="127.0.0.1")
         except ValueError as exc:
             raise BridgeError(f"--ableton {exc}") from None
+    ardour = None
+    if args.ardour:
+        try:
+            ardour = parse_hostport(args.ardour, default_host="127.0.0.1")
+        except ValueError as exc:
+            raise BridgeError(f"--ardour {exc}") from None
     if args.soak is not None and not (math.isfinite(args.soak) and args.soak > 0):
         raise BridgeError(f"--soak {args.soak}: must be a positive number of minutes")
     if not (math.isfinite(args.refresh) and args.refresh > 0):
@@ -167,6 +184,7 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
         seed=args.seed,
         bpm=args.bpm,
         ableton=ableton,
+        ardour=ardour,
         soak_minutes=args.soak,
         allow_dirs=allow_dirs,
     )
@@ -237,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
             "--preview plays the stems' audio: it needs --stems DIR (a --request file "
             "describes the stems but has no audio)"
         )
+    if args.ui is None and args.ui_host != "127.0.0.1":
+        raise BridgeError("--ui-host sets where the browser page listens: it needs --ui")
     doc, stem_files = _request_doc(args)
     bridge = LiveBridge(config, doc)
     bridge.start()
@@ -250,6 +270,21 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # stems, HRTF, sound device: one clear line
             bridge.stop()
             return fail(f"--preview: {exc}")
+    ui = None
+    if args.ui is not None:
+        from bridge.ui.session import LiveSession
+
+        try:
+            ui = start_ui(LiveSession(bridge), args.ui_host, args.ui, not args.no_record)
+        except BaseException:
+            if preview is not None:
+                preview.close()
+            bridge.stop()
+            raise
+    # What start-up made (modules, the request, the first scenes, the page server) moves to the collector's
+    # permanent generation: a full pass holds the interpreter lock the frame thread needs, and scanning
+    # start-up's objects took up to 59 ms while the browser UI was fuzzed, frames skipped (2 cores).
+    gc.freeze()
 
     stop = threading.Event()
 
@@ -283,6 +318,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         # every stop below is bounded; should one still hang, say where (all thread stacks)
         faulthandler.dump_traceback_later(STOP_WATCHDOG_S, exit=False)
+        if ui is not None:
+            ui.stop()
         if preview is not None:
             preview.close()
         bridge.stop()
@@ -296,6 +333,8 @@ def run(args: argparse.Namespace) -> int:
     summary = bridge.report()
     if preview is not None:
         summary["preview"] = asdict(preview.stats())
+    if ui is not None:
+        summary["ui"] = ui.stats()
     st = summary["status"]
     print(
         f"gravity-live: stopped after {st['frames']} frames, {st['messages']} messages; "
