@@ -98,9 +98,33 @@ def test_prompt_cache_reuses_the_system_text(greedy):
     _, st = greedy.generate(model_input(band(3, 6)), grammar(band(3, 6)), 120)
     n_system = greedy.count_tokens(model_input(req).split("<|im_start|>user")[0])
     assert st["tokens_cached"] >= n_system
-    greedy.reset_cache()
+    greedy.reset_cache()  # the context forgets; the shared head comes back from the disk cache
     _, st2 = greedy.generate(model_input(req), grammar(req), 120)
-    assert st2["tokens_cached"] == 0 and st2["ttft_s"] > st["ttft_s"]
+    assert st2["head"] == "file" and n_system <= st2["tokens_cached"] <= st["tokens_cached"]
+
+
+@pytest.mark.llm
+def test_the_prompt_head_cached_on_disk_gives_the_same_answer(embedded_base, tmp_path, monkeypatch):
+    """A new process reads the shared head's keys and values from the cache instead of
+    evaluating them: the same answer as the process that evaluated and wrote them; a damaged
+    or foreign file is evaluated again (and the answer is still the same).
+    """
+    monkeypatch.setenv("GRAVITY_CACHE", str(tmp_path))
+    req = band(3, 4)
+
+    def fresh() -> tuple[str, dict]:  # a new model object: an empty context, as a new process has
+        llm = SceneLLM(LLMConfig(temperature=0.0, timeout_s=60, quant="none"), embedded_base)
+        return llm.generate(model_input(req), grammar(req), 120)
+
+    text, st = fresh()
+    (kv,) = (tmp_path / "models" / "prompts").iterdir()
+    assert st["head"] == "evaluated" and kv.stat().st_size > 1e6  # ~23 kB of keys/values per token
+    text2, st2 = fresh()
+    assert st2["head"] == "file" and text2 == text and st2["tokens_cached"] == st["tokens_cached"] > 100
+    kv.write_bytes(kv.read_bytes()[:4096])  # truncated: llama.cpp refuses it
+    text3, st3 = fresh()
+    assert st3["head"] == "evaluated" and text3 == text
+    assert fresh()[1]["head"] == "file"  # written again
 
 
 @pytest.mark.llm

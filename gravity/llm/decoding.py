@@ -3,7 +3,9 @@
 Three things make a scene cheap to generate on a laptop CPU:
 
 * **Prompt cache.** The tokens in the context are remembered; a new prompt only evaluates
-  what follows the longest common prefix (the fixed system text, at least).
+  what follows the longest common prefix (the fixed system text, at least). The system text's
+  keys and values are also kept on disk (:meth:`Decoder.load_prefix`), so a new process (each
+  ``gravity scene``) skips evaluating it: ~45 % of an 8-stem prompt, ~0.7 s on 2 CPU cores.
 * **Lazy grammar.** llama.cpp's grammar sampler filters the whole vocabulary (49k tokens for
   SmolLM2) at every step. Here each token is first sampled without it and only *checked*
   against the grammar (a one-token candidate list); only a rejected token is re-sampled
@@ -25,8 +27,10 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["Decoder", "DecodeStats", "LineDraft"]
@@ -175,6 +179,53 @@ class Decoder:
     def reset(self) -> None:
         """Empty the prompt cache."""
         self._truncate(0)
+
+    def load_prefix(self, tokens: list[int], path: Path | None) -> str:
+        """Make the context start with ``tokens`` (the prompt text every request shares),
+        evaluated as a batch of its own: read from ``path`` where an earlier process wrote it,
+        else evaluated and written there (atomically; a failure to write is logged, not raised).
+
+        The prefix is always its own batch, so its keys and values are the same numbers whether
+        they come from the file or from evaluation: a process that read the file writes what one
+        that evaluated writes.
+
+        Returns
+        -------
+        str
+            ``"context"`` (already there), ``"file"`` or ``"evaluated"``.
+        """
+        if self._kv[: len(tokens)] == tokens:
+            return "context"
+        self._truncate(0)
+        if path is not None and path.is_file() and self._read_state(tokens, path):
+            return "file"
+        self._decode(tokens, logits_all=False)
+        if path is not None:
+            self._write_state(tokens, path)
+        return "evaluated"
+
+    def _read_state(self, tokens: list[int], path: Path) -> bool:
+        lc, n = self._lc, len(tokens)
+        got, count = (lc.llama_token * n)(), ctypes.c_size_t(0)
+        read = lc.llama_state_seq_load_file(self._ctx.ctx, str(path).encode(), 0, got, n, ctypes.byref(count))
+        if read and count.value == n and list(got) == tokens:
+            self._kv = list(tokens)
+            return True
+        self._ctx.kv_cache_seq_rm(-1, 0, -1)  # a stale or foreign file: evaluate instead
+        log.info("%s: not this prompt's state; evaluating it", path)
+        return False
+
+    def _write_state(self, tokens: list[int], path: Path) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            arr = (self._lc.llama_token * len(tokens))(*tokens)
+            if not self._lc.llama_state_seq_save_file(self._ctx.ctx, str(tmp).encode(), 0, arr, len(tokens)):
+                raise OSError("llama.cpp could not write it")
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.info("%s: prompt state not cached (%s)", path, exc)
+            tmp.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ generate
     def generate(

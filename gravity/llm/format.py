@@ -53,6 +53,7 @@ __all__ = [
     "RANGES",
     "MOTIONS",
     "model_input",
+    "PROMPT_HEAD",
     "input_messages",
     "compact_request",
     "encode_scene",
@@ -134,6 +135,11 @@ def compact_request(request: Request) -> str:
 def input_messages(request: Request) -> list[dict[str, str]]:
     """System + user chat messages (for tokenizers that apply their own chat template)."""
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": compact_request(request)}]
+
+
+#: The text every prompt starts with (system message, then the user turn's opening): its keys
+#: and values are cached on disk by the runtime (:meth:`gravity.llm.decoding.Decoder.load_prefix`).
+PROMPT_HEAD = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n"
 
 
 def model_input(request: Request) -> str:

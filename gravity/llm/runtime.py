@@ -13,6 +13,7 @@ time). It never raises for a bad generation: the caller falls back to the planne
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import io
 import logging
@@ -26,7 +27,7 @@ from typing import Any
 from gravity.errors import GravityError
 from gravity.llm.config import LLMConfig  # declared apart: the CLI reads it without this module
 from gravity.llm.decoding import Decoder, LineDraft
-from gravity.llm.format import AnswerError, encode_scene, model_input, parse_answer
+from gravity.llm.format import PROMPT_HEAD, AnswerError, encode_scene, model_input, parse_answer
 from gravity.llm.grammar import grammar
 from gravity.request import Request
 
@@ -169,6 +170,7 @@ class SceneLLM:
                     log.warning("llama.cpp: %s", line.strip())
         self.load_s = time.perf_counter() - t0
         self._decoder = Decoder(self._llm, max_draft=config.max_draft)
+        self._head: list[int] | None = None  # PROMPT_HEAD's tokens, once tokenised
         self._lock = threading.Lock()
         log.info("loaded %s (%s) as %s in %.2f s", info.path.name, info.source, self.model_file.name, self.load_s)
 
@@ -215,6 +217,10 @@ class SceneLLM:
         tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         with self._lock:
             deadline = time.perf_counter() + self.config.timeout_s
+            head_from = "none"
+            if prompt.startswith(PROMPT_HEAD):  # the shared head: from disk in a new process
+                head = self._head_tokens(tokens)
+                head_from = self._decoder.load_prefix(head, self._head_file(head))
             text, st = self._decoder.generate(
                 tokens,
                 gbnf,
@@ -226,10 +232,44 @@ class SceneLLM:
                 draft=LineDraft(draft) if draft else None,
                 lazy_grammar=lazy_grammar,
             )
-        return text, {"model": self.name, **st.as_dict()}
+        return text, {"model": self.name, "head": head_from, **st.as_dict()}
+
+    def _head_tokens(self, tokens: list[int]) -> list[int]:
+        """The tokens of :data:`PROMPT_HEAD` that start ``tokens`` (a boundary token may merge)."""
+        if self._head is None:
+            self._head = self._llm.tokenize(PROMPT_HEAD.encode("utf-8"), add_bos=True, special=True)
+        n = 0
+        for a, b in zip(self._head, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return tokens[: min(n, len(tokens) - 1)]
+
+    def _head_file(self, head: list[int]) -> Path | None:
+        """Where the head's keys and values are cached: named by everything they depend on (the
+        weights and adapter files as they are on disk, llama.cpp's version, context settings,
+        the tokens); None where a file cannot be stat'ed.
+        """
+        import llama_cpp
+
+        from gravity.llm.requant import cache_dir
+
+        lora = self.config.lora_path or (str(self.info.lora) if self.info.lora else None)
+        h = hashlib.sha256()
+        try:
+            for f in (self.model_file, lora):
+                if f is not None:
+                    st = os.stat(f)
+                    h.update(f"{os.path.realpath(f)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        except OSError:
+            return None
+        h.update(f"{llama_cpp.__version__}|{self.config.n_ctx}|{self.config.n_gpu_layers}|{head}".encode())
+        return cache_dir() / "prompts" / f"{h.hexdigest()[:24]}.kv"
 
     def reset_cache(self) -> None:
-        """Forget the cached prompt (the next call evaluates it from scratch)."""
+        """Forget the cached prompt: the next call evaluates it again (the shared head from the
+        disk cache, :meth:`gravity.llm.decoding.Decoder.load_prefix`).
+        """
         with self._lock:
             self._decoder.reset()
 
