@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from gravity.pipeline import PLANNERS, SceneResult, make_scene
 from gravity.request import Request
+from renderer.listener import Listener
 
 from .daw import (
     AbletonClient,
@@ -48,6 +49,7 @@ from .edits import Edit, EditOutcome, SceneEdits
 from .errors import BridgeError, TargetSpecError
 from .files import FilePolicy
 from .frame import Frame
+from .head import HeadDispatcher, HeadInput
 from .oscio import bind_udp
 from .planning import PlanContext, PlanProcess, PlanWorker, load_llm
 from .ratelog import RateLimitedLog
@@ -116,6 +118,15 @@ class LiveConfig:
         Folders whose files OSC commands (``/gravity/scene``) may read, subfolders included
         (``gravity live --allow-dir``; the command line adds the request's or the stems' folder).
         Empty: no file is read. See :mod:`bridge.files` for the rest of the rule.
+    head : bool
+        Head tracking (:mod:`bridge.head`): ADM-OSC ``/adm/lis/...`` and IEM ``/SceneRotator/...``
+        poses on the listen port turn the preview (:attr:`LiveBridge.head`) and go on to the
+        targets that take them.
+    head_port : int or None
+        Also read head poses on this UDP port; implies ``head``.
+    head_host : str or None
+        Where ``head_port`` listens (default ``listen_host``): ``0.0.0.0`` takes a phone on the
+        network while the DAW's port stays on loopback (a pose is all that port reads).
     """
 
     listen_host: str = "127.0.0.1"
@@ -138,6 +149,9 @@ class LiveConfig:
     slew_s: float = 0.5
     log_interval_s: float = 10.0
     allow_dirs: tuple[str, ...] = ()
+    head: bool = False
+    head_port: int | None = None
+    head_host: str | None = None
 
     def __post_init__(self) -> None:
         """Check the settings; a bad one is a :class:`BridgeError` naming it."""
@@ -149,6 +163,10 @@ class LiveConfig:
             raise BridgeError("at least one --target is needed")
         if self.bpm is not None and not 1.0 <= self.bpm <= 1000.0:
             raise BridgeError(f"--bpm {self.bpm:g}: must be 1..1000")
+        if self.head_port is not None and (
+            not 0 <= self.head_port <= 65535 or (self.head_port == self.listen_port and self.head_port)
+        ):
+            raise BridgeError(f"--head-port {self.head_port}: must be 0..65535 and not the --listen port")
 
 
 @dataclass(frozen=True)
@@ -254,6 +272,12 @@ class LiveBridge:
             clock=clock,
         )
         self._book: SceneBook | None = None
+        self.head: Listener | None = Listener(clock=clock) if config.head or config.head_port is not None else None
+        """The listener's head pose (head tracking on), for the preview's renderers; else None."""
+        self.head_input: HeadInput | None = None
+        self.head_listener: DawListener | None = None
+        self._head_quiet = False
+        self._head_sock: socket.socket | None = None
         self.targets: list[Target] = []
         self.scheduler: FrameScheduler | None = None
         self.listener: DawListener | None = None
@@ -372,9 +396,16 @@ class LiveBridge:
             ("localhost", self.config.listen_port),
             (self.config.listen_host, self.config.listen_port),
         }
-        wildcard = self.config.listen_host in ("0.0.0.0", "::", "")
+        head_host = self.config.head_host or self.config.listen_host
+        if self.config.head_port:
+            own |= {("127.0.0.1", self.config.head_port), (head_host, self.config.head_port)}
+        wildcard = self.config.listen_host in ("0.0.0.0", "::", "") or (
+            self.config.head_port and head_host in ("0.0.0.0", "::", "")
+        )
         for spec in self.config.targets:
-            if (spec.host, spec.port) in own or (wildcard and spec.port == self.config.listen_port):
+            if (spec.host, spec.port) in own or (
+                wildcard and spec.port in (self.config.listen_port, self.config.head_port)
+            ):
                 raise TargetSpecError(
                     f"--target {spec} points at gravity-live's own --listen port "
                     f"{self.config.listen_port}; use the renderer's port"
@@ -418,7 +449,20 @@ class LiveBridge:
             echo = tuple(p for t in self.targets for p in t.echo_prefixes)
             ardour = ArdourFeedback(self.transport, hooks, clock=self._clock)
             table = build_dispatch_table(self.transport, hooks, clock=self._clock, ardour=ardour)
-            dispatcher = Dispatcher(table, echo_prefixes=echo)
+            dispatcher: Dispatcher = Dispatcher(table, echo_prefixes=echo)
+            if self.head is not None:
+                # head poses next to the DAW's messages, read before the ADM echo filter
+                self.head_input = HeadInput(self.head, targets=self.targets)
+                dispatcher = HeadDispatcher(self.head_input, dispatcher)
+                if cfg.head_port is not None:
+                    self._head_sock = bind_udp(cfg.head_host or cfg.listen_host, cfg.head_port)
+                    self.head_listener = DawListener(
+                        self._head_sock,
+                        HeadDispatcher(self.head_input),
+                        self.events,
+                        realtime_priority=cfg.realtime_priority,
+                        clock=self._clock,
+                    )
             self.listener = DawListener(
                 self._sock, dispatcher, self.events, realtime_priority=cfg.realtime_priority, clock=self._clock
             )
@@ -441,6 +485,8 @@ class LiveBridge:
         self.worker.start()
         self.scheduler.start()
         self.listener.start()
+        if self.head_listener is not None:
+            self.head_listener.start()
         self._house = threading.Thread(target=self._housekeeping, name="gravity-house", daemon=True)
         self._house.start()
         self._started = True
@@ -486,6 +532,8 @@ class LiveBridge:
             self.scheduler.stop()
         if self.listener is not None:
             self.listener.stop()
+        if self.head_listener is not None:
+            self.head_listener.stop()
         self.worker.stop()
         if self._house is not None:
             self._house.join(2.0)
@@ -500,6 +548,8 @@ class LiveBridge:
             t.close()
         if self._sock is not None:
             self._sock.close()
+        if self._head_sock is not None:
+            self._head_sock.close()
 
     def __enter__(self) -> "LiveBridge":
         """Start the bridge."""
@@ -559,6 +609,8 @@ class LiveBridge:
                     elif now - last_cues > 2.0:
                         self.ableton.poll_cues()
                         last_cues = now
+                if self.head is not None:
+                    self._check_head(now)
                 if self._tracks_changed and now - last_tracks > 2.0:
                     last_tracks = now
                     self._check_tracks()
@@ -588,6 +640,20 @@ class LiveBridge:
                         self.soak_done.set()
             except Exception:  # housekeeping must outlive its own bugs
                 log.exception("housekeeping error")
+
+    HEAD_SILENT_S = 2.0
+    """A head tracker quiet this long (seconds) is reported once; its last pose holds."""
+
+    def _check_head(self, now: float) -> None:
+        """Say once when a head tracker that was sending falls silent (the pose holds)."""
+        assert self.head is not None
+        silent = self.head.silent_s(now)
+        quiet = silent is not None and silent > self.HEAD_SILENT_S
+        if quiet and not self._head_quiet:
+            self.events.report(
+                "head-silent", "head tracker silent for %.1f s: holding its last pose", silent, level=logging.INFO
+            )
+        self._head_quiet = quiet
 
     # ------------------------------------------------------------------ status
     def status(self) -> LiveStatus:
@@ -658,6 +724,8 @@ class LiveBridge:
             "last": self.worker.last_planner,
         }
         out["transport"] = {"jumps": self.transport.jumps, "corrections": self.transport.corrections}
+        if self.head_input is not None:
+            out["head"] = self.head_input.stats()
         if self.ardour is not None:
             out["ardour"] = self.ardour.stats()
         if self.rss_samples:

@@ -120,6 +120,9 @@ class PreviewStats:
         scene, for the last swap armed at a marker, ms (negative: early).
     underflows, xruns : int
         The player's counters (see :class:`renderer.player.PlayerStats`).
+    head_poses : int
+        Head tracking: the sequence number of the latest head pose the player has rendered
+        (:attr:`renderer.player.Player.head_rendered`); 0 without head tracking.
     """
 
     playing: bool
@@ -136,6 +139,7 @@ class PreviewStats:
     last_swap_late_ms: float | None
     underflows: int
     xruns: int
+    head_poses: int = 0
 
     def line(self) -> str:
         """A short status fragment."""
@@ -215,7 +219,9 @@ class LivePreview:
         Monotonic clock, seconds (the bridge's).
     **player_options
         Passed to :class:`renderer.player.Player` (``device``, ``block``, ``rate``,
-        ``buffer_blocks``, ``capture_s``, ...).
+        ``buffer_blocks``, ``capture_s``, ``head`` (a :class:`renderer.listener.Listener`: the
+        scene turns against the listener's head, rendered just in time; ``gravity live --head``
+        passes the bridge's), ...).
     """
 
     GIVE_UP_S = 5.0
@@ -605,4 +611,5 @@ class LivePreview:
             last_swap_late_ms=self.last_swap_late_ms,
             underflows=ps.underflows if ps else 0,
             xruns=ps.xruns if ps else 0,
+            head_poses=p.head_rendered if p is not None else 0,
         )

@@ -17,7 +17,9 @@ Flavours (``--target FLAVOUR:HOST:PORT[?key=value&...]``):
     Options: ``dmax`` (metres for distance 1.0; default 10, 1 with ``coords=xyz``),
     ``env=1`` (send ``/adm/env/change s <section>`` on each section change),
     ``coords=aed|xyz``, ``dref`` (metres), ``globaldmax=1`` (send ``/adm/obj/*/dmax`` instead
-    of a per-object dmax).
+    of a per-object dmax), ``head=1`` (forward the head pose Gravity receives as
+    ``/adm/lis/ypr f f f``, degrees, yaw + left, pitch + up, and ``/adm/lis/xyz f f f`` once the
+    head has moved, normalised like the listener input: :mod:`renderer.listener`).
 ``iem`` -- IEM MultiEncoder (one instance, up to 64 inputs). Object ``n`` is input ``n-1``:
     ``/MultiEncoder/azimuthK f`` (deg; IEM is +left like us: its spherical-to-Cartesian
     conversion is x = cos(el) cos(az), y = cos(el) sin(az) with y pointing left),
@@ -25,6 +27,10 @@ Flavours (``--target FLAVOUR:HOST:PORT[?key=value&...]``):
     ``/MultiEncoder/muteK i``, and ``/MultiEncoder/inputSetting i`` (number of inputs, min(N, 64))
     on the first frame, after :meth:`Target.reset` and on each section or scene change. No
     distance or width parameter exists. Option ``prefix`` (see *IEM addresses*).
+``iem-rotator`` -- head tracking for an IEM SceneRotator (before a binaural decoder): the head
+    pose Gravity receives (:mod:`bridge.head`) as ``/SceneRotator/ypr f f f``, the scene's
+    rotation in the plug-in's own convention (default "Roll->Pitch->Yaw" sequence, no flips;
+    :mod:`renderer.listener`). No object messages. Option ``prefix``.
 ``iem-stereo`` -- one IEM StereoEncoder instance following object ``obj`` (default 1):
     ``/StereoEncoder/azimuth f``, ``/StereoEncoder/elevation f``, ``/StereoEncoder/width f``
     (deg, width 0..1 -> 0..180). Options ``obj``, ``prefix``.
@@ -102,6 +108,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from gravity.errors import quote
+from renderer.listener import XYZ_SCALE_M, HeadPose
 
 from .errors import TargetSpecError
 from .frame import Frame
@@ -119,12 +126,13 @@ __all__ = [
     "AdmTarget",
     "IemMultiTarget",
     "IemStereoTarget",
+    "IemRotatorTarget",
     "SpatTarget",
     "GenericTarget",
     "make_target",
 ]
 
-FLAVOURS: tuple[str, ...] = ("adm", "iem", "iem-stereo", "spat", "generic")
+FLAVOURS: tuple[str, ...] = ("adm", "iem", "iem-stereo", "iem-rotator", "spat", "generic")
 DEFAULT_PORTS: Mapping[str, int] = {"adm": 4001}
 ADM_GAIN_MAX = 10 ** (12 / 20)
 """Largest linear gain sent over ADM-OSC (+12 dB, the scene schema's maximum)."""
@@ -134,6 +142,10 @@ XYZ_DMAX_M = 1.0
 """Default ``dmax`` with ``coords=xyz``: the renderer's reference distance, metres (see the module docstring)."""
 IEM_MULTI = "/MultiEncoder"
 IEM_STEREO = "/StereoEncoder"
+IEM_ROTATOR = "/SceneRotator"
+HEAD_STEP_DEG = 1e-3
+"""Forwarded head angles are rounded to this many degrees: a pose that comes back as an echo
+(through a receiver set to send to Gravity) then encodes to the same bytes and is not sent again."""
 IEM_MAX_INPUTS = 64
 MAX_HOST_CHARS = 253  # the longest DNS name (RFC 1035)
 
@@ -156,8 +168,9 @@ GENERIC_FIELDS: Mapping[str, str] = {
 
 _COMMON_KEYS = ("bundle", "mtu")
 _FLAVOUR_KEYS: Mapping[str, tuple[str, ...]] = {
-    "adm": ("dmax", "env", "coords", "dref", "globaldmax"),
+    "adm": ("dmax", "env", "coords", "dref", "globaldmax", "head"),
     "iem": ("prefix",),
+    "iem-rotator": ("prefix",),
     "iem-stereo": ("prefix", "obj"),
     "spat": (),
     "generic": ("msg", "dmax"),
@@ -206,6 +219,8 @@ class TargetSpec:
         dropped; Gravity always sends to the plug-in's name.
     obj : int
         iem-stereo: the object number this encoder instance follows.
+    head : bool
+        adm (option ``head``): forward the listener's head pose (``/adm/lis/ypr``, ``/adm/lis/xyz``).
     messages : tuple of (str, tuple of str)
         generic: (address template, field names) per message.
     """
@@ -223,6 +238,7 @@ class TargetSpec:
     prefix: str = ""
     obj: int = 1
     messages: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    head: bool = False
 
     FORM: ClassVar[str] = "FLAVOUR:HOST:PORT[?key=value&...], e.g. adm:127.0.0.1:4001 or iem:127.0.0.1:9002"
 
@@ -275,6 +291,8 @@ class TargetSpec:
                 kw["env"] = _flag(key, v, text)
             elif key == "globaldmax":
                 kw["dmax_global"] = _flag(key, v, text)
+            elif key == "head":
+                kw["head"] = _flag(key, v, text)
             elif key == "coords":
                 if v.lower() not in ADM_COORDS:
                     raise TargetSpecError(
@@ -447,6 +465,7 @@ class Target:
         self.spec = spec
         self.out = out if out is not None else UdpOut(spec.host, spec.port)
         self._last: dict[tuple[int, int], bytes] = {}
+        self._head_last: dict[str, bytes] = {}
         self._static_sent: set[int] = set()
         self._muted: set[int] = set()
         self.messages_sent = 0
@@ -480,11 +499,34 @@ class Target:
         """Object indices this target addresses."""
         return range(frame.size)
 
+    def _head(self, pose: HeadPose) -> list[tuple[str, bytes]]:
+        """(address, message) pairs that forward a head pose; none by default."""
+        del pose  # the hook's fixed signature
+        return []
+
+    @property
+    def takes_head(self) -> bool:
+        """Whether head poses are forwarded to this target (:meth:`send_head`)."""
+        return self.spec.head
+
+    def send_head(self, pose: HeadPose) -> int:
+        """Forward a head pose (the head input's thread): each message only when its bytes
+        changed since the last one sent; returns the number of messages sent.
+        """
+        n = 0
+        for address, data in self._head(pose):
+            if self._head_last.get(address) != data:
+                self._head_last[address] = data
+                self.out.send(data)
+                n += 1
+        return n
+
     # -- engine
     def reset(self) -> None:
-        """Forget what was sent: the next frame sends every value again."""
+        """Forget what was sent: the next frame sends every value again (the next pose too)."""
         self._last.clear()
         self._static_sent.clear()
+        self._head_last.clear()
 
     def frame_messages(self, frame: Frame, refresh: np.ndarray) -> list[bytes]:
         """The encoded messages this frame needs.
@@ -544,6 +586,11 @@ def _finite(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
     return np.nan_to_num(np.asarray(a, dtype=float), nan=fill, posinf=fill, neginf=fill)
 
 
+def _head_angles(ypr: tuple[float, float, float]) -> list[float]:
+    """Angles for the wire: rounded to :data:`HEAD_STEP_DEG`, in -180..180 degrees."""
+    return [min(180.0, max(-180.0, round(v / HEAD_STEP_DEG) * HEAD_STEP_DEG)) for v in ypr]
+
+
 class AdmTarget(Target):
     """ADM-OSC v1.0 (see the module docstring for the messages and ranges)."""
 
@@ -595,6 +642,14 @@ class AdmTarget(Target):
 
     def _mute(self, k: int, muted: bool) -> bytes | None:
         return self._templates(k)[3].pack(1 if muted else 0)
+
+    def _head(self, pose: HeadPose) -> list[tuple[str, bytes]]:
+        out = [("/adm/lis/ypr", encode_message("/adm/lis/ypr", _head_angles(pose.adm_ypr()), "fff"))]
+        p = pose.position_m / XYZ_SCALE_M  # house axes (front, left, up) -> ADM-OSC (right, front, up)
+        if np.any(p) or "/adm/lis/xyz" in self._head_last:
+            xyz = np.clip([-p[1], p[0], p[2]], -1.0, 1.0)
+            out.append(("/adm/lis/xyz", encode_message("/adm/lis/xyz", [round(float(v), 4) for v in xyz], "fff")))
+        return out
 
     def _preamble(self, frame: Frame) -> list[bytes]:
         if self.spec.env and frame.new_section and frame.section:
@@ -711,6 +766,29 @@ class IemStereoTarget(Target):
         return [(0, t[0].pack(az)), (1, t[1].pack(el)), (2, t[2].pack(w))]
 
 
+class IemRotatorTarget(Target):
+    """IEM SceneRotator: the head pose as ``/SceneRotator/ypr`` (scene rotation, the plug-in's
+    default sequence); no object messages.
+    """
+
+    def __init__(self, spec: TargetSpec, out: UdpOut | None = None) -> None:
+        super().__init__(spec, out)
+        self.echo_prefixes = _iem_echoes(IEM_ROTATOR, spec.prefix)
+
+    def _objects(self, frame: Frame) -> tuple[int, ...]:
+        del frame  # no objects: head poses only
+        return ()
+
+    @property
+    def takes_head(self) -> bool:
+        """Always: head poses are all this target sends."""
+        return True
+
+    def _head(self, pose: HeadPose) -> list[tuple[str, bytes]]:
+        address = f"{IEM_ROTATOR}/ypr"
+        return [(address, encode_message(address, _head_angles(pose.scene_rotator_ypr()), "fff"))]
+
+
 class SpatTarget(Target):
     """SPAT Revolution: ``/source/n/...`` with azimuth +right (sign flipped here), metres, dB,
     spread percent; mutes the objects a scene leaves out and names the sources.
@@ -802,6 +880,7 @@ _CLASSES: Mapping[str, Callable[[TargetSpec, UdpOut | None], Target]] = {
     "adm": AdmTarget,
     "iem": IemMultiTarget,
     "iem-stereo": IemStereoTarget,
+    "iem-rotator": IemRotatorTarget,
     "spat": SpatTarget,
     "generic": GenericTarget,
 }

@@ -27,6 +27,18 @@ Threads (DESIGN.md: realtime paths never wait on disk, logging or planning):
 
 All three helper threads run below the worker's priority.
 
+Head tracking (``head=``, a :class:`renderer.listener.Listener`): every renderer turns the scene
+against the listener's latest pose once per block (world-locked objects, every voice a moving
+voice), and the worker renders *just in time*: at most one block ahead of the callback instead
+of ``buffer_blocks``, with ``static_hop = hop`` and whole units rendered straight through
+(:meth:`renderer.render.Renderer.process_units`), so a pose that arrives while block ``k`` is
+being delivered is heard from block ``k + 1`` or sooner (one block of latency, measured from the
+delivered audio in ``tests/test_renderer_head.py``; :meth:`Player.head_latencies`). While a
+helper thread builds or primes a renderer (a scene swap, a seek, a loop) and for a while after an
+underflow the worker keeps two blocks ahead (:meth:`Player.head_lead_blocks`): at one block a
+16-object swap measured underflows. The price of all this: a worker that misses a block period
+underflows, where the default 0.2 s buffer would have absorbed it.
+
 Alignment: output frame ``k`` of a preview started at 0 is sample ``k`` of
 :func:`renderer.offline.render_files` (the renderer latency is dropped exactly as there:
 the first ``latency_samples`` output samples are discarded), so the preview plays the same
@@ -42,9 +54,10 @@ import sys
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +66,7 @@ from gravity.scene import Scene
 
 from .config import RenderConfig
 from .errors import RenderError
+from .listener import Listener
 from .offline import load_stems
 from .render import Renderer
 
@@ -115,9 +129,14 @@ class _Voice:
         renderer.reset(p0 / renderer.sample_rate)
         self.r = renderer
         self.signals = signals
-        self.in_pos = p0  # next input sample fed
+        # A head-tracked renderer renders whole units straight through (Renderer.process_units):
+        # its input leads by the look-ahead, so its output sample i is stem sample p0 + i and a
+        # unit-aligned target leaves nothing rendered ahead of what is pulled.
+        self.units = renderer.listener is not None
+        self.in_pos = p0 + (renderer.config.lookahead if self.units else 0)  # next input sample fed
         self.out_pos = target  # stem sample of the next output frame
-        self.discard = target - p0 + renderer.latency_samples  # output samples to drop
+        self.discard = target - p0 + (0 if self.units else renderer.latency_samples)  # output samples to drop
+        self._left: NDArray[np.float32] | None = None  # rendered but not pulled yet (units only)
 
     def _input(self, n: int) -> NDArray[np.float32]:
         s, e = self.in_pos, self.in_pos + n
@@ -132,17 +151,32 @@ class _Voice:
         self.in_pos = e
         return x
 
+    def _render(self, n: int) -> NDArray[np.float32]:
+        """The renderer's next ``n`` output samples."""
+        if not self.units:
+            return self.r.process(self._input(n))
+        unit = self.r.block_unit
+        left = self._left
+        have = 0 if left is None else left.shape[1]
+        k = -(-(n - have) // unit) * unit if n > have else 0
+        y = self.r.process_units(self._input(k)) if k else None
+        out = y if left is None else left if y is None else np.concatenate([left, y], axis=1)
+        if out is None:
+            return np.zeros((self.r.n_channels, 0), np.float32)
+        self._left = out[:, n:] if out.shape[1] > n else None
+        return out[:, :n]
+
     def prime(self) -> None:
         """Render (and drop) the pre-roll and latency now, so :meth:`pull` costs one block."""
         if self.discard:
-            self.r.process(self._input(self.discard))
+            self._render(self.discard)
             self.discard = 0
 
     def pull(self, n: int) -> NDArray[np.float32]:
         """The next ``n`` output frames, (channels, n) float32, aligned with the stems."""
         self.prime()
         self.out_pos += n
-        return self.r.process(self._input(n))
+        return self._render(n)
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,12 +261,19 @@ class Player:
     capture_s : float
         Test hook: seconds of delivered frames recorded (pre-allocated) in
         :attr:`captured` / :attr:`captured_pos`; 0 records nothing.
+    head : renderer.listener.Listener, optional
+        Head tracking (see the module docstring): the scene turns against this listener's pose,
+        rendered just in time (``block`` must be a multiple of ``config.hop``; ``static_hop`` is
+        set to ``hop``, ``fade_s`` rounded up to whole hops, ``buffer_blocks`` defaults to 2).
+        Every object becomes a moving voice: more CPU than the same scene unturned.
     """
 
     MAX_TRANSITIONS = 1000
     """Transitions kept in :attr:`transitions` (the oldest are dropped)."""
     POOL = 4
     """Renderers of swapped-out scenes kept for swapping back (sections alternate)."""
+    HEAD_BACKOFF_S = 2.0
+    """Head tracking: seconds the worker keeps two blocks ahead after an underflow."""
 
     def __init__(
         self,
@@ -255,7 +296,15 @@ class Player:
         motion_origin_s: float = 0.0,
         section_s: float | None = None,
         capture_s: float = 0.0,
+        head: Listener | None = None,
     ) -> None:
+        self.head = head
+        if head is not None:
+            config = (config or RenderConfig()).replace(static_hop=(config or RenderConfig()).hop)
+            if block % config.hop:
+                raise RenderError(f"head tracking renders whole hops: block={block} must be a multiple of {config.hop}")
+            fade_s = -(-int(round(fade_s * rate)) // config.hop) * config.hop / rate  # whole hops: no unit left over
+            buffer_blocks = 2 if buffer_blocks is None else buffer_blocks
         if buffer_blocks is None:
             buffer_blocks = max(8, -(-int(0.2 * rate) // max(1, int(block))))
         if block < 16 or rate < 8000 or buffer_blocks < 2:
@@ -338,6 +387,16 @@ class Player:
         #: transitions begun in all (``transitions`` keeps only the last ones)
         self.transition_count = 0
 
+        #: (listener sequence number, ring frame) where each new head pose was first rendered
+        self.head_applied: deque[tuple[int, int]] = deque(maxlen=Listener.ARRIVALS)
+        self._head_seq = 0
+        self._helpers = 0  # helper threads building or priming a renderer now
+        self._help_lock = threading.Lock()  # (helpers only; the worker just reads the count)
+        self._uf_seen = 0
+        self._uf_until = 0.0
+        if head is not None:
+            head.stamp = lambda: self._r  # frames the callback has taken when a pose arrives
+
         n_cap = int(round(capture_s * self.rate))
         self.captured = np.zeros((n_cap, self.channels), np.float32)
         self.captured_pos = np.full(n_cap, -1, np.int64)
@@ -397,6 +456,7 @@ class Player:
             model=self.model,
             duration_s=look.duration_s,
             motion_origin_s=look.origin_s,
+            listener=self.head,
         )
 
     @staticmethod
@@ -520,8 +580,20 @@ class Player:
         with self._spare_lock:
             r, self._spare = self._spare, None
         if r is None or not self._adopt(r, look):
-            r = self._renderer(look)
+            with self._helping():
+                r = self._renderer(look)
         return r, look
+
+    @contextmanager
+    def _helping(self) -> Iterator[None]:
+        """Mark a helper thread's renderer build or priming (head tracking renders further ahead)."""
+        with self._help_lock:
+            self._helpers += 1
+        try:
+            yield
+        finally:
+            with self._help_lock:
+                self._helpers -= 1
 
     def _begin(self, kind: str, voice: _Voice, look: _Look | None = None) -> None:
         """Start a crossfade from the current voice to ``voice`` (worker thread)."""
@@ -666,11 +738,39 @@ class Player:
         )
         return False
 
+    def _note_head(self, voice: _Voice) -> None:
+        """Record the ring frame where a new head pose was first rendered (before the write)."""
+        seq = voice.r.head_seq
+        if seq > self._head_seq:  # (frames left over from a voice's priming carry an older pose)
+            self._head_seq = seq
+            self.head_applied.append((seq, self._w))
+
+    @property
+    def head_rendered(self) -> int:
+        """Sequence number (:attr:`renderer.listener.Listener.updates`) of the latest head pose a
+        block was rendered with; 0 before any, or without head tracking.
+        """
+        return self._head_seq
+
+    def head_latencies(self) -> list[tuple[int, int]]:
+        """(pose sequence number, frames) from each head pose's arrival to its first rendered
+        frame: the frames the callback still had to deliver before it (0: the next block
+        delivered carries it). Poses replaced before any block was rendered with them are left
+        out. Needs ``head``; the ring frame and the delivered frame agree while nothing underflows.
+        """
+        if self.head is None:
+            return []
+        arrived = {seq: r for seq, _, r in list(self.head.arrivals)}
+        return [(seq, w - arrived[seq]) for seq, w in list(self.head_applied) if seq in arrived and arrived[seq] >= 0]
+
     def _produce(self, n: int) -> None:
         cur = self._cur
         if self._nxt is None:
             pos0 = cur.out_pos
-            self._write(cur.pull(n), pos0)
+            y = cur.pull(n)
+            if self.head is not None:
+                self._note_head(cur)
+            self._write(y, pos0)
             return
         nxt = self._nxt
         n = min(n, self.fade - self._fade_done)
@@ -683,6 +783,8 @@ class Player:
             a = cur.pull(n)
         pos0 = nxt.out_pos
         b = nxt.pull(n)
+        if self.head is not None:
+            self._note_head(nxt)
         g = self._fade_w[self._fade_done : self._fade_done + n]
         self._write(a + (b - a) * g, pos0)
         self._fade_done += n
@@ -700,8 +802,31 @@ class Player:
             else:
                 self._pool.append(old_r)
 
+    def _room(self) -> int:
+        """Frames the worker may render now (0: wait). Buffered: a block once one fits in the
+        ring. Head-tracked: just in time, topping the ring up to one block ahead of the callback.
+        """
+        fill = self._w - self._r
+        if self.head is not None:
+            return max(0, self.head_lead_blocks() * self.block - fill)
+        return self.block if self.capacity - fill >= self.block else 0
+
+    def head_lead_blocks(self) -> int:
+        """Head tracking: blocks the worker renders ahead of the callback (the pose latency).
+
+        One; two while a helper thread builds or primes a renderer (they share the interpreter
+        lock with the worker: a swap's build measured underflows at one block) and for
+        :attr:`HEAD_BACKOFF_S` after an underflow.
+        """
+        if self._uf_seen != self.underflows:
+            self._uf_seen = self.underflows
+            self._uf_until = time.monotonic() + self.HEAD_BACKOFF_S
+        busy = self._helpers > 0 or time.monotonic() < self._uf_until
+        return min(2 if busy else 1, self.capacity // self.block)
+
     def _worker(self) -> None:
-        wait = self.block / self.rate / 4
+        # just in time (head tracking), the next block must be rendered within one block period
+        wait = self.block / self.rate / (8 if self.head is not None else 4)
         while not self._quit.is_set():
             if not self._hold():
                 if self._nxt is None and self._later:
@@ -717,22 +842,23 @@ class Player:
                     else:
                         self._handle(*cmd)
                     continue
-            if self._eof_at is not None or self.capacity - (self._w - self._r) < self.block:
+            room = self._room()
+            if self._eof_at is not None or room <= 0:
                 time.sleep(wait)
                 continue
             try:
-                self._step()
+                self._step(room)
             except Exception:  # never let the worker die silently
                 log.exception("preview worker failed; stopping")
                 self._eof_at = self._w
                 return
 
-    def _step(self) -> None:
-        """Render the next (at most one block of) frames, starting transitions on time."""
+    def _step(self, room: int) -> None:
+        """Render the next (at most ``room``) frames, starting transitions on time."""
         if self._check_armed():
             return
         pos = (self._nxt or self._cur).out_pos
-        n = self.block
+        n = room
         if self._armed is not None and self._nxt is None:
             n = min(n, self._armed.voice.out_pos - pos)  # stop at the armed swap's frame
         if self.loop is not None and self._nxt is None:
@@ -793,10 +919,11 @@ class Player:
             except queue.Empty:
                 continue
             try:
-                if cmd == "swap":
-                    self._build_swap(arg)
-                elif cmd == "spare":
-                    self._build_spare()
+                with self._helping():
+                    if cmd == "swap":
+                        self._build_swap(arg)
+                    elif cmd == "spare":
+                        self._build_spare()
             except Exception as exc:  # a scene naming a missing stem, say: the old one plays on
                 log.warning("preview: scene swap not applied (%s)", exc)
 
@@ -884,8 +1011,9 @@ class Player:
     def _voice(self, r: Renderer, signals: NDArray[np.float32], target: int) -> _Voice:
         """A primed voice starting at ``target``, timing the reset + pre-roll (preparer)."""
         t0 = time.perf_counter()
-        voice = _Voice(r, signals, target, self.preroll)
-        voice.prime()
+        with self._helping():
+            voice = _Voice(r, signals, target, self.preroll)
+            voice.prime()
         self._reset_s = 0.5 * self._reset_s + 0.5 * (time.perf_counter() - t0)
         return voice
 

@@ -54,6 +54,7 @@ from .formats import (
     diffuse_field_eq,
 )
 from .kernels import FilterParams
+from .listener import HeadPose, Listener
 from .parallel import default_threads
 from .room import FDNReverb, Shoebox
 from .sources import (
@@ -109,6 +110,13 @@ class Renderer:
         Stream time in seconds where the scene's motion starts: motion t = (stream time -
         origin) / section length, clamped to the keyframes as :func:`positions_at` does (a
         section's scene played from its start in the song). Default 0 (t from stream start).
+    listener : renderer.listener.Listener, optional
+        Head tracking (:mod:`renderer.listener`): every hop's voice directions are turned
+        against the head pose the listener holds (read once per rendered block: world-locked
+        objects) and its position moves the objects (the room moves with it). Every voice is
+        then a moving voice (per-hop filters, crossfaded over a hop, so a turning head makes no
+        click; delays time-varying), which costs more than static voices' long frames. None
+        (the default): nothing turns and the output is unchanged.
 
     Examples
     --------
@@ -130,8 +138,11 @@ class Renderer:
         model: HRTFModel | None = None,
         duration_s: float | None = None,
         motion_origin_s: float = 0.0,
+        listener: Listener | None = None,
     ) -> None:
         self.scene = scene
+        self.listener = listener
+        self.head_seq = 0  # sequence number of the listener's pose the last block was rendered with
         self.config = cfg = config or RenderConfig()
         self.sample_rate = int(sample_rate)
         self.n_inputs = len(scene.objects)
@@ -186,7 +197,8 @@ class Renderer:
         self._gain = np.array([10.0 ** (o.gain_db / 20.0) for o in scene.objects])
         self._er = np.array([o.early_reflections for o in scene.objects])
         self._send = np.array([o.reverb_send for o in scene.objects]) * self._gain
-        self._static_obj = np.array([o.is_static for o in scene.objects], bool)
+        # A head-tracked render turns every object against the head: none keeps its filters.
+        self._static_obj = np.array([o.is_static and listener is None for o in scene.objects], bool)
         obj, kind, off, surf, row, mode = [], [], [], [], [], []
         self._decor: list[tuple[int, FIRBank, int]] = []  # (object, bank, first source row)
         n_rows = self.n_inputs
@@ -206,7 +218,8 @@ class Renderer:
                 n_rows += len(offsets)
             else:
                 rows = [i]
-            dmode = (_FIXED if o.is_static else _VARYING) if cfg.propagation_delay else _NO_DELAY
+            fixed = bool(self._static_obj[i])
+            dmode = (_FIXED if fixed else _VARYING) if cfg.propagation_delay else _NO_DELAY
             for b, r in zip(offsets, rows, strict=True):
                 obj.append(i)
                 kind.append(_DIRECT)
@@ -221,7 +234,7 @@ class Renderer:
                     off.append(0.0)
                     surf.append(s)
                     row.append(i)
-                    mode.append(_FIXED if o.is_static else _VARYING)
+                    mode.append(_FIXED if fixed else _VARYING)
         oi = np.asarray(obj, np.intp)
         self._v = _Voices(
             obj=oi,
@@ -253,6 +266,8 @@ class Renderer:
 
         # ---- delays: propagation and reflections
         max_path = self.room.max_extra_path_m + (50.0 if cfg.propagation_delay else 0.0)
+        if listener is not None:
+            max_path += 4.0  # a head moved within ADM-OSC's -1..1 cube (+-1 m) lengthens paths by < 3.5 m
         self._delayed = np.flatnonzero(self._v.delay_mode != _NO_DELAY)
         self._delay_line = (
             DelayLine(n_rows, max_path / SPEED_OF_SOUND_M_S * self.sample_rate + 8) if self._delayed.size else None
@@ -313,6 +328,7 @@ class Renderer:
             self._eq.reset()
         self._in_fifo = np.zeros((self.n_inputs, 0), np.float32)
         self._out_fifo = np.zeros((self.n_channels, self.block_unit), np.float32)  # the latency
+        self._fifo_mode: bool | None = None  # process() (True) or process_units() (False) since the reset
         self._send_delay = np.zeros(self.config.lookahead, np.float32)
         self._init_filters()
 
@@ -320,7 +336,7 @@ class Renderer:
         """Set every voice's filters (and delays) at the current hop boundary, no crossfade."""
         allv = np.arange(self.n_voices)
         pos = self._object_positions(np.array([self._hop_index]))  # (O, 1, 3)
-        geom = self._voice_geometry(pos, allv)
+        geom = self._head_geometry(pos, allv, self._head_pose())
         gain, air_a, extra, tau = self._params(allv, *geom)
         mv, sv = self._moving_idx, self._static_idx
         if mv.size:
@@ -423,6 +439,26 @@ class Renderer:
             az[img], el[img], dist[img] = ia[pick, :, col], ie[pick, :, col], idist[pick, :, col]
         return az, el, dist, direct_dist
 
+    def _head_pose(self) -> HeadPose | None:
+        """The listener's pose now (read once per block), None without a listener or facing front."""
+        if self.listener is None:
+            return None
+        self.head_seq, pose = self.listener.state
+        return None if pose.is_identity else pose
+
+    def _head_geometry(
+        self, pos: NDArray[np.float64], voices: NDArray[np.intp], pose: HeadPose | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """:meth:`_voice_geometry` as the head hears it: objects around the head's position,
+        then every voice direction (spread and reflections included: the room is world-locked
+        too) turned by the head's rotation.
+        """
+        if pose is None:
+            return self._voice_geometry(pos, voices)
+        az, el, dist, direct_dist = self._voice_geometry(pose.locate(pos), voices)
+        az, el = pose.turn(az, el)
+        return az, el, dist, direct_dist
+
     def _params(
         self,
         voices: NDArray[np.intp],
@@ -493,7 +529,8 @@ class Renderer:
         mv, sv = self._moving_idx, self._static_idx
         if mv.size:
             pos = self._object_positions(self._hop_index + np.arange(1, J + 1))
-            geom = self._voice_geometry(pos, mv)
+            # One pose for the block's hop boundaries: a new pose is crossfaded in over the first hop.
+            geom = self._head_geometry(pos, mv, self._head_pose())
             gain, air_a, extra, tau = self._params(mv, *geom)
         if self._delay_line is not None:
             self._delay_line.push(src)
@@ -537,6 +574,29 @@ class Renderer:
         self._hop_index += J
         return y
 
+    def _checked(self, block: NDArray[np.floating], sample_rate: int | None) -> NDArray[np.float32]:
+        """``block`` as a finite (n_objects, n) float32 array (see :meth:`process`)."""
+        if sample_rate is not None and int(sample_rate) != self.sample_rate:
+            raise ValueError(
+                f"block is at {sample_rate} Hz but the renderer runs at {self.sample_rate} Hz; resample first"
+            )
+        x = np.asarray(block, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[0] != self.n_inputs:
+            raise ValueError(f"block must have shape ({self.n_inputs}, n): one row per scene object, got {x.shape}")
+        # max(-min, max) needs no |x| temporary; a NaN anywhere makes it NaN.
+        peak = max(-float(x.min()), float(x.max())) if x.size else 0.0
+        if not np.isfinite(peak):
+            finite = np.isfinite(x)
+            self.nonfinite_samples += int(np.count_nonzero(~finite))
+            x = np.where(finite, x, np.float32(0.0))
+            peak = float(np.max(np.abs(x))) if x.size else 0.0
+        if peak > self.MAX_INPUT:
+            # Not audio; clipped so that no sum of voices can overflow float32 to inf/NaN.
+            x = np.clip(x, -self.MAX_INPUT, self.MAX_INPUT)
+        return x
+
     def process(self, block: NDArray[np.floating], sample_rate: int | None = None) -> NDArray[np.float32]:
         """Render one block.
 
@@ -556,26 +616,11 @@ class Renderer:
             Output delayed by :attr:`latency_samples`. Not clipped: the offline path reports
             peaks and can limit.
         """
-        if sample_rate is not None and int(sample_rate) != self.sample_rate:
-            raise ValueError(
-                f"block is at {sample_rate} Hz but the renderer runs at {self.sample_rate} Hz; resample first"
-            )
-        x = np.asarray(block, dtype=np.float32)
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[0] != self.n_inputs:
-            raise ValueError(f"block must have shape ({self.n_inputs}, n): one row per scene object, got {x.shape}")
+        x = self._checked(block, sample_rate)
+        if self._fifo_mode is False:
+            raise ValueError("process() after process_units(): reset() first")
+        self._fifo_mode = True
         n = x.shape[1]
-        # max(-min, max) needs no |x| temporary; a NaN anywhere makes it NaN.
-        peak = max(-float(x.min()), float(x.max())) if x.size else 0.0
-        if not np.isfinite(peak):
-            finite = np.isfinite(x)
-            self.nonfinite_samples += int(np.count_nonzero(~finite))
-            x = np.where(finite, x, np.float32(0.0))
-            peak = float(np.max(np.abs(x))) if x.size else 0.0
-        if peak > self.MAX_INPUT:
-            # Not audio; clipped so that no sum of voices can overflow float32 to inf/NaN.
-            x = np.clip(x, -self.MAX_INPUT, self.MAX_INPUT)
         fifo = np.concatenate([self._in_fifo, x], axis=1)
         m = (fifo.shape[1] // self.block_unit) * self.block_unit
         if m:
@@ -585,5 +630,40 @@ class Renderer:
         out = self._out_fifo[:, :n]
         self._out_fifo = self._out_fifo[:, n:]
         return np.ascontiguousarray(out)
+
+    def process_units(self, block: NDArray[np.floating]) -> NDArray[np.float32]:
+        """Render whole units straight through, without :meth:`process`'s output buffer.
+
+        :meth:`process` takes any block length and so keeps one unit (``block_unit`` samples)
+        of output in hand: what it returns was rendered a unit earlier. A caller that always
+        gives whole units (the head-tracked player) gets its output here as it is rendered, so
+        a head pose read for this call shapes the first sample returned. The samples are
+        those of :meth:`process`, ``block_unit`` samples earlier.
+
+        Parameters
+        ----------
+        block : ndarray, shape (n_objects, n)
+            As for :meth:`process`, with ``n`` a multiple of :attr:`block_unit`.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_channels, n)
+            Output delayed by ``config.lookahead`` samples only.
+
+        Raises
+        ------
+        ValueError
+            ``n`` is not a whole number of units, or :meth:`process` was called since the
+            last :meth:`reset` (the two keep different buffers).
+        """
+        x = self._checked(block, None)
+        if x.shape[1] % self.block_unit:
+            raise ValueError(f"process_units takes whole units of {self.block_unit} samples, got {x.shape[1]}")
+        if self._fifo_mode is True:
+            raise ValueError("process_units() after process(): reset() first")
+        self._fifo_mode = False
+        if not x.shape[1]:
+            return np.zeros((self.n_channels, 0), np.float32)
+        return self._process_hops(np.ascontiguousarray(x))
 
     __call__ = process

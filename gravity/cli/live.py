@@ -54,9 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SPEC",
         help="where to stream, repeatable: FLAVOUR:HOST:PORT[?opts] with FLAVOUR one of adm, "
-        "iem, iem-stereo, spat, generic (default adm:127.0.0.1:4001); options: bundle=1, "
-        "mtu=, dmax= (adm, metres for distance 1.0), env=1, coords=aed|xyz, dref=, globaldmax=1 "
-        "(adm), prefix=, obj= "
+        "iem, iem-stereo, iem-rotator, spat, generic (default adm:127.0.0.1:4001); options: bundle=1, "
+        "mtu=, dmax= (adm, metres for distance 1.0), env=1, coords=aed|xyz, dref=, globaldmax=1, "
+        "head=1 (adm: forward the head pose), prefix=, obj= "
         "(iem-stereo), msg=ADDR:FIELDS (generic)",
     )
     parser.add_argument("--rate", type=float, default=50.0, metavar="HZ", help="frames per second, 1..200 (default 50)")
@@ -90,6 +90,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preview",
         action="store_true",
         help="play the stems binaurally (headphones) following the DAW's transport, section by section; needs --stems",
+    )
+    parser.add_argument(
+        "--head",
+        action="store_true",
+        help="head tracking: ADM-OSC /adm/lis/ypr (and /adm/lis/xyz) or IEM /SceneRotator/ypr or "
+        "/SceneRotator/quaternions on the --listen port turn the --preview against the head "
+        "(objects stay put in the room) and go on to iem-rotator targets and adm targets with head=1",
+    )
+    parser.add_argument(
+        "--head-port",
+        metavar="[HOST:]PORT",
+        help="also read head-tracker poses on this UDP port (on the --listen host unless HOST is given: "
+        "0.0.0.0:PORT takes a phone on the network while the DAW's port stays local); implies --head",
     )
     parser.add_argument(
         "--preview-device",
@@ -149,6 +162,12 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
             ableton = parse_hostport(args.ableton, default_host="127.0.0.1")
         except ValueError as exc:
             raise BridgeError(f"--ableton {exc}") from None
+    head_host, head_port = None, None
+    if getattr(args, "head_port", None):
+        try:
+            head_host, head_port = parse_hostport(args.head_port, default_host=host)
+        except ValueError as exc:
+            raise BridgeError(f"--head-port {exc}") from None
     ardour = None
     if args.ardour:
         try:
@@ -187,6 +206,9 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
         ardour=ardour,
         soak_minutes=args.soak,
         allow_dirs=allow_dirs,
+        head=bool(getattr(args, "head", False)),
+        head_port=head_port,
+        head_host=head_host,
     )
 
 
@@ -265,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
         from bridge.preview import LivePreview
 
         try:
-            preview = LivePreview(bridge, stem_files, device=device_arg(args.preview_device))
+            preview = LivePreview(bridge, stem_files, device=device_arg(args.preview_device), head=bridge.head)
             preview.start()
         except Exception as exc:  # stems, HRTF, sound device: one clear line
             bridge.stop()

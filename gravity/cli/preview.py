@@ -32,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loop", type=seconds, nargs=2, metavar=("START", "END"), help="loop between two times in seconds")
     p.add_argument("--start", type=seconds, default=0.0, help="start time in seconds")
     p.add_argument("--duration", type=float_in(0.0, 86400.0, lo_open=True), help="seconds to play")
+    p.add_argument(
+        "--head-port",
+        metavar="[HOST:]PORT",
+        help="head tracking: read ADM-OSC /adm/lis/ypr or IEM /SceneRotator/ypr, /SceneRotator/quaternions "
+        "on this UDP port (127.0.0.1 unless a HOST is given; 0.0.0.0 for a phone on the network) and "
+        "turn the scene against the head",
+    )
     p.add_argument("--no-interactive", action="store_true", help="play once, read no commands")
     p.add_argument("--list-devices", action="store_true", help="list output devices")
 
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         start_s=args.start,
         duration_s=args.duration,
         interactive=not args.no_interactive,
+        head_port=head_port_arg(args.head_port),
     )
 
 
@@ -104,6 +112,20 @@ def check_output_device(device: int | str | None) -> None:
         raise UsageError(f"--device {quote(device, 60)}: no output device's name contains it ({LIST_HINT})")
 
 
+def head_port_arg(value: str | None) -> tuple[str, int] | None:
+    """``--head-port [HOST:]PORT`` as (host, port); None when not given."""
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    try:
+        n = int(port)
+    except ValueError:
+        n = -1
+    if not 1 <= n <= 65535:
+        raise UsageError(f"--head-port {quote(value, 60)}: expected [HOST:]PORT with PORT 1..65535")
+    return host or "127.0.0.1", n
+
+
 def device_arg(value: str | None) -> int | str | None:
     """A PortAudio device from the command line: an index when all digits, else a name (substring)."""
     if value is None:
@@ -122,6 +144,7 @@ def preview_main(
     start_s: float = 0.0,
     duration_s: float | None = None,
     interactive: bool = True,
+    head_port: tuple[str, int] | None = None,
 ) -> int:
     """Preview stems through a scene on a sound card; returns a process exit code.
 
@@ -145,6 +168,9 @@ def preview_main(
         Read commands from stdin: ``p`` play/pause, ``s`` stop, ``> 12.5`` seek (seconds),
         ``l 4 12`` loop (``l`` alone clears), ``q`` quit. Otherwise play once and return
         (with ``loop``: until Ctrl-C).
+    head_port : (str, int), optional
+        Head tracking: read poses (:mod:`bridge.head`) on this UDP host and port; the player
+        then renders just in time and turns the scene against the head.
     """
     from gravity.scene import Scene
 
@@ -156,6 +182,11 @@ def preview_main(
     from renderer.errors import RenderError
     from renderer.player import Player
 
+    head = None
+    if head_port is not None:
+        from renderer.listener import Listener
+
+        head = Listener()
     try:
         player = Player(
             stems,
@@ -166,10 +197,18 @@ def preview_main(
             loop=loop,
             start_s=start_s,
             end_s=None if duration_s is None else start_s + duration_s,
+            head=head,
         )
         player.open()
     except Exception as exc:  # bad stems / scene / device: one clear line
         return fail(f"preview: {exc}")
+    tracker = None
+    if head is not None and head_port is not None:
+        try:
+            tracker = _head_listener(head, *head_port)
+        except Exception as exc:  # port in use, bad host: one clear line
+            player.close()
+            return fail(f"preview: --head-port {head_port[0]}:{head_port[1]}: {exc}")
     cmds: queue.Queue[str] = queue.Queue()
     if interactive:
 
@@ -183,6 +222,8 @@ def preview_main(
     player.play()
     try:
         while True:
+            if tracker is not None:
+                tracker.events.drain()
             print("\r" + player.stats().line(), end="", file=sys.stderr, flush=True)
             if not interactive and player.wait(0.2):
                 break
@@ -211,6 +252,26 @@ def preview_main(
     except KeyboardInterrupt:
         pass
     finally:
+        if tracker is not None:
+            tracker.stop()
+            tracker.sock.close()
+            tracker.events.drain()
         player.close()
         print("\r" + player.stats().line(), file=sys.stderr)
     return 0
+
+
+def _head_listener(head: Any, host: str, port: int) -> Any:
+    """A started listener thread that reads head poses on ``host:port`` into ``head``."""
+    import logging
+
+    from bridge.daw import DawListener
+    from bridge.head import HeadDispatcher, HeadInput
+    from bridge.oscio import bind_udp
+    from bridge.ratelog import RateLimitedLog
+
+    events = RateLimitedLog(logging.getLogger("gravity.head"))
+    tracker = DawListener(bind_udp(host, port), HeadDispatcher(HeadInput(head)), events)
+    tracker.start()
+    print(f"head tracking: poses on {host}:{port} (/adm/lis/ypr, /SceneRotator/ypr, ...)", file=sys.stderr)
+    return tracker
