@@ -323,6 +323,16 @@ FLAGS: dict[str, tuple[list[str], str | tuple[str, ...], tuple[Any, ...]]] = {
         (),
     ),
     "preview-no-scene": (["preview", "{c}/stems/tone.wav"], "--scene", ()),
+    "preview-head-port-words": (
+        ["preview", "{c}/stems/tone.wav", "--scene", "{c}/tone_scene.json", "--head-port", "nine"],
+        "--head-port",
+        (),
+    ),
+    "preview-head-port-70000": (
+        ["preview", "{c}/stems/tone.wav", "--scene", "{c}/tone_scene.json", "--head-port", "70000"],
+        "--head-port",
+        (),
+    ),
     # gravity render (another session's): hostile HRTFs, outputs and ranges
     "render-hrtf-one-tap": (
         [
@@ -422,6 +432,16 @@ FLAGS: dict[str, tuple[list[str], str | tuple[str, ...], tuple[Any, ...]]] = {
     ),
     "live-soak-nan": (["live", "--request", "{c}/request.json", "--soak", "nan", "--no-status"], "--soak", ()),
     "live-no-source": (["live"], ("--request", "--stems"), ()),
+    "live-head-port-bad-host": (
+        ["live", "--request", "{c}/request.json", "--head-port", "no host:9100", "--no-status"],
+        "no host:9100",  # refused when it binds: the line names the address given
+        (),
+    ),
+    "live-head-port-negative": (
+        ["live", "--request", "{c}/request.json", "--head-port", "-1", "--no-status"],
+        "--head-port",
+        (),
+    ),
     "live-target-100k": (
         ["live", "--request", "{c}/request.json", "--target", _long("adm:")],
         "--target",

@@ -57,12 +57,25 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--force", action="store_true", help="rewrite even when the manifest matches")
     p.add_argument("--workers", type=int, default=1, help="processes drawing rows (same files for any count)")
+    p.add_argument(
+        "--from-edits",
+        metavar="DIR",
+        help="instead: SFT rows and preference pairs (edited = chosen) from the live UI's edit logs in DIR "
+        "(edits-NNNNNN.jsonl, e.g. ~/.local/share/gravity/edits)",
+    )
 
 
 def run_data(args: argparse.Namespace) -> int:
     """Generate the training set; prints its counts and returns the exit code."""
     from training.data import DataConfig, generate
 
+    if args.from_edits:
+        from training.edits import write_edit_data
+
+        if args.config or args.set:
+            raise UsageError("--from-edits takes no --config or --set: the rows come from the edits as they are")
+        print(json.dumps(write_edit_data(args.from_edits, args.out_dir)["counts"]))
+        return 0
     if not 1 <= args.workers <= 256:
         raise UsageError(f"--workers {args.workers}: expected 1..256 processes")
     cfg = load(DataConfig, args.config, args.set)

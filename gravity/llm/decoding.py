@@ -24,6 +24,7 @@ Three things make a scene cheap to generate on a laptop CPU:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import math
@@ -223,9 +224,10 @@ class Decoder:
             if not self._lc.llama_state_seq_save_file(self._ctx.ctx, str(tmp).encode(), 0, arr, len(tokens)):
                 raise OSError("llama.cpp could not write it")
             os.replace(tmp, path)
-        except OSError as exc:
+        except OSError as exc:  # an unwritable cache (a file where its folder should be...) is no error
             log.info("%s: prompt state not cached (%s)", path, exc)
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     # ------------------------------------------------------------------ generate
     def generate(
