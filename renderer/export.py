@@ -30,7 +30,6 @@ import numpy as np
 
 from gravity.analysis.reading import RENDER_SOFTWARE
 from gravity.atomic import atomic_path
-from gravity.errors import ValidationError
 from gravity.scene import Scene
 
 from .adm import AdmExport, build_adm
@@ -39,6 +38,7 @@ from .config import RenderConfig
 from .errors import RenderError
 from .offline import (
     CHUNK_SAMPLES,
+    _load_scene,
     _ObjectSignals,
     _open_signals,
     _progress_bar,
@@ -127,21 +127,6 @@ def check_adm_output(out: Path) -> None:
     if out.suffix.lower() not in ADM_SUFFIXES:
         raise RenderError(f"{out}: an ADM BW64 file is a WAVE file; name it .wav")
     check_output(out)
-
-
-def _load_scene(scene: Scene | Path | str) -> Scene:
-    """The scene, or its JSON file read and validated (as :func:`render_files` reads it)."""
-    if isinstance(scene, Scene):
-        return scene
-    path = Path(scene)
-    if not path.is_file():
-        raise RenderError(f"{path}: scene file not found")
-    try:
-        return Scene.load(path)
-    except ValidationError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise RenderError(f"{path}: unreadable scene ({exc})") from exc
 
 
 def export_files(

@@ -673,6 +673,21 @@ def _render(
     return renderer, y
 
 
+def _load_scene(scene: Scene | Path | str) -> Scene:
+    """The scene, or its JSON file read and validated (render and export read it alike)."""
+    if isinstance(scene, Scene):
+        return scene
+    path = Path(scene)
+    if not path.is_file():
+        raise RenderError(f"{path}: scene file not found")
+    try:
+        return Scene.load(path)
+    except ValidationError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise RenderError(f"{path}: unreadable scene ({exc})") from exc
+
+
 def _warm_kernels() -> None:
     """:func:`renderer.kernels.warm`, never raising (a real call raises whatever it must)."""
     try:
@@ -771,16 +786,7 @@ def render_files(
         raise RenderError(str(exc)) from exc
     if cfg.fmt == "adm":
         raise RenderError(f"{out}: fmt='adm' is an export, not a render: renderer.export.export_files writes it")
-    if not isinstance(scene, Scene):
-        scene_path = Path(scene)
-        if not scene_path.is_file():
-            raise RenderError(f"{scene_path}: scene file not found")
-        try:
-            scene = Scene.load(scene_path)
-        except ValidationError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise RenderError(f"{scene_path}: unreadable scene ({exc})") from exc
+    scene = _load_scene(scene)
     signals, used, unused = _open_signals(stems, scene, rate, stem_map)
     try:
         for f in unused:
