@@ -151,29 +151,19 @@ def _config_from_args(args: argparse.Namespace) -> LiveConfig:
     from bridge.oscio import parse_hostport
     from bridge.targets import TargetSpec
 
-    try:
-        host, port = parse_hostport(args.listen, default_host="127.0.0.1")
-    except ValueError as exc:
-        raise BridgeError(f"--listen {exc}") from None
+    def address(flag: str, value: str, default_host: str) -> tuple[str, int]:
+        try:
+            return parse_hostport(value, default_host=default_host)
+        except ValueError as exc:
+            raise BridgeError(f"{flag} {exc}") from None
+
+    host, port = address("--listen", args.listen, "127.0.0.1")
     specs = tuple(TargetSpec.parse(t) for t in (args.target or ["adm:127.0.0.1:4001"]))
-    ableton = None
-    if args.ableton:
-        try:
-            ableton = parse_hostport(args.ableton, default_host="127.0.0.1")
-        except ValueError as exc:
-            raise BridgeError(f"--ableton {exc}") from None
-    head_host, head_port = None, None
-    if getattr(args, "head_port", None):
-        try:
-            head_host, head_port = parse_hostport(args.head_port, default_host=host)
-        except ValueError as exc:
-            raise BridgeError(f"--head-port {exc}") from None
-    ardour = None
-    if args.ardour:
-        try:
-            ardour = parse_hostport(args.ardour, default_host="127.0.0.1")
-        except ValueError as exc:
-            raise BridgeError(f"--ardour {exc}") from None
+    ableton = address("--ableton", args.ableton, "127.0.0.1") if args.ableton else None
+    head_host, head_port = (
+        address("--head-port", args.head_port, host) if getattr(args, "head_port", None) else (None, None)
+    )
+    ardour = address("--ardour", args.ardour, "127.0.0.1") if args.ardour else None
     if args.soak is not None and not (math.isfinite(args.soak) and args.soak > 0):
         raise BridgeError(f"--soak {args.soak}: must be a positive number of minutes")
     if not (math.isfinite(args.refresh) and args.refresh > 0):
