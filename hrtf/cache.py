@@ -90,6 +90,7 @@ def _read_cache(path: Path, key: str) -> HRTFModel:
                 grid_step_deg=float(z["grid_step_deg"]),
                 source=str(z["source"]),
                 params_json=str(z["params_json"]),
+                diffuse_power=z["diffuse_power"],
             )
 
 
@@ -109,6 +110,7 @@ def _write_cache(path: Path, key: str, model: HRTFModel) -> None:
                 grid_step_deg=np.array(model.grid_step_deg),
                 source=np.array(model.source),
                 params_json=np.array(model.params_json),
+                diffuse_power=model.diffuse_field_power(),
             )
             f.flush()
             os.fsync(f.fileno())

@@ -9,7 +9,7 @@ from typing import Literal
 __all__ = ["PreprocessParams", "PREPROCESS_VERSION"]
 
 #: Bump when the preprocessing algorithm changes so stale caches are not used.
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2  # 2: the cache file carries the diffuse-field power
 
 
 @dataclass(frozen=True)

@@ -515,13 +515,8 @@ def diffuse_field_eq(
         Minimum-phase impulse response at ``model.sample_rate``.
     """
     fs = model.sample_rate
-    n_an = 1024  # the filters are 256 taps: a 1024-point grid resolves them fully
-    acc = np.zeros(n_an // 2 + 1)
-    filt = model.filters
-    for s in range(0, len(filt), 2048):
-        acc += (np.abs(sfft.rfft(filt[s : s + 2048], n_an, axis=-1)) ** 2).sum(axis=(0, 1))
-    power = acc / (2 * len(filt))
-    f_an = np.fft.rfftfreq(n_an, 1.0 / fs)
+    power = model.diffuse_field_power()  # cached with the model
+    f_an = np.fft.rfftfreq(model.DIFFUSE_N_FFT, 1.0 / fs)
     n_fft = 16 * n_taps
     f = np.fft.rfftfreq(n_fft, 1.0 / fs)
     # Interpolate the (smooth) power onto the fine grid, then smooth to 1/3 octave.

@@ -562,6 +562,10 @@ def test_cache_hit_rebuild_and_keys(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert "cache hit" in caplog.text and "cache miss" not in caplog.text
     assert path.stat().st_mtime_ns == stamp  # not rewritten
     assert np.array_equal(m1.filters, m2.filters) and np.array_equal(m1.delays, m2.delays)
+    # the diffuse-field power comes from the file, equal to computing it from the filters
+    assert m2.diffuse_power is not None
+    fresh = hrtf.HRTFModel(m1.filters, m1.delays, m1.sample_rate, m1.grid_step_deg)
+    assert fresh.diffuse_power is None and np.array_equal(fresh.diffuse_field_power(), m2.diffuse_power)
     assert (m2.sample_rate, m2.grid_step_deg, m2.source, m2.params_json) == (
         m1.sample_rate,
         m1.grid_step_deg,

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     # The imports above built ~70k objects (numba, scipy) that live as long as the process: frozen,
     # no garbage collection walks them again, nor the interpreter's exit (~0.3 s after a render).
     gc.freeze()
-    args.format = args.format or _default_format(args.scene)
+    loaded = _read_scene(args.scene)  # once: the default format and the render both use it
+    args.format = args.format or _default_format(loaded)
     config = render_config(args)  # a bad knob fails here, before anything is analysed or written
     llm_config(args)  # so does a bad LLM flag (--timeout -5), even with --scene (no model loads)
     out = Path(args.output)
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         if scene_path is None:
             scene, stems, stem_map = _plan(args, out, outputs[1:], temps[1:])
         else:
-            scene = scene_path
+            scene = loaded or scene_path  # unreadable: render_files names the problem with the file
         if adm:
             if args.normalize:
                 print("note: --normalize does not apply to --format adm (nothing is rendered)", file=sys.stderr)
@@ -136,23 +137,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_format(scene: str | None) -> str:
-    """The output format when no --format is given: the format the scene was planned for (its
-    ``bed.layout``, the request's ``target_format``) where the renderer has it (5.1, 7.1.4,
-    9.1.6, stereo ...), else binaural (iamf, atmos, binaural, or a planned render).
+def _read_scene(path: str | None) -> Scene | None:
+    """The scene file read and validated, or None (no --scene, or a file render_files will refuse
+    with its own message, after the output checks, as it always has).
     """
-    from renderer.config import FORMATS
-
     from gravity.errors import GravityError
     from gravity.scene import Scene
 
+    if path is None:
+        return None
+    try:
+        return Scene.load(path)
+    except (GravityError, OSError, ValueError):
+        return None
+
+
+def _default_format(scene: Scene | None) -> str:
+    """The output format when no --format is given: the format the scene was planned for (its
+    ``bed.layout``, the request's ``target_format``) where the renderer has it (5.1, 7.1.4,
+    9.1.6, stereo ...), else binaural (iamf, atmos, binaural, no scene or a planned render).
+    """
+    from renderer.config import FORMATS
+
     if scene is None:
         return "binaural"
-    try:
-        layout = Scene.load(scene).layout
-    except (GravityError, OSError, ValueError):
-        return "binaural"  # render_files names the problem with the file
-    return layout if layout in FORMATS else "binaural"
+    return scene.layout if scene.layout in FORMATS else "binaural"
 
 
 def _plan(
