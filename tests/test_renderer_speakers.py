@@ -391,14 +391,14 @@ def test_render_files_writes_every_loudspeaker_format(tmp_path: Path) -> None:
 
 
 def test_without_format_the_scene_target_format_is_rendered(tmp_path: Path) -> None:
-    from gravity.cli.render import _default_format
+    from gravity.cli.render import _default_format, _read_scene
 
     for target, expected in (("7.1.4", "7.1.4"), ("5.1", "5.1"), ("stereo", "stereo"), ("iamf", "binaural"),
                              ("atmos", "binaural"), ("binaural", "binaural")):  # fmt: skip
         (tmp_path / "s.json").write_text(json.dumps(_scene_doc(_object("n", 0.0, 0.0), layout_=target)))
-        assert _default_format(str(tmp_path / "s.json")) == expected
+        assert _default_format(_read_scene(str(tmp_path / "s.json"))) == expected
     assert _default_format(None) == "binaural"  # a planned render: the analysis's target (binaural)
-    assert _default_format(str(tmp_path / "missing.json")) == "binaural"  # render_files names the problem
+    assert _read_scene(str(tmp_path / "missing.json")) is None  # render_files names the problem
     # and the command: a scene planned for 7.1.4 renders 12 channels without --format
     (tmp_path / "s.json").write_text(json.dumps(_scene_doc(_object("noise", 45.0, 30.0), layout_="7.1.4")))
     sf.write(tmp_path / "noise.wav", _noise(1.0), FS, subtype="FLOAT")
