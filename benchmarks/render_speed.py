@@ -170,7 +170,8 @@ def end_to_end(x: np.ndarray, sc: Scene, seconds: float, engine_rt: float, engin
         if song:  # the fixed cost is paid once per file: a song-length render shows the rate a user sees
             song_x = np.tile(x, (1, int(np.ceil(song / seconds))))[:, : int(song * FS)]
             song_sc = scene(len(song_x), song, True)
-            song_stems = [folder / f"song_{o.id}.wav" for o in song_sc.objects]
+            (folder / "song").mkdir()
+            song_stems = [folder / "song" / f"{o.id}.wav" for o in song_sc.objects]  # named as the scene's stems
             for path, sig in zip(song_stems, song_x, strict=True):
                 sf.write(path, sig, FS, subtype="PCM_24")
             song_json = folder / "song.json"
