@@ -192,8 +192,9 @@ def run_pairs(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- eval
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    """``gravity eval [--model GGUF|planner] [--lora GGUF] [--data test.jsonl] [--limit N] [--out report.json]``
-    plus the LLM flags of ``gravity scene`` (from ``LLMConfig``), sampling greedily by default.
+    """``gravity eval [--model GGUF|planner] [--lora GGUF] [--data test.jsonl | --edits DIR [--edits-split S]]
+    [--limit N] [--out report.json]`` plus the LLM flags of ``gravity scene`` (from ``LLMConfig``),
+    sampling greedily by default.
     """
     from gravity.llm.config import LLMConfig  # no numpy, no llama.cpp
 
@@ -201,6 +202,19 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=100, help="rows to evaluate (0 = all)")
     p.add_argument("--out", help="write the JSON report here (a .md table is written beside it)")
     p.add_argument("--label", default=None, help="name of this model in the report")
+    p.add_argument(
+        "--edits",
+        metavar="DIR",
+        help="instead of --data: score against the producer's edits in DIR (edits-NNNNNN.jsonl): the angle "
+        "from each proposal to the edited scene, before (the logged proposal) and now",
+    )
+    p.add_argument(
+        "--edits-split",
+        choices=("val", "train", "all"),
+        default="val",
+        help="which edits --edits scores: val (default: those gravity data --from-edits holds out of "
+        "training), train, or all (logs never trained on)",
+    )
     # --model planner scores the planner baseline; greedy and patient: the report measures the
     # model, not the sampler or the deadline (as evaluate() does without a runtime config)
     add_arguments(p, LLMConfig, title="LLM runtime", defaults={"temperature": 0.0, "timeout_s": 60.0})
@@ -213,6 +227,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.limit < 0:
         raise UsageError(f"--limit {args.limit}: expected 0 (all rows) or more")
+    if args.edits is None and args.edits_split != "val":
+        raise UsageError("--edits-split needs --edits DIR")
     llm = from_args(LLMConfig, args)
     cfg = EvalConfig(
         model_path=llm.model_path,
@@ -226,8 +242,14 @@ def run_eval(args: argparse.Namespace) -> int:
         quant=llm.quant,
         pin_hints=llm.pin_hints,
     )
-    report = evaluate(cfg, runtime=llm)
-    md = markdown([report])
+    if args.edits is not None:
+        from training.taste import evaluate_edits, markdown_edits
+
+        report = evaluate_edits(args.edits, cfg, runtime=llm, split=args.edits_split)
+        md = markdown_edits([report])
+    else:
+        report = evaluate(cfg, runtime=llm)
+        md = markdown([report])
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

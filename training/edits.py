@@ -36,7 +36,7 @@ import re
 import stat
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from gravity.atomic import atomic_paths
 from gravity.errors import GravityError, ValidationError, quote
@@ -44,7 +44,7 @@ from gravity.llm.format import FORMAT_VERSION, encode_scene, model_input
 from gravity.request import Request
 from gravity.schema import check_scene, parse_json
 
-__all__ = ["edit_examples", "write_edit_data", "MAX_FILE_BYTES", "MAX_FILES", "VAL_EVERY"]
+__all__ = ["edit_groups", "edit_examples", "edit_splits", "write_edit_data", "MAX_FILE_BYTES", "MAX_FILES", "VAL_EVERY"]
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +87,13 @@ def _example(row: Any) -> tuple[str, str, str]:
     return model_input(request), encode_scene(row["edited"], request), encode_scene(row["proposed"], request)
 
 
-def edit_examples(folder: str | Path) -> tuple[list[tuple[str, str, str, str]], dict[str, Any]]:
-    """Read the edit logs in ``folder``: ``([(group id, prompt, edited, proposed)], stats)``, the
-    last row of each (request, proposed scene), in the order the groups were first seen.
+def edit_groups(folder: str | Path) -> tuple[list[tuple[str, str, str, str, dict[str, Any]]], dict[str, Any]]:
+    """Read the edit logs in ``folder``: ``([(group id, prompt, edited, proposed, row)], stats)``,
+    the last row of each (request, proposed scene), in the order the groups were first seen;
+    ``row`` is that log row as parsed (request and both scenes checked).
     """
     files = _log_files(Path(folder))
-    last: dict[str, tuple[str, str, str]] = {}
+    last: dict[str, tuple[str, str, str, dict[str, Any]]] = {}
     order: list[str] = []
     skipped: Counter[str] = Counter()
     rows = 0
@@ -120,14 +121,33 @@ def edit_examples(folder: str | Path) -> tuple[list[tuple[str, str, str, str]], 
             group = hashlib.sha256((prompt + "\0" + proposed).encode()).hexdigest()[:16]
             if group not in last:
                 order.append(group)
-            last[group] = (prompt, edited, proposed)
-    examples = [(g, *last[g]) for g in order]
-    stats = {"files": [f.name for f in files], "rows": rows, "groups": len(examples), "skipped": dict(skipped)}
-    return examples, stats
+            last[group] = (prompt, edited, proposed, row)
+    groups = [(g, *last[g]) for g in order]
+    stats = {"files": [f.name for f in files], "rows": rows, "groups": len(groups), "skipped": dict(skipped)}
+    return groups, stats
+
+
+def edit_examples(folder: str | Path) -> tuple[list[tuple[str, str, str, str]], dict[str, Any]]:
+    """:func:`edit_groups` without the rows: ``([(group id, prompt, edited, proposed)], stats)``."""
+    groups, stats = edit_groups(folder)
+    return [g[:4] for g in groups], stats
 
 
 def _split(prompt: str) -> str:
     return "val" if int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % VAL_EVERY == 0 else "train"
+
+
+def edit_splits(examples: Sequence[Sequence[Any]]) -> list[str]:
+    """``"train"`` or ``"val"`` for each ``(group, prompt, edited, proposed, ...)``: about one in
+    :data:`VAL_EVERY` by a hash of its prompt; with two or more pairs at least one pair is held out
+    (a DPO run evaluates on validation pairs). ``gravity eval --edits`` reads the same split.
+    """
+    splits = [_split(e[1]) for e in examples]
+    paired = [i for i, e in enumerate(examples) if e[2] != e[3]]
+    if len(paired) >= 2 and not any(splits[i] == "val" for i in paired):
+        # hold out the pair whose prompt hashes lowest
+        splits[min(paired, key=lambda i: hashlib.sha256(examples[i][1].encode()).hexdigest())] = "val"
+    return splits
 
 
 def write_edit_data(folder: str | Path, out_dir: str | Path) -> dict[str, Any]:
@@ -138,11 +158,7 @@ def write_edit_data(folder: str | Path, out_dir: str | Path) -> dict[str, Any]:
     if not examples:
         raise GravityError(f"{folder}: no usable edits ({stats['rows']} rows, skipped: {stats['skipped'] or 'none'})")
     texts: dict[str, list[str]] = {n: [] for n in ("train", "val", "pairs_train", "pairs_val")}
-    splits = [_split(prompt) for _, prompt, _, _ in examples]
-    paired = [i for i, (_, _, edited, proposed) in enumerate(examples) if edited != proposed]
-    if len(paired) >= 2 and not any(splits[i] == "val" for i in paired):
-        # a DPO run evaluates on validation pairs: hold out the pair whose prompt hashes lowest
-        splits[min(paired, key=lambda i: hashlib.sha256(examples[i][1].encode()).hexdigest())] = "val"
+    splits = edit_splits(examples)
     for i, (group, prompt, edited, proposed) in enumerate(examples):
         split = splits[i]
         rid = f"edit-{split}-{i:06d}-{group}"

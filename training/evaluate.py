@@ -52,7 +52,7 @@ from training.data import Label, label_scene, teacher_scene
 if TYPE_CHECKING:
     from gravity.llm.config import LLMConfig
 
-__all__ = ["EvalConfig", "evaluate", "proposer", "score_rows", "markdown", "PLANNER"]
+__all__ = ["EvalConfig", "evaluate", "load_llm", "named_proposer", "proposer", "score_rows", "markdown", "PLANNER"]
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +269,46 @@ def proposer(llm: Any = None) -> Any:
     return generated
 
 
+def load_llm(cfg: EvalConfig, runtime: LLMConfig | None = None) -> Any:
+    """The :class:`gravity.llm.runtime.SceneLLM` that ``cfg`` names (``runtime`` carries the rest
+    of the runtime's settings, default ``LLMConfig`` with a 60 s limit; ``cfg``'s fields win).
+    """
+    from gravity.llm.runtime import LLMConfig, SceneLLM
+
+    return SceneLLM(
+        replace(
+            runtime or LLMConfig(timeout_s=60.0),
+            model_path=cfg.model_path,
+            lora_path=cfg.lora_path,
+            n_threads=cfg.n_threads,
+            temperature=cfg.temperature,
+            use_grammar=cfg.use_grammar,
+            quant=cfg.quant,
+            pin_hints=cfg.pin_hints,
+        )
+    )
+
+
+def named_proposer(cfg: EvalConfig, runtime: LLMConfig | None = None) -> tuple[Any, str, dict[str, Any]]:
+    """The proposer ``cfg`` names (:func:`proposer`: the planner or :func:`load_llm`'s model), its
+    label in a report and the report's fields naming the model (path, adapter, weights, pinning).
+    """
+    if cfg.model_path == PLANNER:
+        return proposer(None), cfg.label or "planner + phrase parser", {"model": PLANNER}
+    llm = load_llm(cfg, runtime)
+    label = cfg.label or (Path(cfg.lora_path).name if cfg.lora_path else llm.name)
+    return (
+        proposer(llm),
+        label,
+        {
+            "model": str(llm.info.path),
+            "lora": cfg.lora_path or (str(llm.info.lora) if llm.info.lora else None),
+            "weights": llm.model_file.name,
+            "pin_hints": cfg.pin_hints and cfg.use_grammar,
+        },
+    )
+
+
 def evaluate(cfg: EvalConfig, runtime: LLMConfig | None = None) -> dict[str, Any]:
     """Evaluate one model (or the planner) on ``cfg.data``; returns the JSON report.
 
@@ -279,30 +319,9 @@ def evaluate(cfg: EvalConfig, runtime: LLMConfig | None = None) -> dict[str, Any
 
     rows = load_rows(cfg.data, cfg.limit or None)
     t0 = time.perf_counter()
-    if cfg.model_path == PLANNER:
-        report = score_rows(rows, proposer(None), cfg.label or "planner + phrase parser")
-        report["model"] = PLANNER
-    else:
-        from gravity.llm.runtime import LLMConfig, SceneLLM
-
-        llm = SceneLLM(
-            replace(
-                runtime or LLMConfig(timeout_s=60.0),
-                model_path=cfg.model_path,
-                lora_path=cfg.lora_path,
-                n_threads=cfg.n_threads,
-                temperature=cfg.temperature,
-                use_grammar=cfg.use_grammar,
-                quant=cfg.quant,
-                pin_hints=cfg.pin_hints,
-            )
-        )
-        name = cfg.label or (Path(cfg.lora_path).name if cfg.lora_path else llm.name)
-        report = score_rows(rows, proposer(llm), name)
-        report["model"] = str(llm.info.path)
-        report["lora"] = cfg.lora_path
-        report["weights"] = llm.model_file.name
-        report["pin_hints"] = cfg.pin_hints and cfg.use_grammar
+    generate, label, fields = named_proposer(cfg, runtime)
+    report = score_rows(rows, generate, label)
+    report.update(fields)
     report["data"] = cfg.data
     report["grammar"] = cfg.use_grammar
     report["temperature"] = cfg.temperature
