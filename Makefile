@@ -72,16 +72,16 @@ $(EAR_VENV)/.installed:
 ear-venv: $(EAR_VENV)/.installed
 
 # Test tiers (pytest markers, registered in pyproject.toml):
-#   make test-fast  everyday work: no model generation, no training, nothing slow, one pytest-xdist worker
-#                   per core, a test file per worker (< 3 min on 2 cores; realtime tests on the JACK dummy
-#                   server stay: they are quick and bear one busy core, each worker has its own server)
+#   make test-fast  everyday work: no model generation, no training, nothing slow, no realtime audio
+#                   (JACK, Ardour), one pytest-xdist worker per core, a test file per worker (< 3 min on 2
+#                   cores; the realtime tests want a core of their own, make test runs them)
 #   make test       the README's and CI's command (.ci/run): everything but `slow`, e.g. the embedded
 #                   model on a representative 40 of its 200 random and hostile requests (< 10 min on 2 cores)
 #   make test-all   everything, `slow` included (the full 200 requests)
 PYTEST = $(BIN)/python -m pytest
 
 test-fast: $(VENV)/.installed sysdeps ear-venv
-	$(PYTEST) -m "not llm and not train and not slow" -n auto --dist loadfile
+	$(PYTEST) -m "not llm and not train and not slow and not realtime" -n auto --dist loadfile
 
 # Static checks, before the tests in `make test`: lint (pyfar's rule selection, numpy docstrings),
 # formatting, types, and the house's import contracts (pyproject.toml).

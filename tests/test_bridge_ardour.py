@@ -54,6 +54,8 @@ from bridge.transport import Marker, Transport
 from helpers import LIVE_REQUEST
 from waiting import free_port, wait_for
 
+pytestmark = pytest.mark.realtime  # Ardour runs on the session's JACK server (conftest.device)
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "tests" / "ardour" / "session.lua"
 ARDOUR_LUA = next((p for n in ("ardour8-lua", "ardour7-lua", "ardour6-lua") if (p := shutil.which(n))), None)
