@@ -46,9 +46,10 @@ from gravity.motion import angle_between, wrap_az
 from gravity.request import Request
 from gravity.rules import check, enforce
 
+from training.evaluate import EvalConfig, _host_kf, named_proposer
+
 if TYPE_CHECKING:
     from gravity.llm.config import LLMConfig
-    from training.evaluate import EvalConfig
 
 __all__ = [
     "DRUM_PLACES",
@@ -151,11 +152,8 @@ def producer(request: Request, scene: Mapping[str, Any]) -> dict[str, Any]:
 
 def _start(scene: Mapping[str, Any], stem_id: str) -> tuple[float, float] | None:
     """(azimuth, elevation) in degrees at t = 0 of the object holding ``stem_id`` (None: no such)."""
-    for o in scene.get("objects", []):
-        if stem_id in _members(o):
-            k = (o.get("motion") or [o])[0]
-            return float(k["az_deg"]), float(k["el_deg"])
-    return None
+    kf = _host_kf(scene, stem_id)
+    return None if kf is None else (float(kf[0, 1]), float(kf[0, 2]))
 
 
 def _angle(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float | None:
@@ -283,8 +281,6 @@ def evaluate_edits(
     edits in ``folder`` (:func:`held_out_edits`; ``cfg.limit`` rows, 0 = all); the JSON report of
     :func:`score_edits` with the model, the split and the reading's stats.
     """
-    from training.evaluate import named_proposer
-
     rows, stats = held_out_edits(folder, split)
     if cfg.limit:
         rows = rows[: cfg.limit]
