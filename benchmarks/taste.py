@@ -42,11 +42,9 @@ from typing import Any
 import numpy as np
 
 from bridge.ui.record import EditLog, edit_row
-from gravity.plan.planner import plan, text_placed
 from gravity.request import Request
-from gravity.rules import enforce
 from training.data import DataConfig, make_example
-from training.evaluate import EvalConfig, load_llm
+from training.evaluate import EvalConfig, final_scene, load_llm
 from training.taste import ABOVE_CLASSES, DRUM_PLACES, evaluate_edits, markdown_edits, moved_stems, producer
 
 log = logging.getLogger("taste")
@@ -87,7 +85,7 @@ def log_edits(llm: Any, seed: int, pool: str, n: int, folder: Path) -> dict[str,
         tried += 1
         request = Request.from_dict(doc)
         p = llm.propose(request)
-        proposed = enforce(request, p.scene if p.scene is not None else plan(request), text_placed(request)).scene
+        proposed = final_scene(request, p.scene)
         edited = producer(request, proposed)
         moved = moved_stems(proposed, edited)
         if not moved:  # nothing to edit: a producer logs nothing

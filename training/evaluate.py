@@ -52,7 +52,10 @@ from training.data import Label, label_scene, teacher_scene
 if TYPE_CHECKING:
     from gravity.llm.config import LLMConfig
 
-__all__ = ["EvalConfig", "evaluate", "load_llm", "named_proposer", "proposer", "score_rows", "markdown", "PLANNER"]
+__all__ = [
+    "EvalConfig", "evaluate", "final_scene", "load_llm", "named_proposer", "proposer", "score_rows", "markdown",
+    "PLANNER",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,16 @@ def _host_kf(scene: Mapping[str, Any], stem_id: str) -> np.ndarray | None:
                 o.get("motion") or [{"t": 0, "az_deg": o["az_deg"], "el_deg": o["el_deg"], "dist_m": o["dist_m"]}]
             )
     return None
+
+
+def final_scene(request: Request, scene: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The scene a user gets from a model's answer: the answer, or the planner's scene where it
+    has none (as :func:`gravity.pipeline.make_scene` falls back), through the rule engine with the
+    stems the text placed kept (:func:`gravity.plan.planner.text_placed`).
+    """
+    from gravity.plan.planner import plan, text_placed
+
+    return enforce(request, scene if scene is not None else plan(request), text_placed(request)).scene
 
 
 def _anchor_ok(request: Request, scene: Mapping[str, Any]) -> bool:
@@ -147,8 +160,6 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
     """Score ``propose(request) -> (text | None, scene | None, stats)`` on rows; returns the report."""
     from tqdm import tqdm
 
-    from gravity.plan.planner import plan, text_placed
-
     raw: dict[str, list[bool]] = {k: [] for k in ("parse", "schema", "budget", "anchor")}
     after: dict[str, list[bool]] = {k: [] for k in raw}
     ang, dist_err, hint_err, hint_all, motion_ok = [], [], [], [], []
@@ -176,8 +187,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
                 raw[k].append(r[k])
         if scene is None:
             failures.append({"id": row.get("id"), "text": (text or "")[:300]})
-        keep = text_placed(request)
-        final = enforce(request, scene if scene is not None else plan(request), keep).scene
+        final = final_scene(request, scene)
         fr = _rates(request, final)
         cards.append(critique(request, final).numbers())
         for k in after:
@@ -196,7 +206,7 @@ def score_rows(rows: Iterable[Mapping[str, Any]], propose: Any, label: str) -> d
         # where each label stands after the rules (text-blind planner + labels + engine), and
         # what the phrase parser + planner make of the same text
         ruled = label_scene(request, {k: Label.from_json(v) for k, v in labels.items()})
-        parsed = enforce(request, plan(request), keep).scene
+        parsed = final_scene(request, None)
         for sid, lab in labels.items():
             kf, tkf, pkf = _host_kf(scene, sid), _host_kf(ruled, sid), _host_kf(parsed, sid)
             if kf is None or tkf is None:

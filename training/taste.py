@@ -46,7 +46,7 @@ from gravity.motion import angle_between, wrap_az
 from gravity.request import Request
 from gravity.rules import check, enforce
 
-from training.evaluate import EvalConfig, _host_kf, named_proposer
+from training.evaluate import EvalConfig, _host_kf, final_scene, named_proposer
 
 if TYPE_CHECKING:
     from gravity.llm.config import LLMConfig
@@ -216,7 +216,6 @@ def score_edits(rows: Iterable[Mapping[str, Any]], propose: Propose, label: str)
     (% of raw proposals), ``critic`` (mean score of the final, proposed and edited scenes) and
     ``stems``: one entry per stem (row index, id, class, moved, ``angle_deg``, ``before_deg``).
     """
-    from gravity.plan.planner import plan, text_placed
 
     stems: list[dict[str, Any]] = []
     passed: list[bool] = []
@@ -232,7 +231,7 @@ def score_edits(rows: Iterable[Mapping[str, Any]], propose: Propose, label: str)
             latency.append(float(stats["total_s"]))
         raw_passed.append(scene is not None and not check(request, scene))
         try:  # the planner stands in for an unusable text, as gravity.pipeline.make_scene does
-            final = enforce(request, scene if scene is not None else plan(request), text_placed(request)).scene
+            final = final_scene(request, scene)
         except RuleConflictError as exc:
             log.warning("edit row %d: %s", i, exc)
             passed.append(False)
