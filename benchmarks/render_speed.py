@@ -19,9 +19,12 @@ Cases
 4. End to end, in the same run as case 1's engine figure: ``gravity render`` of case 1's
    scene from 16 PCM-24 stem files (read, render, loudness and true peak, write), as
    ``render_files`` reports it and as a whole process (interpreter start, imports, loading the
-   compiled kernels), with its ratio to the engine and the process's peak memory; the
-   process's fixed cost (process minus ``render_files``: interpreter, imports ~0.6 s, numba's
-   set-up ~0.2 s, whatever the length) and a whole process on a song-length render
+   compiled kernels) with the kernels compiled ahead of time (``python -m renderer.aot``, run
+   first; the default after ``make install``) and, interleaved in the same run, with numba's
+   JIT loading them from its cache (``GRAVITY_KERNELS=jit``: numba's import and set-up,
+   ~0.3-0.7 s), with its ratio to the engine and the process's peak memory; the process's
+   fixed cost (process minus ``render_files``, whatever the length) and a whole process on a
+   song-length render
    (``--song-seconds``, default 240 s, where that cost is paid once per file); then the first
    process with an empty kernel cache (numba compiles) and the next one. Target >= 40x end to
    end.
@@ -154,13 +157,21 @@ def end_to_end(x: np.ndarray, sc: Scene, seconds: float, engine_rt: float, engin
             runs.append((rep.realtime_factor, seconds / (time.process_time() - c)))
         rt, rt_cpu = np.median(np.asarray(runs), axis=0)
         args = [*map(str, stems), "--scene", str(scene_json), "-o", str(out), "--block", "8192"]
+        aot = subprocess.run([sys.executable, "-m", "renderer.aot"], capture_output=True, text=True, check=False)
+        jit = {"GRAVITY_KERNELS": "jit"}
         cli_render(args)  # page cache and kernel cache as a user's second render has them
-        wall_p, cpu_p, mem_p = np.median(np.asarray([cli_render(args) for _ in range(3)]), axis=0)
+        cli_render(args, jit)
+        procs = [(cli_render(args), cli_render(args, jit)) for _ in range(3)]  # interleaved: same noise
+        wall_p, cpu_p, mem_p = np.median(np.asarray([a for a, _ in procs]), axis=0)
+        wall_j, cpu_j, _ = np.median(np.asarray([j for _, j in procs]), axis=0)
         print(f"  {'engine only (' + engine + ')':62s} {engine_rt:7.1f}x")
         print(f"  {'render_files: read, render, loudness + true peak, write':62s} "
               f"{rt:7.1f}x {rt_cpu:7.1f}x")  # fmt: skip
-        print(f"  {'whole process: + interpreter, imports, kernels from cache':62s} "
+        how = "ahead-of-time kernels" if aot.returncode == 0 else "NO ahead-of-time kernels: " + aot.stderr.strip()[:60]
+        print(f"  {'whole process: + interpreter, imports, ' + how:62s} "
               f"{seconds / wall_p:7.1f}x {seconds / cpu_p:7.1f}x")  # fmt: skip
+        print(f"  {'whole process, kernels from numba JIT cache (GRAVITY_KERNELS=jit)':62s} "
+              f"{seconds / wall_j:7.1f}x {seconds / cpu_j:7.1f}x")  # fmt: skip
         print(
             f"  {'ratio render_files / engine, process / engine (wall)':62s} "
             f"{rt / engine_rt:7.2f}x {seconds / wall_p / engine_rt:7.2f}x"
@@ -180,7 +191,7 @@ def end_to_end(x: np.ndarray, sc: Scene, seconds: float, engine_rt: float, engin
             wall_s, cpu_s, _ = np.median(np.asarray([cli_render(song_args) for _ in range(3)]), axis=0)
             print(f"  {f'whole process, a {song / 60:.0f}-minute song ({song:.0f} s)':62s} "
                   f"{song / wall_s:7.1f}x {song / cpu_s:7.1f}x")  # fmt: skip
-        fresh = {"NUMBA_CACHE_DIR": str(folder / "numba")}  # a new install: nothing compiled
+        fresh = {"NUMBA_CACHE_DIR": str(folder / "numba")}  # a new install: nothing compiled, no AOT module
         first, second = cli_render(args, fresh)[0], cli_render(args, fresh)[0]
         print(f"  {'process, empty kernel cache: first (compiles) / second (s)':62s} "
               f"{first:7.1f}s {second:7.1f}s")  # fmt: skip

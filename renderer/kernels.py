@@ -26,13 +26,27 @@ once per process, then milliseconds per kernel). A cache
 directory that cannot be written falls back to numba's own locations (beside this file, then
 its user-wide cache), and with none at all the kernels compile in every process -- slower to
 start, never broken.
+
+Ahead of time: ``python -m renderer.aot`` (run by ``make install``) compiles the same kernels
+into a plain extension module in ``<numba cache>/aot/<key>/`` (numba.pycc, for this CPU), keyed
+by this file's bytes, the Python ABI, numpy's version and the CPU. A process that finds it
+imports neither numba nor llvmlite (~0.3-0.7 s of every render: numba's import and its first
+kernel load) and calls the same machine code; results are bit-identical (tested). Its kernels
+hold no numba dispatcher, so each call checks its arguments against the compiled types
+(dtype, dimensions, C order, writeable): a mismatch is a TypeError, never a wrong read.
+``GRAVITY_KERNELS=jit`` ignores it; a missing or unloadable module falls back to the above.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
 import logging
 import math
 import os
+import platform
 import sys
 import tempfile
 from collections.abc import Callable
@@ -44,8 +58,17 @@ from numpy.typing import NDArray
 
 __all__ = [
     "FilterParams", "FilterTables", "filters", "moving_mac", "static_mac", "lagrange_read",
-    "peak_4x", "k_weighted_sums", "numba_cache_dir", "warm",
+    "peak_4x", "k_weighted_sums", "numba_cache_dir", "aot_dir", "AHEAD_OF_TIME", "warm",
 ]  # fmt: skip
+
+#: The kernels a render calls (the ahead-of-time module exports these, every version that
+#: :func:`warm` loads), each with the arguments it writes into (checked to be writeable).
+EXPORTED: dict[str, tuple[int, ...]] = {
+    "filters": (), "moving_mac": (12, 13, 14), "static_mac": (2,), "lagrange_read": (5,), "peak_4x": (),
+    "k_weighted_sums": (),
+}  # fmt: skip
+#: Name of the ahead-of-time extension module (its ``PyInit_`` symbol).
+AOT_MODULE = "_gravity_kernels"
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +99,107 @@ def _use_cache_dir() -> None:
         config.reload_config()
 
 
-_use_cache_dir()
+def _cpu_id() -> str:
+    """What the machine code was compiled for: the first CPU's model and feature flags."""
+    try:  # Linux: stop at the first processor's block (a big machine lists hundreds)
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            lines = []
+            for line in f:
+                if not line.strip():
+                    break
+                if line.startswith(("model name", "flags", "Features", "CPU part")):
+                    lines.append(line.strip())
+            return "\n".join(lines)
+    except OSError:
+        return platform.processor()
 
-from numba import njit  # noqa: E402  # only after NUMBA_CACHE_DIR is set
+
+def aot_dir() -> Path:
+    """Where this source's ahead-of-time kernels live for this Python, numpy and CPU."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(f"{sys.implementation.cache_tag}|{platform.machine()}|{np.__version__}|{_cpu_id()}".encode())
+    root = Path(os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir())
+    return root / "aot" / h.hexdigest()[:20]
+
+
+def _checked(fns: list[Callable], name: str, versions: list[list[Any]]) -> Callable:
+    """The versions ``fns`` of one kernel (compiled ahead of time for ``versions``), behind a
+    check of the arguments that picks the version, as numba's dispatcher does.
+
+    ``versions``: per version, per argument ``"int"`` or ``[dtype, ndim]``. The compiled code
+    reads an array as C-contiguous of its dtype without looking: any other array would be read
+    wrongly (or crash), so a call that matches no version is a TypeError.
+    """
+    writes = EXPORTED[name]
+    specs = [[None if k == "int" else (np.dtype(k[0]), int(k[1])) for k in kinds] for kinds in versions]
+
+    def fits(args: tuple[Any, ...], spec: list[Any]) -> bool:
+        for i, (a, k) in enumerate(zip(args, spec, strict=True)):
+            if k is None:
+                if not hasattr(a, "__index__"):  # an integer (a float would be truncated silently)
+                    return False
+            elif not (
+                isinstance(a, np.ndarray) and a.dtype == k[0] and a.ndim == k[1] and a.flags.c_contiguous
+                and a.flags.aligned and (i not in writes or a.flags.writeable)
+            ):  # fmt: skip
+                return False
+        return True
+
+    def call(*args: Any) -> Any:
+        if len(args) == len(specs[0]):
+            for fn, spec in zip(fns, specs, strict=True):
+                if fits(args, spec):
+                    return fn(*args)
+        got = ", ".join(f"{a.dtype}[{a.ndim}d{'' if a.flags.c_contiguous else ' strided'}"
+                        f"{'' if a.flags.writeable else ' read-only'}]" if isinstance(a, np.ndarray)
+                        else type(a).__name__ for a in args)  # fmt: skip
+        want = " or ".join("(" + ", ".join("int" if k == "int" else f"{k[0]}[{k[1]}d]" for k in kinds) + ")"
+                           for kinds in versions)  # fmt: skip
+        raise TypeError(f"renderer.kernels.{name}: ({got}) matches none of its compiled versions {want} "
+                        f"(C-contiguous arrays; arguments {list(writes)} writeable)")  # fmt: skip
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"Ahead-of-time compiled :func:`{name}` (arguments checked)."
+    return call
+
+
+def _ahead_of_time() -> dict[str, Callable] | None:
+    """The checked kernels of the ahead-of-time module, or None (then numba compiles / loads)."""
+    if os.environ.get("GRAVITY_KERNELS", "").strip().lower() == "jit":
+        return None
+    folder = aot_dir()
+    try:
+        kinds = json.loads((folder / "signatures.json").read_text(encoding="utf-8"))
+        so = folder / (AOT_MODULE + importlib.machinery.EXTENSION_SUFFIXES[0])
+        spec = importlib.util.spec_from_file_location(AOT_MODULE, so)
+        if spec is None or spec.loader is None or not so.is_file():
+            return None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return {n: _checked([getattr(module, f"{n}__{v}") for v in range(len(kinds[n]))], n, kinds[n])
+                for n in EXPORTED}  # fmt: skip
+    except FileNotFoundError:
+        return None
+    except (ImportError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.info("%s: ahead-of-time kernels not usable (%s); numba compiles them", folder, exc)
+        return None
+
+
+_AOT = _ahead_of_time()
+#: True when the kernels below are the ahead-of-time module's (numba not imported).
+AHEAD_OF_TIME = _AOT is not None
+
+if not AHEAD_OF_TIME:
+    _use_cache_dir()
+    from numba import njit  # only after NUMBA_CACHE_DIR is set
 
 
 def _kernel(fn: Callable) -> Callable:
-    """``njit(nogil=True, cache=True)``, or uncached where no cache location is writable."""
+    """``njit(nogil=True, cache=True)``, or uncached where no cache location is writable; the
+    plain function where the ahead-of-time module replaces it (bound at the end of the module).
+    """
+    if AHEAD_OF_TIME:
+        return fn
     try:
         return njit(nogil=True, cache=True)(fn)
     except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
@@ -459,7 +576,8 @@ def warm() -> None:
     thread can do it while the main thread reads stems and builds filter tables.
 
     Other argument types would add a second compiled version (tested: a render after this adds
-    none).
+    none). These are also the types :mod:`renderer.aot` compiles ahead of time; with that
+    module loaded this only runs each kernel once on tiny arrays (microseconds).
     """
     c64, f32, f64, i32 = np.complex64, np.float32, np.float64, np.int32
     grid, air_table = np.zeros((1, 2, 4), c64), np.zeros((1, 4), c64)  # B = 4 bins: p = q = 2, N = 6
@@ -472,5 +590,10 @@ def warm() -> None:
     static_mac(np.zeros((1, 1, 4), c64), acc.copy(), acc)
     lagrange_read(np.zeros((1, 16), f32), np.zeros(1, np.intp), 8, np.full((1, 2), 2.0), 4, np.zeros((1, 4), f32))
     peak_4x(np.zeros((1, 8), f32), np.zeros((4, 2), f32), 0)
-    k_weighted_sums(np.zeros((1, 8), f32), np.ones((2, 3)), np.ones((2, 3)), np.zeros(1, np.int64),
-                    np.full(1, 8, np.int64))  # fmt: skip
+    for signal in (np.zeros((1, 8), f32), np.zeros((1, 8), f64)):  # a mix, or anything loudness() is given
+        k_weighted_sums(signal, np.ones((2, 3)), np.ones((2, 3)), np.zeros(1, np.int64), np.full(1, 8, np.int64))
+
+
+if _AOT is not None:  # the same names, bound to the ahead-of-time machine code
+    filters, moving_mac, static_mac = _AOT["filters"], _AOT["moving_mac"], _AOT["static_mac"]
+    lagrange_read, peak_4x, k_weighted_sums = _AOT["lagrange_read"], _AOT["peak_4x"], _AOT["k_weighted_sums"]

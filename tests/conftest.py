@@ -46,10 +46,15 @@ def pytest_unconfigure(config) -> None:  # noqa: ARG001
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ARG001
-    """Every test that plays through the session's audio device is a ``realtime`` test."""
+    """Every test that plays through the session's audio device is a ``realtime`` test; every
+    test that generates with a model (the embedded one or the tiny random one) an ``llm`` test.
+    """
     for item in items:
-        if "device" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "device" in names:
             item.add_marker(pytest.mark.realtime)
+        if {"tiny_gguf", "default_model", "embedded_base"} & set(names):
+            item.add_marker(pytest.mark.llm)
 
 
 # ------------------------------------------------------------------ models

@@ -13,6 +13,10 @@ The corpus is generated in a temporary folder (no large committed files). Every 
 command goes through :func:`gravity.schema.read_json`, so the whole corpus runs against the two
 cheapest readers (``validate``, ``scene``) and a sample of one case per class against the others.
 Commands that load the LLM or train only get inputs that fail before anything loads.
+
+The three sweeps (every file through ``validate``, a sample through every reader, every hostile
+flag: ~140 processes) are marked ``corpus``: ``make test`` runs them, ``make test-fast`` runs
+the rest of this file (the sample through ``scene``, ranges, pipes, Ctrl-C).
 """
 
 from __future__ import annotations
@@ -214,6 +218,7 @@ def _skip_unreadable(name: str) -> None:
 
 
 # ------------------------------------------------------------------ JSON readers: the whole corpus
+@pytest.mark.corpus
 @pytest.mark.parametrize("name", ALL_INPUTS)
 def test_validate(name: str, corpus: Path, tmp_path: Path, before: dict[str, Any]) -> None:
     _skip_unreadable(name)
@@ -254,6 +259,7 @@ def _args(raw: list[str], corpus: Path, out: Path, hostile: Path | None = None) 
     return out_args
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(
     ("reader", "name"),
     [
@@ -484,6 +490,7 @@ FLAGS: dict[str, tuple[list[str], str | tuple[str, ...], tuple[Any, ...]]] = {
 }
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(("case"), [pytest.param(k, id=k, marks=v[2]) for k, v in FLAGS.items()])
 def test_flag(case: str, corpus: Path, tmp_path: Path, before: dict[str, Any]) -> None:
     raw, expect, _ = FLAGS[case]

@@ -31,8 +31,9 @@ def test_same_seed_same_bytes_and_manifest_is_idempotent(tmp_path: Path) -> None
     assert generate(tmp_path / "c", DataConfig(n_train=6, n_val=2, n_test=2, seed=7))["sha256"] != m1["sha256"]
 
 
-def test_parallel_workers_write_the_same_files(tmp_path: Path) -> None:
-    cfg = DataConfig(n_train=260, n_val=1, n_test=1, max_stems=3)  # >= 256 rows: the pool is used
+def test_parallel_workers_write_the_same_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(D, "POOL_MIN_ROWS", 8)  # 40 rows in two chunks (32 + 8): both workers draw
+    cfg = DataConfig(n_train=40, n_val=1, n_test=1, max_stems=3)
     assert generate(tmp_path / "one", cfg)["sha256"] == generate(tmp_path / "two", cfg, workers=2)["sha256"]
 
 

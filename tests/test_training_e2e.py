@@ -12,24 +12,28 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("peft")
-pytest.importorskip("transformers")
-pytest.importorskip("llama_cpp")
+from gravity.llm.runtime import LLMConfig, SceneLLM
+from gravity.pipeline import make_scene
+from gravity.request import Request
+from gravity.rules import check
+from training.convert import ConvertConfig, convert
+from training.data import DataConfig, generate, load_rows
+from training.train import TrainConfig, train
 
-pytestmark = [pytest.mark.train, pytest.mark.usefixtures("gguf_parsed_once")]  # (run needs it too)
-
-from gravity.pipeline import make_scene  # noqa: E402
-from gravity.request import Request  # noqa: E402
-from gravity.rules import check  # noqa: E402
-from gravity.llm.runtime import LLMConfig, SceneLLM  # noqa: E402
-from training.convert import ConvertConfig, convert  # noqa: E402
-from training.data import DataConfig, generate, load_rows  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
+pytestmark = [pytest.mark.train, pytest.mark.usefixtures("train_extra", "gguf_parsed_once")]  # (run needs it too)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, gguf_parsed_once: None) -> dict:  # noqa: ARG001
+def train_extra() -> None:
+    """Skip without the train extra; checked when a test runs, not when the file is collected
+    (torch, peft and transformers take ~5 s to import: every ``make test-fast`` worker paid it).
+    """
+    for name in ("torch", "peft", "transformers", "llama_cpp"):
+        pytest.importorskip(name)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, train_extra: None, gguf_parsed_once: None) -> dict:  # noqa: ARG001
     root = tmp_path_factory.mktemp("e2e")
     base = tiny_gguf  # the session's: 64 wide, 2 layers, 4 heads (2 for keys and values), 128 in the FFN
     manifest = generate(root / "data", DataConfig(n_train=12, n_val=2, n_test=3, max_stems=3))

@@ -883,10 +883,14 @@ def _row(cfg: DataConfig, split: str, i: int) -> dict[str, Any]:
     return make_example(rng, pool, cfg).to_row(split, i)
 
 
+#: Fewer rows than this are drawn in this process: starting worker processes costs more.
+POOL_MIN_ROWS = 256
+
+
 def _examples(cfg: DataConfig, split: str, workers: int = 1) -> Iterator[dict[str, Any]]:
     """The rows of ``split`` in order; ``workers`` > 1 draws them in parallel (same rows)."""
     n = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}[split]
-    if workers <= 1 or n < 256:
+    if workers <= 1 or n < POOL_MIN_ROWS:
         for i in range(n):
             yield _row(cfg, split, i)
         return
