@@ -787,6 +787,7 @@ def fuzz_in_another_process(url: str, n: int, seed: int, oversize: bool) -> dict
 
 
 @pytest.mark.skipif(not OSCDUMP, reason="needs Debian's liblo-tools (oscdump)")
+@pytest.mark.realtime  # a wire-cadence soak under a flood: it wants a core of its own (not test-fast's workers)
 def test_hostile_websocket_messages_do_not_disturb_the_stream():
     """10k hostile messages parsed and dropped (every one reaches the validator), then a 2k flood
     at the default rate limits, while the bridge streams at 50 Hz: the wire stays on cadence.
