@@ -15,7 +15,7 @@ The module appears whole or not at all (built in a temporary folder, then rename
 
 from __future__ import annotations
 
-import logging
+import json
 import os
 import shutil
 import sys
@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["build"]
-
-log = logging.getLogger(__name__)
 
 
 def _kinds(signature: Any) -> list[Any]:
@@ -93,8 +91,6 @@ def build(force: bool = False) -> Path:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cc.compile()
-        import json
-
         (tmp / "signatures.json").write_text(json.dumps(kinds, indent=1), encoding="utf-8")
         if force and final.is_dir():
             shutil.rmtree(final)

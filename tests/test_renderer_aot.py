@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FS = 48000
 
 
-def run_py(code: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+def run_py(code: str, env: dict[str, str] | None = None, *args: str) -> subprocess.CompletedProcess:
+    """``python -c code args...`` in the checkout, with ``env`` over this process's environment."""
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
                           cwd=ROOT, env={**os.environ, **(env or {})}, check=False)  # fmt: skip
 
 
@@ -70,8 +71,7 @@ def test_ahead_of_time_render_is_bit_identical_and_loads_no_numba(tmp_path):
     )
     outs = {}
     for mode, env in (("aot", {"GRAVITY_KERNELS": ""}), ("jit", {"GRAVITY_KERNELS": "jit"})):
-        r = subprocess.run([sys.executable, "-c", code, str(tmp_path), mode], capture_output=True, text=True,
-                           timeout=300, cwd=ROOT, env={**os.environ, **env}, check=False)  # fmt: skip
+        r = run_py(code, env, str(tmp_path), mode)
         assert r.returncode == 0, r.stderr
         outs[mode] = r.stdout.split()
     assert outs["aot"][:3] == ["True", "False", "False"]
