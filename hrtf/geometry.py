@@ -9,10 +9,13 @@ z up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = [
     "wrap_azimuth",
@@ -164,6 +167,8 @@ class SphericalTriangulation:
             Row k holds the (3, or 4 inside a coplanar quad) non-negative
             weights of query k, summing to 1.
         """
+        from scipy import sparse  # here: scipy.sparse takes ~0.1 s to import, and a render never needs it
+
         q = sph_to_cart(az_deg, el_deg).reshape(-1, 3)
         facet, w = self._locate(q, chunk)
         cols = np.concatenate([self.simplices[facet], self.simplices[facet][:, :1]], axis=1)

@@ -93,7 +93,7 @@ class HRTFModel:
             Power (linear, relative to a unit impulse) at ``rfftfreq(DIFFUSE_N_FFT, 1 / sample_rate)``.
         """
         if self.diffuse_power is None:
-            from scipy import fft as sfft  # with the renderer: already imported there
+            from scipy import fft as sfft  # here: only when the model is built (the cache stores the result)
 
             n = self.DIFFUSE_N_FFT
             acc = np.zeros(n // 2 + 1)

@@ -27,9 +27,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.fft as sfft
 from numpy.typing import NDArray
 
+from . import fft as sfft  # scipy's pocketfft, without scipy.fft's import
 from .kernels import FilterParams, FilterTables, moving_mac, static_mac
 from .parallel import for_ranges
 

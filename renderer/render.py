@@ -35,7 +35,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from gravity.motion import positions_at
@@ -44,6 +43,7 @@ from hrtf import HRTFModel
 
 from .config import SPEAKER_CHANNELS, SPEED_OF_SOUND_M_S, RenderConfig
 from .engine import ConvolutionEngine, FIRBank, frame_size
+from .fft import next_fast_len
 from .formats import (
     AirTable,
     AmbisonicFormat,
@@ -259,7 +259,7 @@ class Renderer:
             moving=np.ones(len(self._moving_idx), bool),
             tables=spat.tables if len(self._moving_idx) else None,
         )
-        self.static_n_fft = int(sfft.next_fast_len(cfg.static_hop + flen, real=True))
+        self.static_n_fft = next_fast_len(cfg.static_hop + flen)
         self.static_engine = ConvolutionEngine(
             len(self._static_idx), self.n_channels, cfg.static_hop, self.static_n_fft
         )

@@ -14,11 +14,11 @@ Units: distances in metres, angles in degrees (+az = left), delays in samples, g
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
 from hrtf import minimum_phase
 
+from . import fft as sfft  # scipy's pocketfft, without scipy.fft's import
 from .kernels import lagrange_read
 
 __all__ = [

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,15 @@ if TYPE_CHECKING:
     from gravity.llm.runtime import SceneLLM
 
 FS = 48000  # Hz, the rate of every stem these helpers write
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_py(code: str, env: dict[str, str] | None = None, *args: str) -> subprocess.CompletedProcess:
+    """``python -c code args...`` in the checkout, with ``env`` over this process's environment
+    (a fresh process: what it imports, and a setting read at import, are its own).
+    """
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT, env={**os.environ, **(env or {})}, check=False)  # fmt: skip
 
 
 # ------------------------------------------------------------------ the live bridge's request

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
-ROOT = Path(__file__).resolve().parent.parent
-FS = 48000
-
-
-def run_py(code: str, env: dict[str, str] | None = None, *args: str) -> subprocess.CompletedProcess:
-    """``python -c code args...`` in the checkout, with ``env`` over this process's environment."""
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT, env={**os.environ, **(env or {})}, check=False)  # fmt: skip
+from helpers import FS, ROOT, run_py
 
 
 @pytest.fixture(scope="module")
