@@ -821,20 +821,27 @@ def render_files(
         after_lufs = gated_loudness(blocks, applied_db)
     else:
         after_lufs = before_lufs
-    after = measure(y, rate, fmt=cfg.fmt, loudness_lufs=after_lufs)
-    over = _count_over(y, 1.0) if after.peak_dbfs > 0.0 else 0
-    clipped = over if subtype.startswith("PCM") else 0
-    if clipped:
-        log.warning("%s: %d samples exceed full scale and will clip in %s", out, clipped, subtype)
-    elif over:
-        log.warning("%s: %d samples exceed full scale (kept: %s file)", out, over, subtype)
+    # The true peak (a 4x-oversampling pass) on the pool while this thread writes the file: both
+    # release the GIL, and neither changes y.
+    measured = submit(lambda: measure(y, rate, fmt=cfg.fmt, loudness_lufs=after_lufs))
     try:
-        if write_to is None:
-            write_audio_atomic(out, y, rate, subtype, cfg.fmt)
-        else:
-            _write_audio(Path(write_to), _WRITE_FORMATS.get(out.suffix.lower(), "WAV"), y, rate, subtype, cfg.fmt)
-    except (OSError, RuntimeError, sf.LibsndfileError) as exc:
-        raise RenderError(f"{out}: cannot write output ({_write_failure(exc, out, y, subtype)})") from exc
+        over = _count_over(y, 1.0) if y.size and max(-float(y.min()), float(y.max())) > 1.0 else 0
+        clipped = over if subtype.startswith("PCM") else 0
+        if clipped:
+            log.warning("%s: %d samples exceed full scale and will clip in %s", out, clipped, subtype)
+        elif over:
+            log.warning("%s: %d samples exceed full scale (kept: %s file)", out, over, subtype)
+        try:
+            if write_to is None:
+                write_audio_atomic(out, y, rate, subtype, cfg.fmt)
+            else:
+                _write_audio(Path(write_to), _WRITE_FORMATS.get(out.suffix.lower(), "WAV"), y, rate, subtype, cfg.fmt)
+        except (OSError, RuntimeError, sf.LibsndfileError) as exc:
+            raise RenderError(f"{out}: cannot write output ({_write_failure(exc, out, y, subtype)})") from exc
+    except BaseException:
+        wait([measured])  # the pool reads y: let it finish before the error unwinds
+        raise
+    after = measured.result()
     elapsed = time.perf_counter() - t0
     report = RenderReport(
         out=out,
