@@ -22,7 +22,8 @@ Cases
    compiled kernels) with the kernels compiled ahead of time (``python -m renderer.aot``, run
    first; the default after ``make install``) and, interleaved in the same run, with numba's
    JIT loading them from its cache (``GRAVITY_KERNELS=jit``: numba's import and set-up,
-   ~0.3-0.7 s), with its ratio to the engine and the process's peak memory; the process's
+   ~0.3-0.7 s), with its ratio to the engine and the process's peak memory (the stems are
+   24-bit WAV, as DAWs export them: :mod:`gravity.analysis.pcm24` decodes them); the process's
    fixed cost (process minus ``render_files``, whatever the length) and a whole process on a
    song-length render
    (``--song-seconds``, default 240 s, where that cost is paid once per file); then the first
