@@ -180,3 +180,18 @@ def test_no_byte_past_the_frames_is_read(tmp_path: Path) -> None:
     p = _wav(tmp_path / "t.wav", s, after=_chunk(b"LIST", b"\x7f" * 300))
     got, direct = _stream_all(p, size=999)
     assert direct and len(got) == 1000 and np.array_equal(got, _libsndfile(p))
+
+
+def test_a_read_error_is_the_readers_one_line(tmp_path: Path) -> None:
+    """An OS error mid-stream (here: EISDIR, the descriptor swapped for a folder's) is a
+    StemFileError naming the file, as a libsndfile block failure is, never an OSError.
+    """
+    p = _wav(tmp_path / "e.wav", _samples(5000, 1, seed=8))
+    with reading.open_stem(p) as stream:
+        assert stream._pcm24 is not None
+        buf = np.empty(1000, np.float32)
+        assert stream.read(buf) == 1000
+        os.close(stream._pcm24._fd)
+        stream._pcm24._fd = os.open(tmp_path, os.O_RDONLY)  # the reader closes it
+        with pytest.raises(reading.StemFileError, match=r"e\.wav: cannot read it"):
+            stream.read(buf)

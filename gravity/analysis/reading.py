@@ -532,13 +532,16 @@ class StemStream:
         """:meth:`read` through the 24-bit PCM reader."""
         assert self._pcm24 is not None
         k = len(out)
-        if self.channels == 1:
-            got = self._pcm24.read(out)
-        else:
-            if self._scratch.shape[0] < k:
-                self._scratch = np.empty((k, self.channels), np.float32)
-            got = self._pcm24.read(self._scratch[:k].reshape(-1))
-            downmix(self._scratch[:got], out=out[:got])
+        try:
+            if self.channels == 1:
+                got = self._pcm24.read(out)
+            else:
+                if self._scratch.shape[0] < k:
+                    self._scratch = np.empty((k, self.channels), np.float32)
+                got = self._pcm24.read(self._scratch[:k].reshape(-1))
+                downmix(self._scratch[:got], out=out[:got])
+        except OSError:  # a read error (EIO...): read_audio's line for the file, as libsndfile's path gives
+            self._fail()
         if got == 0 and self.frames_read == 0 and k:
             self._fail()  # the file shrank to nothing since it was opened
         self.frames_read += got
