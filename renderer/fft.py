@@ -9,7 +9,8 @@ its own name: a later ``import scipy.fft`` uses the same module.
 :func:`rfft`, :func:`irfft` and :func:`next_fast_len` make the calls ``scipy.fft.rfft``,
 ``scipy.fft.irfft`` and ``scipy.fft.next_fast_len(n, real=True)`` make (default norm, one
 worker), so every result is bit-identical to scipy's (tested). Where the module cannot be
-loaded that way (another scipy layout), ``scipy.fft`` itself is used.
+loaded that way (another scipy layout), ``scipy.fft`` itself is used, as it is with the
+environment variable ``GRAVITY_FFT=scipy`` (the tests' reference).
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ _NAME = "scipy.fft._pocketfft.pypocketfft"
 
 def _load_direct() -> ModuleType | None:
     """The pocketfft extension module of scipy, loaded without its parent packages, or None."""
+    if os.environ.get("GRAVITY_FFT") == "scipy":  # scipy.fft's own functions (a reference, for tests)
+        return None
     if _NAME in sys.modules:  # scipy.fft already imported (or this ran before)
         return sys.modules[_NAME]
-    if os.environ.get("GRAVITY_FFT") == "scipy":
-        return None
     try:
         spec = importlib.util.find_spec("scipy")  # locates the package without running it
         if spec is None or not spec.submodule_search_locations:
