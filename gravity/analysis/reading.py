@@ -506,46 +506,33 @@ class StemStream:
             no frames at all where the header promised some.
         """
         k = len(out)
-        if self._pcm24 is not None:  # integers: always finite, nothing to check
-            return self._read_pcm24(out)
         try:
             if self.channels == 1:  # decoded straight into the caller's buffer
-                got = len(self._f.read(k, dtype="float32", out=out))
+                got = self._decode(out)
                 block = out[:got]
             else:
                 if len(self._scratch) < k:
                     self._scratch = np.empty((k, self.channels), np.float32)
-                block2 = self._f.read(k, dtype="float32", out=self._scratch[:k])
-                got = len(block2)
-                block = downmix(block2, out=out[:got])
-        except (sf.SoundFileError, RuntimeError, ValueError, TypeError):
+                got = self._decode(self._scratch[:k])
+                block = downmix(self._scratch[:got], out=out[:got])
+        except (sf.SoundFileError, RuntimeError, ValueError, TypeError, OSError):
             self._fail()
         if got == 0 and self.frames_read == 0 and k:
             self._fail()  # the header promised frames the file does not hold
         # A float32 block: anything beyond the float32 range is already infinite, and NaN propagates.
-        if got and not np.isfinite(float(np.min(block)) + float(np.max(block))):
+        # 24-bit integers (the numpy path) are always finite.
+        if got and self._pcm24 is None and not np.isfinite(float(np.min(block)) + float(np.max(block))):
             self._fail()
         self.frames_read += got
         return got
 
-    def _read_pcm24(self, out: np.ndarray) -> int:
-        """:meth:`read` through the 24-bit PCM reader."""
-        assert self._pcm24 is not None
-        k = len(out)
-        try:
-            if self.channels == 1:
-                got = self._pcm24.read(out)
-            else:
-                if self._scratch.shape[0] < k:
-                    self._scratch = np.empty((k, self.channels), np.float32)
-                got = self._pcm24.read(self._scratch[:k].reshape(-1))
-                downmix(self._scratch[:got], out=out[:got])
-        except OSError:  # a read error (EIO...): read_audio's line for the file, as libsndfile's path gives
-            self._fail()
-        if got == 0 and self.frames_read == 0 and k:
-            self._fail()  # the file shrank to nothing since it was opened
-        self.frames_read += got
-        return got
+    def _decode(self, buf: np.ndarray) -> int:
+        """Decode the next frames into ``buf`` (float32, (k,) or (k, channels), C-contiguous), by
+        the numpy 24-bit path where it applies, else libsndfile; returns the frames decoded.
+        """
+        if self._pcm24 is not None:
+            return self._pcm24.read(buf.reshape(-1))
+        return len(self._f.read(len(buf), dtype="float32", out=buf))
 
     def _fail(self) -> NoReturn:
         """Raise read_audio's own error for this file (it reads it whole: an error path only)."""
