@@ -201,15 +201,20 @@ class BinauralFormat(_TableFormat):
         Samples added to every delay (keeps the fractional delays causal).
     air : AirTable
         Air-absorption responses on the same grid.
+    threads : int
+        Threads that transform the tables (0 = one per CPU core; ``RenderConfig.threads``).
     """
 
     n_channels = 2
     #: Grid filters transformed per call when the tables are built.
     TABLE_ROWS = 1024
 
-    def __init__(self, model: HRTFModel, n_fft: int, p: int, q: int, lookahead: int, air: AirTable) -> None:
+    def __init__(
+        self, model: HRTFModel, n_fft: int, p: int, q: int, lookahead: int, air: AirTable, threads: int = 0
+    ) -> None:
         self.model = model
         self.n_fft, self.lookahead, self.air = n_fft, lookahead, air
+        self._threads = threads or default_threads()
         self.n_bins = n_fft // 2 + 1
         self._p, self._q = p, q
         self._tables: FilterTables | None = None
@@ -222,14 +227,14 @@ class BinauralFormat(_TableFormat):
             filt = self.model.filters  # float32 (K, 2, L)
             spec = np.empty(filt.shape[:-1] + (self.n_bins,), np.complex64)
             # A thousand filters at a time, zero-padded in one reused buffer and transformed into
-            # their rows of the table on every core: the spectra of rfft(filt, n_fft), without the
+            # their rows of the table on the render's threads: the spectra of rfft(filt, n_fft), without the
             # whole set's padded copy as a temporary (~90 MB less at the peak), in a third the time.
             taps = min(filt.shape[-1], self.n_fft)
             pad = np.zeros((min(self.TABLE_ROWS, len(filt)), *filt.shape[1:-1], self.n_fft), np.float32)
             for s in range(0, len(filt), self.TABLE_ROWS):
                 rows = filt[s : s + self.TABLE_ROWS]
                 pad[: len(rows), ..., :taps] = rows[..., :taps]
-                sfft.rfft(pad[: len(rows)], axis=-1, workers=default_threads(), out=spec[s : s + len(rows)])
+                sfft.rfft(pad[: len(rows)], axis=-1, workers=self._threads, out=spec[s : s + len(rows)])
             self._tables = FilterTables(spec, self.air.table, self._p, self._q, self.n_fft)
         return self._tables
 

@@ -178,7 +178,7 @@ class Renderer:
         spat: Spatialiser
         if cfg.fmt == "binaural":
             assert model is not None
-            spat = BinauralFormat(model, n_fft, p, q, cfg.lookahead, air)
+            spat = BinauralFormat(model, n_fft, p, q, cfg.lookahead, air, self._threads)
         elif cfg.fmt == "stereo":
             spat = StereoFormat(n_fft, p, q, cfg.lookahead, air)
         elif cfg.fmt in SPEAKER_CHANNELS:
