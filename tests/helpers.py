@@ -1,6 +1,7 @@
 """Measures and materials several test files share: binaural cues (ITD, ILD), sofalizer's
 reference responses, stem folders,
-the 16-object orbit scene of the realtime preview tests, the loaded-model views, and where the
+the 16-object orbit scene of the realtime preview tests, the two-voice scene and the
+subprocess runner (`run_py`) of the renderer's whole-process tests, the loaded-model views, and where the
 EBU ADM Renderer's venv is.
 
 Independent of the library's own estimators on purpose: these are the references the tests
@@ -157,6 +158,23 @@ def write_kick_and_vocal(folder: Path, seconds: float = 1.0, fs: int = FS) -> Pa
 
 # ------------------------------------------------------------------ the realtime preview's scene
 N_ORBITS = 16
+
+
+def two_voice_scene_doc(reverb: bool = True) -> dict[str, Any]:
+    """Every kernel a render calls: a voice turning and approaching (moving filters, Doppler
+    delays), a static one, a room (early reflections; the FDN reverb unless ``reverb=False``),
+    loudness and true peak of the mix. Stems ``vox`` and ``gtr``.
+    """
+    send = (0.2, 0.1) if reverb else (0.0, 0.0)
+    mover = {"id": "vox", "class": "lead_vocal", "az_deg": 60.0, "el_deg": 0.0, "dist_m": 4.0, "width": 0.0,
+             "gain_db": 0.0, "reverb_send": send[0], "early_reflections": 0.5,
+             "motion": [{"t": 0.0, "az_deg": 60.0, "el_deg": 0.0, "dist_m": 4.0},
+                        {"t": 1.0, "az_deg": -90.0, "el_deg": 30.0, "dist_m": 1.0}]}  # fmt: skip
+    still = {"id": "gtr", "class": "guitar", "az_deg": -30.0, "el_deg": 10.0, "dist_m": 2.0, "width": 0.0,
+             "gain_db": -3.0, "reverb_send": send[1], "early_reflections": 0.3}  # fmt: skip
+    bed = {"layout": "binaural", "room_preset": "studio_small", "loudness_target_lufs": -16.0}
+    timing = {"bpm": 120, "time_signature": "4/4", "section_bars": 1}
+    return {"version": "1.0", "bed": bed, "timing": timing, "objects": [mover, still]}
 
 
 def orbit_scene_doc(az_shift: float = 0.0) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import FS, ROOT, run_py
+from helpers import FS, ROOT, run_py, two_voice_scene_doc
 
 
 @pytest.fixture(scope="module")
@@ -27,21 +27,6 @@ def aot_built() -> Path:
     return path
 
 
-def scene_doc() -> dict:
-    """Every kernel a render calls: a voice turning and approaching (moving filters, Doppler
-    delays), a static one, a room (early reflections), loudness and true peak of the mix.
-    """
-    mover = {"id": "vox", "class": "lead_vocal", "az_deg": 60.0, "el_deg": 0.0, "dist_m": 4.0, "width": 0.0,
-             "gain_db": 0.0, "reverb_send": 0.2, "early_reflections": 0.5,
-             "motion": [{"t": 0.0, "az_deg": 60.0, "el_deg": 0.0, "dist_m": 4.0},
-                        {"t": 1.0, "az_deg": -90.0, "el_deg": 30.0, "dist_m": 1.0}]}  # fmt: skip
-    still = {"id": "gtr", "class": "guitar", "az_deg": -30.0, "el_deg": 10.0, "dist_m": 2.0, "width": 0.0,
-             "gain_db": -3.0, "reverb_send": 0.1, "early_reflections": 0.3}  # fmt: skip
-    bed = {"layout": "binaural", "room_preset": "studio_small", "loudness_target_lufs": -16.0}
-    timing = {"bpm": 120, "time_signature": "4/4", "section_bars": 1}
-    return {"version": "1.0", "bed": bed, "timing": timing, "objects": [mover, still]}
-
-
 @pytest.mark.usefixtures("aot_built")
 def test_ahead_of_time_render_is_bit_identical_and_loads_no_numba(tmp_path):
     """A render with the ahead-of-time module equals numba's JIT render sample for sample, in a
@@ -50,7 +35,7 @@ def test_ahead_of_time_render_is_bit_identical_and_loads_no_numba(tmp_path):
     rng = np.random.default_rng(7)
     for name in ("vox", "gtr"):
         sf.write(tmp_path / f"{name}.wav", (0.2 * rng.standard_normal(int(2.5 * FS))).astype(np.float32), FS)
-    (tmp_path / "s.json").write_text(json.dumps(scene_doc()))
+    (tmp_path / "s.json").write_text(json.dumps(two_voice_scene_doc()))
     code = (
         "import sys; from pathlib import Path; from renderer import kernels\n"
         "from renderer.offline import render_files\n"

@@ -10,7 +10,7 @@ import pytest
 import scipy.fft
 import soundfile as sf
 
-from helpers import FS, run_py
+from helpers import FS, run_py, two_voice_scene_doc
 from renderer import fft
 
 RNG = np.random.default_rng(11)
@@ -76,19 +76,7 @@ def test_a_render_process_imports_no_scipy_fft_and_matches_scipys_render(tmp_pat
     for name in ("vox", "gtr"):
         sf.write(tmp_path / f"{name}.wav", np.clip(0.2 * rng.standard_normal(int(1.5 * FS)), -1, 1), FS,
                  subtype="PCM_24")  # fmt: skip
-    motion = [
-        {"t": 0.0, "az_deg": 60.0, "el_deg": 0.0, "dist_m": 3.0},
-        {"t": 1.0, "az_deg": -60.0, "el_deg": 20.0, "dist_m": 1.5},
-    ]
-    objects = [
-        {"id": "vox", "class": "lead_vocal", "az_deg": 60.0, "el_deg": 0.0, "dist_m": 3.0, "width": 0.0,
-         "gain_db": 0.0, "reverb_send": 0.0, "early_reflections": 0.4, "motion": motion},
-        {"id": "gtr", "class": "guitar", "az_deg": -30.0, "el_deg": 10.0, "dist_m": 2.0, "width": 0.0,
-         "gain_db": -3.0, "reverb_send": 0.0, "early_reflections": 0.0},
-    ]  # fmt: skip
-    doc = {"version": "1.0", "bed": {"layout": "binaural", "room_preset": "studio_small"},
-           "timing": {"bpm": 120, "time_signature": "4/4", "section_bars": 1}, "objects": objects}  # fmt: skip
-    (tmp_path / "s.json").write_text(json.dumps(doc))
+    (tmp_path / "s.json").write_text(json.dumps(two_voice_scene_doc(reverb=False)))
     code = (
         "import sys; from pathlib import Path; from renderer import fft\n"
         "from renderer.offline import render_files\n"
